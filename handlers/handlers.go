@@ -1,0 +1,176 @@
+// Package handlers holds Latchkey's HTTP handlers, one file per area. Handlers return
+// errors; Handle maps every error to a status and an HTML page in one place.
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"github.com/latchkey/latchkey/internal/request"
+	"github.com/latchkey/latchkey/views"
+)
+
+// Handlers serves every page of the portal. Its fields are set once, in package web.
+type Handlers struct {
+	Log    *slog.Logger
+	Assets views.Assets
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+	// CurrentUser returns the signed-in user for the layout's navigation, or nil.
+	CurrentUser func(ctx context.Context) *views.User
+
+	// Health is what /readyz checks.
+	Health Health
+}
+
+// Func is an HTTP handler that returns an error instead of writing one.
+type Func func(w http.ResponseWriter, r *http.Request) error
+
+// Handle adapts f to http.Handler, turning a returned error into its page.
+func (h *Handlers) Handle(f Func) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := f(w, r); err != nil {
+			h.ServeError(w, r, err)
+		}
+	})
+}
+
+// Error is a failure that carries the page a user should see. Err is the cause, logged
+// but never shown.
+type Error struct {
+	Status  int
+	Title   string
+	Message string
+	// Retry offers a "try again" link back to the page that failed.
+	Retry bool
+	// Header is set on the response (e.g. Retry-After).
+	Header http.Header
+	Err    error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%d %s: %v", e.Status, e.Title, e.Err)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Title)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errors users meet, each with words rather than Go error strings.
+var (
+	errNotFound = &Error{Status: http.StatusNotFound, Title: "Page not found",
+		Message: "There is nothing here, or it is not yours to see. Check the address, or go back to your devices."}
+	errMethodNotAllowed = &Error{Status: http.StatusMethodNotAllowed, Title: "Not allowed here",
+		Message: "This address does not accept that kind of request."}
+	errForbiddenCrossOrigin = &Error{Status: http.StatusForbidden, Title: "Request refused",
+		Message: "This request came from another site, so it was refused. If you clicked a button on Latchkey, reload the page and try again."}
+	errInternal = &Error{Status: http.StatusInternalServerError, Title: "Something went wrong",
+		Message: "We could not finish this request. Nothing was changed that you did not see confirmed. Please try again in a moment."}
+	errTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Title: "Request too large",
+		Message: "That request was larger than Latchkey accepts."}
+)
+
+// statusErrors are the pages for bare statuses the router and middleware produce.
+var statusErrors = map[int]*Error{
+	http.StatusNotFound:              errNotFound,
+	http.StatusMethodNotAllowed:      errMethodNotAllowed,
+	http.StatusForbidden:             errForbiddenCrossOrigin,
+	http.StatusInternalServerError:   errInternal,
+	http.StatusRequestEntityTooLarge: errTooLarge,
+}
+
+// StatusError returns the standard page for a bare status code.
+func StatusError(status int) *Error {
+	if e, ok := statusErrors[status]; ok {
+		return e
+	}
+	return &Error{Status: status, Title: http.StatusText(status), Message: "This request could not be completed."}
+}
+
+// ServeError writes the page for err and logs it once: server-side failures at error
+// level, user mistakes at info.
+func (h *Handlers) ServeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			e = errTooLarge
+		} else {
+			e = &Error{Status: errInternal.Status, Title: errInternal.Title, Message: errInternal.Message, Err: err}
+		}
+	}
+	level := slog.LevelInfo
+	if e.Status >= 500 {
+		level = slog.LevelError
+	}
+	if e.Err != nil || e.Status >= 500 {
+		h.Log.Log(r.Context(), level, "request failed", "status", e.Status, "error", err)
+	}
+	for k, vs := range e.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	view := views.ErrorView{Status: e.Status, Title: e.Title, Message: e.Message, Retry: e.Retry}
+	if e.Retry {
+		view.RetryURL = r.URL.RequestURI()
+	}
+	h.render(w, r, e.Status, views.ErrorPage(h.page(r, e.Title), view))
+}
+
+// page is the frame every page shares.
+func (h *Handlers) page(r *http.Request, title string) views.Page {
+	p := views.Page{
+		Title:     title,
+		Path:      r.URL.Path,
+		Assets:    h.Assets,
+		RequestID: request.ID(r.Context()),
+	}
+	if h.CurrentUser != nil {
+		p.User = h.CurrentUser(r.Context())
+	}
+	return p
+}
+
+// render writes c with status. The component is rendered into a buffer first, so a
+// failure mid-render becomes a clean 500 page instead of half a page.
+func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	var buf bytes.Buffer
+	if err := c.Render(r.Context(), &buf); err != nil {
+		h.Log.ErrorContext(r.Context(), "render failed", "error", err)
+		if status == http.StatusInternalServerError {
+			// The error page itself failed: fall back to the bare minimum.
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte("<!DOCTYPE html><title>Error</title><h1>Something went wrong</h1>"))
+			return
+		}
+		h.ServeError(w, r, errInternal)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+// Landing serves the front page; signed-in users go straight to their devices.
+func (h *Handlers) Landing(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.Path != "/" {
+		return errNotFound
+	}
+	p := h.page(r, "")
+	if p.User != nil {
+		http.Redirect(w, r, "/devices", http.StatusSeeOther)
+		return nil
+	}
+	h.render(w, r, http.StatusOK, views.Landing(p))
+	return nil
+}

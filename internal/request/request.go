@@ -1,0 +1,52 @@
+// Package request carries per-request facts (request id, signed-in user id) through the
+// context, so the access log written by the outermost middleware can name the user that
+// an inner middleware found.
+package request
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync/atomic"
+)
+
+// Info is the mutable record of one request, shared by every layer that sees it.
+type Info struct {
+	// ID is the request id, also sent to the client as X-Request-Id.
+	ID     string
+	userID atomic.Value
+}
+
+// SetUserID records the signed-in user for the access log.
+func (i *Info) SetUserID(id string) { i.userID.Store(id) }
+
+// UserID is the signed-in user's id, or "" for an anonymous request.
+func (i *Info) UserID() string {
+	v, _ := i.userID.Load().(string)
+	return v
+}
+
+type infoKey struct{}
+
+// NewID returns a random 16-byte request id in hex.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// With returns a context carrying info.
+func With(ctx context.Context, info *Info) context.Context {
+	return context.WithValue(ctx, infoKey{}, info)
+}
+
+// From returns the request's info, or an empty one outside a request.
+func From(ctx context.Context) *Info {
+	if info, ok := ctx.Value(infoKey{}).(*Info); ok {
+		return info
+	}
+	return &Info{}
+}
+
+// ID is the request id in ctx, or "".
+func ID(ctx context.Context) string { return From(ctx).ID }

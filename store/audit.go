@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Audit actions: what happened, in the words the activity pages show.
+const (
+	AuditLogin                   = "auth.login"
+	AuditLogout                  = "auth.logout"
+	AuditCallbackFailed          = "auth.callback_failed"
+	AuditAdminViewUser           = "admin.view_user"
+	AuditAdminAccessDenied       = "admin.access_denied"
+	AuditAccessDenied            = "access.denied"
+	AuditConnectStarted          = "connect.started"
+	AuditConnectCompleted        = "connect.completed"
+	AuditConnectFailed           = "connect.failed"
+	AuditDeviceUnlockRequested   = "device.unlock.requested"
+	AuditDeviceLockRequested     = "device.lock.requested"
+	AuditDeviceUnlockSucceeded   = "device.unlock.succeeded"
+	AuditDeviceUnlockFailed      = "device.unlock.failed"
+	AuditDeviceLockSucceeded     = "device.lock.succeeded"
+	AuditDeviceLockFailed        = "device.lock.failed"
+	AuditDeviceActionTimeout     = "device.action.timeout"
+	AuditDeviceActionRateLimited = "device.action.rate_limited"
+)
+
+// Audit outcomes.
+const (
+	OutcomeSuccess = "success"
+	OutcomeFailure = "failure"
+	OutcomeDenied  = "denied"
+)
+
+// Caps on client-controlled or free-form audit fields, so one request cannot
+// bloat the append-only table.
+const (
+	maxUserAgentBytes  = 512
+	maxDetailBytes     = 2048
+	maxRemoteAddrBytes = 128
+	maxIDBytes         = 256
+	maxActionBytes     = 64
+)
+
+// Bounds for ListAudit.
+const (
+	defaultAuditLimit = 50
+	maxAuditLimit     = 500
+)
+
+// AuditEvent is one line of the append-only audit log.
+type AuditEvent struct {
+	ID              int64
+	At              time.Time
+	ActorID         string // who did it; empty for anonymous or the server itself
+	SubjectUserID   string // whose data or devices it concerned
+	Action          string // one of the Audit* constants
+	DeviceID        string
+	ActionAttemptID string
+	Outcome         string // OutcomeSuccess, OutcomeFailure or OutcomeDenied
+	Detail          string
+	RemoteAddr      string
+	UserAgent       string
+}
+
+// AuditQuery selects audit events, newest first.
+type AuditQuery struct {
+	UserID   string // events where the user is the subject or the actor; empty = everyone
+	DeviceID string // empty = every device
+	Before   int64  // only events with a smaller id (the page cursor); 0 = from the newest
+	Limit    int    // page size; <= 0 means 50, capped at 500
+}
+
+// AppendAudit adds an event. A zero At means now; empty ids are stored as
+// NULL; over-long fields are cut, never rejected, so an audit line is not
+// lost to a long User-Agent.
+func (db *DB) AppendAudit(ctx context.Context, e AuditEvent) error {
+	if e.Action == "" || e.Outcome == "" {
+		return errors.New("append audit: action and outcome are required")
+	}
+	_, err := db.sql.ExecContext(ctx, `
+INSERT INTO audit_events (at, actor_id, subject_user_id, action, device_id, action_attempt_id, outcome, detail, remote_addr, user_agent)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		formatTime(nowOr(e.At)),
+		nullString(clean(e.ActorID, maxIDBytes)),
+		nullString(clean(e.SubjectUserID, maxIDBytes)),
+		clean(e.Action, maxActionBytes),
+		nullString(clean(e.DeviceID, maxIDBytes)),
+		nullString(clean(e.ActionAttemptID, maxIDBytes)),
+		clean(e.Outcome, maxActionBytes),
+		clean(e.Detail, maxDetailBytes),
+		clean(e.RemoteAddr, maxRemoteAddrBytes),
+		clean(e.UserAgent, maxUserAgentBytes),
+	)
+	if err != nil {
+		return fmt.Errorf("append audit %s: %w", e.Action, err)
+	}
+	return nil
+}
+
+// ListAudit returns one page of events, newest first, and the cursor for the
+// next page (the Before of the next query), or 0 when this is the last page.
+func (db *DB) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, int64, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultAuditLimit
+	}
+	limit = min(limit, maxAuditLimit)
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if q.UserID != "" {
+		p := arg(q.UserID)
+		where = append(where, "(subject_user_id = "+p+" OR actor_id = "+p+")")
+	}
+	if q.DeviceID != "" {
+		where = append(where, "device_id = "+arg(q.DeviceID))
+	}
+	if q.Before > 0 {
+		where = append(where, "id < "+arg(q.Before))
+	}
+	query := `SELECT id, at, actor_id, subject_user_id, action, device_id, action_attempt_id, outcome, detail, remote_addr, user_agent
+FROM audit_events`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	// One extra row tells whether another page exists.
+	query += " ORDER BY id DESC LIMIT " + arg(limit+1)
+
+	rows, err := db.sql.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditEvent
+	for rows.Next() {
+		var e AuditEvent
+		var at string
+		var actor, subject, device, attempt sql.NullString
+		if err := rows.Scan(&e.ID, &at, &actor, &subject, &e.Action, &device, &attempt,
+			&e.Outcome, &e.Detail, &e.RemoteAddr, &e.UserAgent); err != nil {
+			return nil, 0, fmt.Errorf("list audit: %w", err)
+		}
+		if e.At, err = parseTime(at); err != nil {
+			return nil, 0, fmt.Errorf("list audit: %w", err)
+		}
+		e.ActorID, e.SubjectUserID, e.DeviceID, e.ActionAttemptID = actor.String, subject.String, device.String, attempt.String
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("list audit: %w", err)
+	}
+	var next int64
+	if len(out) > limit {
+		out = out[:limit]
+		next = out[limit-1].ID
+	}
+	return out, next, nil
+}
+
+// clean makes s storable in any SQL database (valid UTF-8, no NUL) and cuts
+// it to at most max bytes without splitting a character.
+func clean(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "")
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}

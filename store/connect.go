@@ -1,0 +1,269 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Connect Webview statuses as Latchkey records them.
+const (
+	WebviewPending    = "pending"
+	WebviewAuthorized = "authorized"
+	WebviewFailed     = "failed"
+)
+
+// ConnectWebview is a Seam Connect Webview that Latchkey issued to a user.
+type ConnectWebview struct {
+	ID                 string // Seam's connect_webview_id
+	UserID             string
+	URL                string
+	Status             string // WebviewPending, WebviewAuthorized or WebviewFailed
+	ConnectedAccountID string // set once authorized
+	ErrorCode          string
+	ErrorMessage       string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// ConnectedAccount records that a Seam connected account belongs to a user:
+// the ownership check behind every device route.
+type ConnectedAccount struct {
+	ID               string // Seam's connected_account_id
+	UserID           string
+	ConnectWebviewID string
+	DeviceCount      int
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+func validWebviewStatus(s string) bool {
+	return s == WebviewPending || s == WebviewAuthorized || s == WebviewFailed
+}
+
+// CreateConnectWebview records a webview just issued to w.UserID. An empty
+// Status means pending; zero times mean now. A reused id is ErrConflict.
+func (db *DB) CreateConnectWebview(ctx context.Context, w ConnectWebview) error {
+	if w.ID == "" || w.UserID == "" {
+		return errors.New("create connect webview: id and user id are required")
+	}
+	if w.Status == "" {
+		w.Status = WebviewPending
+	}
+	if !validWebviewStatus(w.Status) {
+		return fmt.Errorf("create connect webview %s: invalid status %q", w.ID, w.Status)
+	}
+	created := nowOr(w.CreatedAt)
+	updated := created
+	if !w.UpdatedAt.IsZero() {
+		updated = w.UpdatedAt
+	}
+	_, err := db.sql.ExecContext(ctx, `
+INSERT INTO connect_webviews (id, user_id, url, status, connected_account_id, error_code, error_message, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		w.ID, w.UserID, w.URL, w.Status, nullString(w.ConnectedAccountID), w.ErrorCode, w.ErrorMessage,
+		formatTime(created), formatTime(updated))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("create connect webview %s: %w", w.ID, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create connect webview %s: %w", w.ID, err)
+	}
+	return nil
+}
+
+const webviewColumns = `id, user_id, url, status, connected_account_id, error_code, error_message, created_at, updated_at`
+
+// ConnectWebviewForUser returns the webview only if userID owns it; a missing
+// webview and another user's are the same ErrNotFound.
+func (db *DB) ConnectWebviewForUser(ctx context.Context, userID, webviewID string) (ConnectWebview, error) {
+	row := db.sql.QueryRowContext(ctx,
+		`SELECT `+webviewColumns+` FROM connect_webviews WHERE id = $1 AND user_id = $2`, webviewID, userID)
+	w, err := scanWebview(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ConnectWebview{}, fmt.Errorf("connect webview %s: %w", webviewID, ErrNotFound)
+	}
+	if err != nil {
+		return ConnectWebview{}, fmt.Errorf("connect webview %s: %w", webviewID, err)
+	}
+	return w, nil
+}
+
+// UpdateConnectWebview records what Seam reports about a webview. An empty
+// connectedAccountID keeps the one already recorded.
+func (db *DB) UpdateConnectWebview(ctx context.Context, webviewID, status, connectedAccountID, errorCode, errorMessage string, now time.Time) error {
+	if !validWebviewStatus(status) {
+		return fmt.Errorf("update connect webview %s: invalid status %q", webviewID, status)
+	}
+	res, err := db.sql.ExecContext(ctx, `
+UPDATE connect_webviews SET
+    status = $2,
+    connected_account_id = COALESCE($3, connected_account_id),
+    error_code = $4,
+    error_message = $5,
+    updated_at = $6
+WHERE id = $1`,
+		webviewID, status, nullString(connectedAccountID), errorCode, errorMessage, formatTime(nowOr(now)))
+	if err != nil {
+		return fmt.Errorf("update connect webview %s: %w", webviewID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("update connect webview %s: %w", webviewID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("update connect webview %s: %w", webviewID, ErrNotFound)
+	}
+	return nil
+}
+
+// ListConnectWebviews returns the user's webviews, newest first.
+func (db *DB) ListConnectWebviews(ctx context.Context, userID string) ([]ConnectWebview, error) {
+	rows, err := db.sql.QueryContext(ctx,
+		`SELECT `+webviewColumns+` FROM connect_webviews WHERE user_id = $1 ORDER BY created_at DESC, id DESC`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list connect webviews: %w", err)
+	}
+	defer rows.Close()
+	var out []ConnectWebview
+	for rows.Next() {
+		w, err := scanWebview(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list connect webviews: %w", err)
+		}
+		out = append(out, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list connect webviews: %w", err)
+	}
+	return out, nil
+}
+
+func scanWebview(s scanner) (ConnectWebview, error) {
+	var w ConnectWebview
+	var account sql.NullString
+	var created, updated string
+	if err := s.Scan(&w.ID, &w.UserID, &w.URL, &w.Status, &account, &w.ErrorCode, &w.ErrorMessage, &created, &updated); err != nil {
+		return ConnectWebview{}, err
+	}
+	w.ConnectedAccountID = account.String
+	var err error
+	if w.CreatedAt, err = parseTime(created); err != nil {
+		return ConnectWebview{}, err
+	}
+	if w.UpdatedAt, err = parseTime(updated); err != nil {
+		return ConnectWebview{}, err
+	}
+	return w, nil
+}
+
+// RecordConnectedAccount records that a.UserID owns connected account a.ID.
+// Recording it again for the same user refreshes device_count and
+// updated_at; an account already owned by another user is ErrConflict and
+// stays theirs, because ownership is never re-assigned.
+func (db *DB) RecordConnectedAccount(ctx context.Context, a ConnectedAccount) error {
+	if a.ID == "" || a.UserID == "" {
+		return errors.New("record connected account: id and user id are required")
+	}
+	created := nowOr(a.CreatedAt)
+	updated := created
+	if !a.UpdatedAt.IsZero() {
+		updated = a.UpdatedAt
+	}
+	// The conditional DO UPDATE touches no row when the owner differs, which
+	// is how a foreign claim shows up without a second query.
+	res, err := db.sql.ExecContext(ctx, `
+INSERT INTO connected_accounts (id, user_id, connect_webview_id, device_count, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (id) DO UPDATE SET
+    device_count = excluded.device_count,
+    updated_at = excluded.updated_at
+WHERE connected_accounts.user_id = excluded.user_id`,
+		a.ID, a.UserID, a.ConnectWebviewID, a.DeviceCount, formatTime(created), formatTime(updated))
+	if err != nil {
+		return fmt.Errorf("record connected account %s: %w", a.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("record connected account %s: %w", a.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("record connected account %s: owned by another user: %w", a.ID, ErrConflict)
+	}
+	return nil
+}
+
+// ConnectedAccountsForUser returns the accounts the user owns, oldest first.
+func (db *DB) ConnectedAccountsForUser(ctx context.Context, userID string) ([]ConnectedAccount, error) {
+	rows, err := db.sql.QueryContext(ctx, `
+SELECT id, user_id, connect_webview_id, device_count, created_at, updated_at
+FROM connected_accounts WHERE user_id = $1 ORDER BY created_at, id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("connected accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []ConnectedAccount
+	for rows.Next() {
+		var a ConnectedAccount
+		var created, updated string
+		if err := rows.Scan(&a.ID, &a.UserID, &a.ConnectWebviewID, &a.DeviceCount, &created, &updated); err != nil {
+			return nil, fmt.Errorf("connected accounts: %w", err)
+		}
+		if a.CreatedAt, err = parseTime(created); err != nil {
+			return nil, fmt.Errorf("connected accounts: %w", err)
+		}
+		if a.UpdatedAt, err = parseTime(updated); err != nil {
+			return nil, fmt.Errorf("connected accounts: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("connected accounts: %w", err)
+	}
+	return out, nil
+}
+
+// UserOwnsConnectedAccount is Latchkey's own ownership check (the third one
+// in DESIGN.md): true only for an account recorded for this user.
+func (db *DB) UserOwnsConnectedAccount(ctx context.Context, userID, accountID string) (bool, error) {
+	if userID == "" || accountID == "" {
+		return false, nil
+	}
+	var owns bool
+	err := db.sql.QueryRowContext(ctx,
+		`SELECT EXISTS (SELECT 1 FROM connected_accounts WHERE id = $1 AND user_id = $2)`, accountID, userID,
+	).Scan(&owns)
+	if err != nil {
+		return false, fmt.Errorf("connected account %s ownership: %w", accountID, err)
+	}
+	return owns, nil
+}
+
+// SetDeviceCounts stores how many devices each of the user's accounts has
+// (accountID → count). Accounts the user does not own are left untouched.
+func (db *DB) SetDeviceCounts(ctx context.Context, userID string, counts map[string]int, now time.Time) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	at := formatTime(nowOr(now))
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx,
+			`UPDATE connected_accounts SET device_count = $1, updated_at = $2 WHERE id = $3 AND user_id = $4`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for id, n := range counts {
+			if _, err := stmt.ExecContext(ctx, n, at, id, userID); err != nil {
+				return fmt.Errorf("account %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set device counts: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,205 @@
+// Package store is Latchkey's database access: users, Connect Webviews,
+// connected-account ownership, action attempts, the audit log and the table
+// that holds scs sessions. SQLite (modernc.org/sqlite, no cgo) ships now; the
+// SQL sticks to what PostgreSQL also understands where that costs nothing.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// ErrNotFound is returned (possibly wrapped) when a row does not exist or
+// belongs to another user; callers cannot tell the two apart on purpose.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrConflict is returned (possibly wrapped) when a write would break a
+// uniqueness rule, such as recording another user's connected account.
+var ErrConflict = errors.New("store: conflict")
+
+// DB is Latchkey's database handle; it is safe for concurrent use.
+type DB struct {
+	sql *sql.DB
+	// pin keeps an in-memory database alive while the pool recycles its
+	// other connections; nil for file databases.
+	pin *sql.Conn
+}
+
+// Pool sizes for a file database: WAL lets readers run beside the one
+// writer, and busy_timeout queues writers instead of failing them.
+const (
+	maxOpenConns    = 8
+	connMaxIdleTime = 10 * time.Minute
+)
+
+// filePragmas go into every connection's DSN so each pooled connection
+// gets them, not only the first one.
+const filePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// memoryPragmas omit WAL and synchronous, which mean nothing without a file.
+const memoryPragmas = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_txlock=immediate"
+
+// Open connects to databaseURL (sqlite:PATH or sqlite::memory:), applies any
+// pending migrations and returns the ready database.
+func Open(ctx context.Context, databaseURL string) (*DB, error) {
+	dsn, memory, err := parseDatabaseURL(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	sqlDB, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	db := &DB{sql: sqlDB}
+	if memory {
+		// Idle connections never expire, and one connection stays pinned:
+		// the database disappears with its last connection.
+		sqlDB.SetMaxOpenConns(maxOpenConns)
+		sqlDB.SetMaxIdleConns(maxOpenConns)
+		db.pin, err = sqlDB.Conn(ctx)
+		if err != nil {
+			sqlDB.Close()
+			return nil, fmt.Errorf("open in-memory database: %w", err)
+		}
+	} else {
+		sqlDB.SetMaxOpenConns(maxOpenConns)
+		sqlDB.SetMaxIdleConns(maxOpenConns)
+		sqlDB.SetConnMaxIdleTime(connMaxIdleTime)
+	}
+	if err := db.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := migrate(ctx, sqlDB); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// parseDatabaseURL turns a DATABASE_URL into a driver DSN, creating the
+// database file's directory when needed.
+func parseDatabaseURL(databaseURL string) (dsn string, memory bool, err error) {
+	scheme, rest, ok := strings.Cut(databaseURL, ":")
+	if !ok || scheme == "" {
+		return "", false, fmt.Errorf("DATABASE_URL: %q is not of the form sqlite:PATH", databaseURL)
+	}
+	if scheme != "sqlite" {
+		return "", false, fmt.Errorf("DATABASE_URL: unsupported scheme %q (want sqlite:PATH)", scheme)
+	}
+	if rest == ":memory:" {
+		// The memdb VFS with a name starting with "/" is one database shared
+		// by every connection of this process, with real locking (unlike
+		// cache=shared, whose table locks ignore busy_timeout).
+		return "file:/latchkey-" + rand.Text() + "?vfs=memdb&" + memoryPragmas, true, nil
+	}
+	// sqlite:///abs/path is the URL spelling of sqlite:/abs/path.
+	if strings.HasPrefix(rest, "///") {
+		rest = rest[2:]
+	}
+	switch {
+	case rest == "":
+		return "", false, errors.New("DATABASE_URL: missing path (want sqlite:PATH)")
+	case strings.HasPrefix(rest, "//"):
+		return "", false, fmt.Errorf("DATABASE_URL: %q has a host part (want sqlite:PATH or sqlite:///ABSOLUTE/PATH)", databaseURL)
+	case strings.ContainsAny(rest, "?\x00"):
+		// The driver would read anything after "?" as its own parameters.
+		return "", false, fmt.Errorf("DATABASE_URL: path %q must not contain '?' or NUL", rest)
+	case strings.HasPrefix(rest, "file:"):
+		return "", false, fmt.Errorf("DATABASE_URL: path %q must be a plain file path", rest)
+	}
+	if dir := filepath.Dir(rest); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", false, fmt.Errorf("DATABASE_URL: create directory: %w", err)
+		}
+	}
+	return rest + "?" + filePragmas, false, nil
+}
+
+// SQL returns the underlying pool, for scs's sqlite3store.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Ping reports whether the database answers; it backs /readyz.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.sql.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// Close releases every connection; an in-memory database is gone after it.
+func (db *DB) Close() error {
+	var pinErr error
+	if db.pin != nil {
+		pinErr = db.pin.Close()
+	}
+	if err := errors.Join(pinErr, db.sql.Close()); err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	return nil
+}
+
+// inTx runs fn in one transaction, which the DSN's _txlock=immediate opens
+// as a writer so it never fails half-way on a lock upgrade.
+func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() // a no-op once committed
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// isUniqueViolation reports whether err is a primary-key or UNIQUE failure.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// timeLayout is fixed-width UTC with microseconds (PostgreSQL's precision), so
+// that stored times compare correctly as text.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+// formatTime is how every time is written to the database.
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// parseTime reads a time written by formatTime.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse stored time %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+// nowOr returns t, or the current time when t is zero.
+func nowOr(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now().UTC()
+	}
+	return t.UTC()
+}
+
+// nullString stores "" as NULL, for optional references.
+func nullString(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
+}

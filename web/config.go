@@ -1,0 +1,376 @@
+package web
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environments Latchkey knows.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
+
+// Config is every setting of a Latchkey process, parsed and validated.
+type Config struct {
+	Addr           string
+	BaseURL        *url.URL
+	Env            string
+	LogFormat      string
+	LogLevel       string
+	DatabaseURL    string
+	TrustedProxies []netip.Prefix
+
+	SeamAPIKey   string
+	SeamEndpoint string
+
+	OIDCIssuer       string
+	OIDCClientID     string
+	OIDCClientSecret string
+	// OIDCAdminClaim is "claim=value", e.g. "groups=latchkey-admin"; empty disables it.
+	OIDCAdminClaim string
+	AdminEmails    []string
+
+	SessionKey         []byte
+	SessionKeyPrevious []byte
+	SessionIdleTimeout time.Duration
+	SessionLifetime    time.Duration
+
+	// ActionsPerMinute caps lock/unlock requests per user.
+	ActionsPerMinute int
+	// ShutdownTimeout bounds how long in-flight requests may take after SIGTERM.
+	ShutdownTimeout time.Duration
+
+	DevIdPAddr        string
+	SandboxAddr       string
+	SeamSandboxAPIKey string
+	DevPassword       string
+}
+
+// DevSeam reports whether the embedded Seam sandbox stands in for Seam.
+func (c *Config) DevSeam() bool { return c.SeamAPIKey == "" }
+
+// DevIdP reports whether the embedded development OpenID Provider stands in for the IdP.
+func (c *Config) DevIdP() bool { return c.OIDCIssuer == "" }
+
+// HTTPS reports whether the portal is served over https (Secure cookies, HSTS).
+func (c *Config) HTTPS() bool { return c.BaseURL.Scheme == "https" }
+
+// setting describes one configuration value: its environment variable, the flag that
+// mirrors it, its default and what it means (for --help).
+type setting struct {
+	env, flag, def, usage string
+	secret                bool
+	parse                 func(c *Config, v string) error
+}
+
+func settings() []setting {
+	str := func(dst func(*Config) *string) func(*Config, string) error {
+		return func(c *Config, v string) error { *dst(c) = v; return nil }
+	}
+	dur := func(dst func(*Config) *time.Duration) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("want a positive duration such as 30m or 12h, got %q", v)
+			}
+			*dst(c) = d
+			return nil
+		}
+	}
+	key := func(dst func(*Config) *[]byte) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			k, err := decodeKey(v)
+			if err != nil {
+				return err
+			}
+			*dst(c) = k
+			return nil
+		}
+	}
+	return []setting{
+		{env: "LATCHKEY_ADDR", flag: "addr", def: "127.0.0.1:8080", usage: "address the portal listens on (host:port)", parse: func(c *Config, v string) error {
+			if err := checkHostPort(v); err != nil {
+				return err
+			}
+			c.Addr = v
+			return nil
+		}},
+		{env: "LATCHKEY_BASE_URL", flag: "base-url", usage: "public URL of the portal (default http:// + LATCHKEY_ADDR); https in production", parse: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+				return fmt.Errorf("want an absolute http(s) URL with no path, query or credentials, got %q", v)
+			}
+			u.Path = ""
+			c.BaseURL = u
+			return nil
+		}},
+		{env: "LATCHKEY_ENV", flag: "env", def: EnvDevelopment, usage: "development (embedded stand-ins allowed) or production", parse: func(c *Config, v string) error {
+			if v != EnvDevelopment && v != EnvProduction {
+				return fmt.Errorf("want %q or %q, got %q", EnvDevelopment, EnvProduction, v)
+			}
+			c.Env = v
+			return nil
+		}},
+		{env: "LOG_FORMAT", flag: "log-format", def: "text", usage: "text or json", parse: func(c *Config, v string) error {
+			if v != "text" && v != "json" {
+				return fmt.Errorf("want text or json, got %q", v)
+			}
+			c.LogFormat = v
+			return nil
+		}},
+		{env: "LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error", parse: func(c *Config, v string) error {
+			switch v {
+			case "debug", "info", "warn", "error":
+				c.LogLevel = v
+				return nil
+			}
+			return fmt.Errorf("want debug, info, warn or error, got %q", v)
+		}},
+		{env: "DATABASE_URL", flag: "database-url", def: "sqlite:data/latchkey.db", usage: "database, sqlite:PATH", parse: func(c *Config, v string) error {
+			path, ok := strings.CutPrefix(v, "sqlite:")
+			if !ok || path == "" {
+				return fmt.Errorf("want sqlite:PATH, got %q", v)
+			}
+			c.DatabaseURL = v
+			return nil
+		}},
+		{env: "TRUSTED_PROXIES", flag: "trusted-proxies", usage: "comma-separated CIDRs whose X-Forwarded-For/-Proto are believed", parse: func(c *Config, v string) error {
+			c.TrustedProxies = nil
+			for _, f := range splitList(v) {
+				p, err := netip.ParsePrefix(f)
+				if err != nil {
+					a, aerr := netip.ParseAddr(f)
+					if aerr != nil {
+						return fmt.Errorf("want CIDRs such as 10.0.0.0/8, got %q", f)
+					}
+					p = netip.PrefixFrom(a, a.BitLen())
+				}
+				c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+			}
+			return nil
+		}},
+		{env: "SEAM_API_KEY", flag: "seam-api-key", secret: true, usage: "Seam API key; unset = embedded Seam sandbox (development only)", parse: str(func(c *Config) *string { return &c.SeamAPIKey })},
+		{env: "SEAM_ENDPOINT", flag: "seam-endpoint", def: "https://connect.getseam.com", usage: "Seam API endpoint", parse: func(c *Config, v string) error {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fmt.Errorf("want an absolute http(s) URL, got %q", v)
+			}
+			c.SeamEndpoint = strings.TrimSuffix(v, "/")
+			return nil
+		}},
+		{env: "OIDC_ISSUER", flag: "oidc-issuer", usage: "OpenID Provider issuer URL (exact); unset = embedded dev IdP (development only)", parse: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fmt.Errorf("want an absolute http(s) URL, got %q", v)
+			}
+			c.OIDCIssuer = v
+			return nil
+		}},
+		{env: "OIDC_CLIENT_ID", flag: "oidc-client-id", def: "latchkey", usage: "OAuth client id registered at the IdP", parse: str(func(c *Config) *string { return &c.OIDCClientID })},
+		{env: "OIDC_CLIENT_SECRET", flag: "oidc-client-secret", secret: true, usage: "OAuth client secret", parse: str(func(c *Config) *string { return &c.OIDCClientSecret })},
+		{env: "OIDC_ADMIN_CLAIM", flag: "oidc-admin-claim", def: "groups=latchkey-admin", usage: "claim=value in the ID token that makes a user an admin; empty disables", parse: func(c *Config, v string) error {
+			if v != "" {
+				name, value, ok := strings.Cut(v, "=")
+				if !ok || strings.TrimSpace(name) == "" || strings.TrimSpace(value) == "" {
+					return fmt.Errorf("want claim=value such as groups=latchkey-admin, got %q", v)
+				}
+			}
+			c.OIDCAdminClaim = v
+			return nil
+		}},
+		{env: "ADMIN_EMAILS", flag: "admin-emails", usage: "comma-separated emails made admin when the IdP marks them verified", parse: func(c *Config, v string) error {
+			c.AdminEmails = nil
+			for _, e := range splitList(v) {
+				if !strings.Contains(e, "@") || strings.ContainsAny(e, " <>") {
+					return fmt.Errorf("want email addresses, got %q", e)
+				}
+				c.AdminEmails = append(c.AdminEmails, strings.ToLower(e))
+			}
+			return nil
+		}},
+		{env: "SESSION_KEY", flag: "session-key", secret: true, usage: "root secret, 32+ random bytes as base64 or hex (e.g. openssl rand -base64 32); unset = random per start (development only)", parse: key(func(c *Config) *[]byte { return &c.SessionKey })},
+		{env: "SESSION_KEY_PREVIOUS", flag: "session-key-previous", secret: true, usage: "the previous SESSION_KEY, still accepted during a rotation", parse: key(func(c *Config) *[]byte { return &c.SessionKeyPrevious })},
+		{env: "SESSION_IDLE_TIMEOUT", flag: "session-idle-timeout", def: "30m", usage: "sign out after this long without a request", parse: dur(func(c *Config) *time.Duration { return &c.SessionIdleTimeout })},
+		{env: "SESSION_LIFETIME", flag: "session-lifetime", def: "12h", usage: "sign out this long after sign-in, however active", parse: dur(func(c *Config) *time.Duration { return &c.SessionLifetime })},
+		{env: "LATCHKEY_ACTIONS_PER_MINUTE", flag: "actions-per-minute", def: "10", usage: "lock/unlock requests allowed per user per minute", parse: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 10000 {
+				return fmt.Errorf("want a whole number from 1 to 10000, got %q", v)
+			}
+			c.ActionsPerMinute = n
+			return nil
+		}},
+		{env: "LATCHKEY_SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "20s", usage: "how long in-flight requests may finish after SIGINT/SIGTERM", parse: dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+		{env: "LATCHKEY_DEV_IDP_ADDR", flag: "dev-idp-addr", def: "127.0.0.1:8081", usage: "development: address of the embedded OpenID Provider", parse: func(c *Config, v string) error {
+			if err := checkHostPort(v); err != nil {
+				return err
+			}
+			c.DevIdPAddr = v
+			return nil
+		}},
+		{env: "LATCHKEY_SANDBOX_ADDR", flag: "sandbox-addr", def: "127.0.0.1:8082", usage: "development: address of the embedded Seam sandbox", parse: func(c *Config, v string) error {
+			if err := checkHostPort(v); err != nil {
+				return err
+			}
+			c.SandboxAddr = v
+			return nil
+		}},
+		{env: "SEAM_SANDBOX_API_KEY", flag: "seam-sandbox-api-key", secret: true, usage: "development: API key the sandbox accepts (default random per start, printed in the banner)", parse: str(func(c *Config) *string { return &c.SeamSandboxAPIKey })},
+		{env: "DEV_PASSWORD", flag: "dev-password", def: "latchkey", secret: true, usage: "development: password of the dev IdP's users alice, bob and admin", parse: func(c *Config, v string) error {
+			if v == "" {
+				return errors.New("must not be empty")
+			}
+			c.DevPassword = v
+			return nil
+		}},
+	}
+}
+
+// ErrHelp is returned by ParseConfig when --help was asked for; the usage is already printed.
+var ErrHelp = flag.ErrHelp
+
+// ParseConfig reads settings from the environment, then lets flags override them, and
+// validates the result. Errors name the variable and what is wrong, in one line.
+func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (*Config, error) {
+	all := settings()
+	fs := flag.NewFlagSet("latchkey", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	values := make([]*string, len(all))
+	for i, s := range all {
+		v := s.def
+		if e := getenv(s.env); e != "" {
+			v = e
+		}
+		values[i] = fs.String(s.flag, v, s.usage)
+	}
+	name := "latchkey"
+	if len(args) > 0 {
+		name, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(usage, name, all)
+			return nil, ErrHelp
+		}
+		return nil, fmt.Errorf("command line: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("command line: unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	c := &Config{}
+	for i, s := range all {
+		if err := s.parse(c, strings.TrimSpace(*values[i])); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.env, err)
+		}
+	}
+	if err := c.complete(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// complete fills derived defaults and checks settings that depend on each other.
+func (c *Config) complete() error {
+	if c.BaseURL == nil {
+		c.BaseURL = &url.URL{Scheme: "http", Host: c.Addr}
+	}
+	if len(c.SessionKey) == 0 && len(c.SessionKeyPrevious) > 0 {
+		return errors.New("SESSION_KEY_PREVIOUS: set only together with SESSION_KEY")
+	}
+	if c.OIDCIssuer != "" && c.OIDCClientID == "" {
+		return errors.New("OIDC_CLIENT_ID: required when OIDC_ISSUER is set")
+	}
+	if c.Env != EnvProduction {
+		return nil
+	}
+	switch {
+	case c.SeamAPIKey == "":
+		return errors.New("SEAM_API_KEY: required in production (the embedded sandbox is for development only)")
+	case c.OIDCIssuer == "":
+		return errors.New("OIDC_ISSUER: required in production (the embedded dev IdP is for development only)")
+	case c.OIDCClientSecret == "":
+		return errors.New("OIDC_CLIENT_SECRET: required in production")
+	case len(c.SessionKey) == 0:
+		return errors.New("SESSION_KEY: required in production (32+ random bytes, base64 or hex)")
+	case c.BaseURL.Scheme != "https":
+		return errors.New("LATCHKEY_BASE_URL: must be an https URL in production")
+	}
+	return nil
+}
+
+func printUsage(w io.Writer, name string, all []setting) {
+	fmt.Fprintf(w, "Usage: %s [flags]\n\nLatchkey, the self-hosted customer portal for smart locks.\n", name)
+	fmt.Fprintf(w, "Every setting is an environment variable; the flag beside it overrides it.\n\n")
+	for _, s := range all {
+		def := s.def
+		if def == "" {
+			def = "(unset)"
+		}
+		fmt.Fprintf(w, "  %-28s --%-22s default %s\n      %s\n", s.env, s.flag, def, s.usage)
+	}
+}
+
+// decodeKey accepts a key as standard or URL-safe base64 (padded or not) or hex, and
+// requires at least 32 bytes of it.
+func decodeKey(v string) ([]byte, error) {
+	decoders := []func(string) ([]byte, error){
+		hex.DecodeString,
+		base64.StdEncoding.DecodeString,
+		base64.RawStdEncoding.DecodeString,
+		base64.URLEncoding.DecodeString,
+		base64.RawURLEncoding.DecodeString,
+	}
+	for _, d := range decoders {
+		if k, err := d(v); err == nil {
+			if len(k) < 32 {
+				return nil, fmt.Errorf("want at least 32 random bytes, got %d (generate one with: openssl rand -base64 32)", len(k))
+			}
+			return k, nil
+		}
+	}
+	return nil, errors.New("want base64 or hex (generate one with: openssl rand -base64 32)")
+}
+
+func checkHostPort(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("want host:port, got %q", v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("want a port from 0 to 65535, got %q", port)
+	}
+	if strings.ContainsAny(host, "/ ") {
+		return fmt.Errorf("want host:port, got %q", v)
+	}
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,65 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/latchkey/latchkey/handlers"
+)
+
+// routes is THE route table: every URL of the product, with its middleware.
+func (a *App) routes() http.Handler {
+	h := a.handlers
+	mux := http.NewServeMux()
+
+	// Public.
+	mux.Handle("GET /{$}", h.Handle(h.Landing))
+	mux.HandleFunc("GET /healthz", h.Healthz)
+	mux.HandleFunc("GET /readyz", h.Readyz)
+	mux.Handle("GET /static/", a.static)
+
+	outer := []middleware{
+		realIP(a.cfg.TrustedProxies),
+		accessLog(a.log),
+		recoverPanics(a.log, h),
+		securityHeaders(a.csp, a.cfg.HTTPS()),
+	}
+	if a.cfg.Env == EnvDevelopment {
+		outer = append(outer, canonicalHost(a.cfg.BaseURL.Host))
+	}
+	outer = append(outer, limitBody, crossOrigin(h, a.log))
+	return chain(withErrorPages(mux, h), outer...)
+}
+
+// withErrorPages renders the router's own 404 and 405 answers as HTML pages; ServeMux
+// would otherwise write plain text.
+func withErrorPages(mux *http.ServeMux, h *handlers.Handlers) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// No route matched: ask the mux what it would answer (404, or 405 with Allow),
+		// then answer the same status with our page.
+		rec := &discardRecorder{header: http.Header{}}
+		mux.ServeHTTP(rec, r)
+		if allow := rec.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		if rec.code >= 300 && rec.code < 400 {
+			// The mux cleans paths (/a//b → /a/b) with a redirect; keep that.
+			http.Redirect(w, r, rec.header.Get("Location"), rec.code)
+			return
+		}
+		h.ServeError(w, r, handlers.StatusError(rec.code))
+	})
+}
+
+// discardRecorder keeps a response's status and headers and drops its body.
+type discardRecorder struct {
+	header http.Header
+	code   int
+}
+
+func (d *discardRecorder) Header() http.Header         { return d.header }
+func (d *discardRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardRecorder) WriteHeader(code int)        { d.code = code }

@@ -1,0 +1,169 @@
+// Package web wires Latchkey together: configuration, the route table, middleware,
+// static files, the embedded development stand-ins and the server's lifecycle.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/latchkey/latchkey/handlers"
+	"github.com/latchkey/latchkey/internal/request"
+	"github.com/latchkey/latchkey/static"
+	"github.com/latchkey/latchkey/views"
+)
+
+// Run is the whole program: it parses the configuration from args and getenv, starts
+// the portal (and in development its embedded stand-ins) and serves until ctx ends or
+// SIGINT/SIGTERM arrives, then shuts down gracefully.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := ParseConfig(args, getenv, stdout)
+	if errors.Is(err, ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	app, err := NewApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("LATCHKEY_ADDR: listen on %s: %w", cfg.Addr, err)
+	}
+	app.printBanner(stdout, ln.Addr().String())
+	return serve(ctx, newHTTPServer(app.Handler(), log), ln, cfg.ShutdownTimeout, log)
+}
+
+// newHTTPServer bounds every phase of a request so slow clients cannot hold the server.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// serve runs srv on ln until ctx ends, then lets in-flight requests finish (up to
+// timeout) before returning. A clean shutdown returns nil.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newLogger writes text in development and JSON when asked, and adds the request id
+// to every record logged with a request's context.
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(requestIDHandler{h})
+}
+
+// requestIDHandler tags records logged inside a request with its id.
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := request.ID(ctx); id != "" && r.Message != "request" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
+}
+
+// App is a fully wired portal: its handler and everything it owns.
+type App struct {
+	cfg      *Config
+	log      *slog.Logger
+	handlers *handlers.Handlers
+	static   *staticFiles
+	csp      string
+	handler  http.Handler
+	closers  []func() error
+	banner   []string
+}
+
+// NewApp builds the portal from cfg, starting the embedded stand-ins that cfg asks for.
+// Tests use it to run the whole server in-process.
+func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
+	a := &App{cfg: cfg, log: log}
+	a.handlers = &handlers.Handlers{Log: log, Now: time.Now}
+	st, err := newStaticFiles(static.FS, a.handlers)
+	if err != nil {
+		return nil, fmt.Errorf("static files: %w", err)
+	}
+	a.static = st
+	a.handlers.Assets = views.Assets{CSS: st.URL("css/app.css"), HTMX: st.URL("js/htmx.min.js")}
+	a.csp = contentSecurityPolicy(nil, nil)
+	a.handler = a.routes()
+	return a, nil
+}
+
+// Handler is the portal's root handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Close releases what the app owns, newest first.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+func (a *App) printBanner(w io.Writer, addr string) {
+	fmt.Fprintf(w, "\nLatchkey is running (%s) at %s\n", a.cfg.Env, a.cfg.BaseURL)
+	if addr != a.cfg.Addr {
+		fmt.Fprintf(w, "  listening on %s\n", addr)
+	}
+	for _, line := range a.banner {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	fmt.Fprintln(w)
+}
