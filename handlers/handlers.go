@@ -8,10 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/a-h/templ"
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/store"
 
 	"github.com/latchkey/latchkey/internal/request"
 	"github.com/latchkey/latchkey/views"
@@ -23,11 +28,42 @@ type Handlers struct {
 	Assets views.Assets
 	// Now is the clock; tests replace it.
 	Now func() time.Time
-	// CurrentUser returns the signed-in user for the layout's navigation, or nil.
-	CurrentUser func(ctx context.Context) *views.User
-
 	// Health is what /readyz checks.
 	Health Health
+
+	// Sessions is the signed-in session (scs); SignIn runs OpenID Connect.
+	Sessions *scs.SessionManager
+	SignIn   SignInProvider
+	Users    UserStore
+	Audit    AuditLog
+}
+
+// AuditLog is the append-only audit trail.
+type AuditLog interface {
+	AppendAudit(ctx context.Context, e store.AuditEvent) error
+}
+
+// audit records e with the request's client address and user agent. The actor is the
+// signed-in user unless e names one. A failed write is logged, not shown: the action it
+// describes has already happened.
+func (h *Handlers) audit(r *http.Request, e store.AuditEvent) {
+	if e.ActorID == "" {
+		if u, ok := auth.UserFrom(r.Context()); ok {
+			e.ActorID = u.ID
+		}
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		e.RemoteAddr = host
+	} else {
+		e.RemoteAddr = r.RemoteAddr
+	}
+	e.UserAgent = r.UserAgent()
+	if e.At.IsZero() {
+		e.At = h.Now()
+	}
+	if err := h.Audit.AppendAudit(r.Context(), e); err != nil {
+		h.Log.ErrorContext(r.Context(), "audit write failed", "action", e.Action, "error", err)
+	}
 }
 
 // Func is an HTTP handler that returns an error instead of writing one.
@@ -50,6 +86,8 @@ type Error struct {
 	Message string
 	// Retry offers a "try again" link back to the page that failed.
 	Retry bool
+	// Actions are extra links on the page ("Sign in again").
+	Actions []views.Link
 	// Header is set on the response (e.g. Retry-After).
 	Header http.Header
 	Err    error
@@ -119,7 +157,7 @@ func (h *Handlers) ServeError(w http.ResponseWriter, r *http.Request, err error)
 			w.Header().Add(k, v)
 		}
 	}
-	view := views.ErrorView{Status: e.Status, Title: e.Title, Message: e.Message, Retry: e.Retry}
+	view := views.ErrorView{Status: e.Status, Title: e.Title, Message: e.Message, Retry: e.Retry, Actions: e.Actions}
 	if e.Retry {
 		view.RetryURL = r.URL.RequestURI()
 	}
@@ -134,8 +172,11 @@ func (h *Handlers) page(r *http.Request, title string) views.Page {
 		Assets:    h.Assets,
 		RequestID: request.ID(r.Context()),
 	}
-	if h.CurrentUser != nil {
-		p.User = h.CurrentUser(r.Context())
+	if u, ok := auth.UserFrom(r.Context()); ok {
+		p.User = &views.User{ID: u.ID, Name: u.Name, Email: u.Email, IsAdmin: u.IsAdmin}
+		if h.Sessions != nil {
+			p.Flash = auth.PopFlash(r.Context(), h.Sessions)
+		}
 	}
 	return p
 }

@@ -168,14 +168,14 @@ FROM audit_events`
 }
 
 // clean makes s storable in any SQL database (valid UTF-8, no NUL) and cuts
-// it to at most max bytes without splitting a character.
-func clean(s string, max int) string {
+// it to at most limit bytes without splitting a character.
+func clean(s string, limit int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.ReplaceAll(s, "\x00", "")
-	if len(s) <= max {
+	if len(s) <= limit {
 		return s
 	}
-	cut := max
+	cut := limit
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

@@ -61,22 +61,20 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	db := &DB{sql: sqlDB}
+	sqlDB.SetMaxOpenConns(maxOpenConns)
+	sqlDB.SetMaxIdleConns(maxOpenConns)
 	if memory {
-		// Idle connections never expire, and one connection stays pinned:
-		// the database disappears with its last connection.
-		sqlDB.SetMaxOpenConns(maxOpenConns)
-		sqlDB.SetMaxIdleConns(maxOpenConns)
+		// An in-memory database disappears with its last connection, so one
+		// stays pinned for the life of the DB.
 		db.pin, err = sqlDB.Conn(ctx)
 		if err != nil {
 			sqlDB.Close()
 			return nil, fmt.Errorf("open in-memory database: %w", err)
 		}
 	} else {
-		sqlDB.SetMaxOpenConns(maxOpenConns)
-		sqlDB.SetMaxIdleConns(maxOpenConns)
 		sqlDB.SetConnMaxIdleTime(connMaxIdleTime)
 	}
-	if err := db.Ping(ctx); err != nil {
+	if err := db.firstPing(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -92,7 +90,8 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 func parseDatabaseURL(databaseURL string) (dsn string, memory bool, err error) {
 	scheme, rest, ok := strings.Cut(databaseURL, ":")
 	if !ok || scheme == "" {
-		return "", false, fmt.Errorf("DATABASE_URL: %q is not of the form sqlite:PATH", databaseURL)
+		// The value is not echoed: a mistyped URL may hold a password.
+		return "", false, errors.New("DATABASE_URL: not of the form sqlite:PATH")
 	}
 	if scheme != "sqlite" {
 		return "", false, fmt.Errorf("DATABASE_URL: unsupported scheme %q (want sqlite:PATH)", scheme)
@@ -111,7 +110,7 @@ func parseDatabaseURL(databaseURL string) (dsn string, memory bool, err error) {
 	case rest == "":
 		return "", false, errors.New("DATABASE_URL: missing path (want sqlite:PATH)")
 	case strings.HasPrefix(rest, "//"):
-		return "", false, fmt.Errorf("DATABASE_URL: %q has a host part (want sqlite:PATH or sqlite:///ABSOLUTE/PATH)", databaseURL)
+		return "", false, errors.New("DATABASE_URL: sqlite://HOST/... has a host part (want sqlite:PATH or sqlite:///ABSOLUTE/PATH)")
 	case strings.ContainsAny(rest, "?\x00"):
 		// The driver would read anything after "?" as its own parameters.
 		return "", false, fmt.Errorf("DATABASE_URL: path %q must not contain '?' or NUL", rest)
@@ -135,6 +134,25 @@ func (db *DB) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping database: %w", err)
 	}
 	return nil
+}
+
+// firstPing opens the first connection. On a brand-new file that connection
+// switches the journal to WAL, which SQLite refuses with SQLITE_BUSY (without
+// waiting on busy_timeout) while another process does the same, so it is
+// retried a few times.
+func (db *DB) firstPing(ctx context.Context) error {
+	const attempts = 10
+	for i := 1; ; i++ {
+		err := db.Ping(ctx)
+		if err == nil || !isBusy(err) || i == attempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ping database: %w", ctx.Err())
+		case <-time.After(time.Duration(i) * 10 * time.Millisecond):
+		}
+	}
 }
 
 // Close releases every connection; an in-memory database is gone after it.
@@ -164,6 +182,12 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // isUniqueViolation reports whether err is a primary-key or UNIQUE failure.

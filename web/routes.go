@@ -11,11 +11,34 @@ func (a *App) routes() http.Handler {
 	h := a.handlers
 	mux := http.NewServeMux()
 
-	// Public.
-	mux.Handle("GET /{$}", h.Handle(h.Landing))
+	// Named middleware chains: dynamic pages know the session and the signed-in user;
+	// protected ones require a user; admin ones an admin.
+	dynamic := func(hf handlers.Func) http.Handler {
+		return chain(h.Handle(hf), a.sessions.LoadAndSave, a.authMW.LoadUser)
+	}
+	protected := func(hf handlers.Func) http.Handler {
+		return chain(h.Handle(hf), a.sessions.LoadAndSave, a.authMW.LoadUser, a.authMW.RequireUser)
+	}
+	admin := func(hf handlers.Func) http.Handler {
+		return chain(h.Handle(hf), a.sessions.LoadAndSave, a.authMW.LoadUser, a.authMW.RequireUser, a.authMW.RequireAdmin)
+	}
+
+	// Public, no session.
 	mux.HandleFunc("GET /healthz", h.Healthz)
 	mux.HandleFunc("GET /readyz", h.Readyz)
 	mux.Handle("GET /static/", a.static)
+
+	// Sign-in.
+	mux.Handle("GET /{$}", dynamic(h.Landing))
+	mux.Handle("GET /login", dynamic(h.Login))
+	mux.Handle("GET /auth/callback", dynamic(h.Callback))
+	mux.Handle("POST /logout", dynamic(h.Logout))
+
+	// Signed-in pages.
+	_ = protected
+
+	// Admin pages.
+	_ = admin
 
 	outer := []middleware{
 		realIP(a.cfg.TrustedProxies),

@@ -14,10 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/latchkey/latchkey/handlers"
 	"github.com/latchkey/latchkey/internal/request"
-	"github.com/latchkey/latchkey/static"
-	"github.com/latchkey/latchkey/views"
 )
 
 // Run is the whole program: it parses the configuration from args and getenv, starts
@@ -116,54 +113,3 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
 }
 
-// App is a fully wired portal: its handler and everything it owns.
-type App struct {
-	cfg      *Config
-	log      *slog.Logger
-	handlers *handlers.Handlers
-	static   *staticFiles
-	csp      string
-	handler  http.Handler
-	closers  []func() error
-	banner   []string
-}
-
-// NewApp builds the portal from cfg, starting the embedded stand-ins that cfg asks for.
-// Tests use it to run the whole server in-process.
-func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
-	a := &App{cfg: cfg, log: log}
-	a.handlers = &handlers.Handlers{Log: log, Now: time.Now}
-	st, err := newStaticFiles(static.FS, a.handlers)
-	if err != nil {
-		return nil, fmt.Errorf("static files: %w", err)
-	}
-	a.static = st
-	a.handlers.Assets = views.Assets{CSS: st.URL("css/app.css"), HTMX: st.URL("js/htmx.min.js")}
-	a.csp = contentSecurityPolicy(nil, nil)
-	a.handler = a.routes()
-	return a, nil
-}
-
-// Handler is the portal's root handler.
-func (a *App) Handler() http.Handler { return a.handler }
-
-// Close releases what the app owns, newest first.
-func (a *App) Close() error {
-	var errs []error
-	for i := len(a.closers) - 1; i >= 0; i-- {
-		errs = append(errs, a.closers[i]())
-	}
-	a.closers = nil
-	return errors.Join(errs...)
-}
-
-func (a *App) printBanner(w io.Writer, addr string) {
-	fmt.Fprintf(w, "\nLatchkey is running (%s) at %s\n", a.cfg.Env, a.cfg.BaseURL)
-	if addr != a.cfg.Addr {
-		fmt.Fprintf(w, "  listening on %s\n", addr)
-	}
-	for _, line := range a.banner {
-		fmt.Fprintf(w, "  %s\n", line)
-	}
-	fmt.Fprintln(w)
-}

@@ -20,7 +20,6 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
-	"golang.org/x/text/language"
 )
 
 // DefaultAdminGroup is the group given to the seeded admin when Config.AdminGroup is empty.
@@ -94,7 +93,6 @@ func New(cfg Config) (*Provider, error) {
 		DefaultLogoutRedirectURI: cfg.Issuer + pathLoggedOut,
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
-		SupportedUILocales:       []language.Tag{language.English},
 		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, scopeGroups},
 		SupportedClaims:          append(slices.Clone(op.DefaultSupportedClaims), claimGroups),
 	}

@@ -113,6 +113,12 @@ func (s *storage) checkPassword(username, password string) (seededUser, bool) {
 	return s.users[sub], true
 }
 
+// isUser reports whether username is a seeded account.
+func (s *storage) isUser(username string) bool {
+	_, ok := s.byName[username]
+	return ok
+}
+
 // pendingRequest returns a copy of a live auth request still waiting for a login.
 func (s *storage) pendingRequest(id string) (authRequest, error) {
 	s.mu.Lock()
@@ -438,20 +444,20 @@ type authRequest struct {
 
 func (r *authRequest) expired(now time.Time) bool { return now.After(r.expires) }
 
-func (r *authRequest) GetID() string                       { return r.id }
-func (r *authRequest) GetACR() string                      { return "" }
-func (r *authRequest) GetAudience() []string               { return []string{r.clientID} }
-func (r *authRequest) GetAuthTime() time.Time              { return r.authTime }
-func (r *authRequest) GetClientID() string                 { return r.clientID }
+func (r *authRequest) GetID() string                         { return r.id }
+func (r *authRequest) GetACR() string                        { return "" }
+func (r *authRequest) GetAudience() []string                 { return []string{r.clientID} }
+func (r *authRequest) GetAuthTime() time.Time                { return r.authTime }
+func (r *authRequest) GetClientID() string                   { return r.clientID }
 func (r *authRequest) GetCodeChallenge() *oidc.CodeChallenge { return r.challenge }
-func (r *authRequest) GetNonce() string                    { return r.nonce }
-func (r *authRequest) GetRedirectURI() string              { return r.redirectURI }
-func (r *authRequest) GetResponseType() oidc.ResponseType  { return r.responseType }
-func (r *authRequest) GetResponseMode() oidc.ResponseMode  { return r.responseMode }
-func (r *authRequest) GetScopes() []string                 { return r.scopes }
-func (r *authRequest) GetState() string                    { return r.state }
-func (r *authRequest) GetSubject() string                  { return r.subject }
-func (r *authRequest) Done() bool                          { return r.done }
+func (r *authRequest) GetNonce() string                      { return r.nonce }
+func (r *authRequest) GetRedirectURI() string                { return r.redirectURI }
+func (r *authRequest) GetResponseType() oidc.ResponseType    { return r.responseType }
+func (r *authRequest) GetResponseMode() oidc.ResponseMode    { return r.responseMode }
+func (r *authRequest) GetScopes() []string                   { return r.scopes }
+func (r *authRequest) GetState() string                      { return r.state }
+func (r *authRequest) GetSubject() string                    { return r.subject }
+func (r *authRequest) Done() bool                            { return r.done }
 
 // GetAMR says how the user authenticated: by password, once the login is done.
 func (r *authRequest) GetAMR() []string {
@@ -478,15 +484,17 @@ type client struct {
 	postLogoutURIs []string
 }
 
-func (c *client) GetID() string                      { return c.id }
-func (c *client) RedirectURIs() []string             { return c.redirectURIs }
-func (c *client) PostLogoutRedirectURIs() []string   { return c.postLogoutURIs }
+func (c *client) GetID() string                       { return c.id }
+func (c *client) RedirectURIs() []string              { return c.redirectURIs }
+func (c *client) PostLogoutRedirectURIs() []string    { return c.postLogoutURIs }
 func (c *client) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
 
 // AuthMethod is basic, yet the op also accepts client_secret_post because
 // Config.AuthMethodPost is set.
-func (c *client) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBasic }
-func (c *client) ResponseTypes() []oidc.ResponseType  { return []oidc.ResponseType{oidc.ResponseTypeCode} }
+func (c *client) AuthMethod() oidc.AuthMethod { return oidc.AuthMethodBasic }
+func (c *client) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
 func (c *client) GrantTypes() []oidc.GrantType        { return []oidc.GrantType{oidc.GrantTypeCode} }
 func (c *client) LoginURL(id string) string           { return pathLogin + "?id=" + url.QueryEscape(id) }
 func (c *client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeBearer }

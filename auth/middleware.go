@@ -1,0 +1,137 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/latchkey/latchkey/internal/request"
+	"github.com/latchkey/latchkey/store"
+)
+
+// UserLoader finds the signed-in user's record.
+type UserLoader interface {
+	UserByID(ctx context.Context, id string) (store.User, error)
+}
+
+// Middleware loads the signed-in user and guards pages.
+type Middleware struct {
+	Sessions *scs.SessionManager
+	Users    UserLoader
+	Log      *slog.Logger
+	// Deny renders the page for a refused request (401, 403, 500).
+	Deny func(w http.ResponseWriter, r *http.Request, status int)
+}
+
+type userKey struct{}
+
+// UserFrom returns the signed-in user, if any.
+func UserFrom(ctx context.Context) (store.User, bool) {
+	u, ok := ctx.Value(userKey{}).(store.User)
+	return u, ok
+}
+
+// WithUser returns ctx carrying u as the signed-in user.
+func WithUser(ctx context.Context, u store.User) context.Context {
+	return context.WithValue(ctx, userKey{}, u)
+}
+
+// LoadUser puts the signed-in user, if any, into the request context. It runs inside
+// the session manager's LoadAndSave. A session whose user no longer exists is ended.
+func (m *Middleware) LoadUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := m.Sessions.GetString(r.Context(), sessionUserID)
+		if id == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		u, err := m.Users.UserByID(r.Context(), id)
+		if errors.Is(err, store.ErrNotFound) {
+			m.Log.WarnContext(r.Context(), "session names an unknown user; ending it")
+			_ = m.Sessions.Destroy(r.Context())
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err != nil {
+			m.Log.ErrorContext(r.Context(), "load signed-in user", "error", err)
+			m.Deny(w, r, http.StatusInternalServerError)
+			return
+		}
+		request.From(r.Context()).SetUserID(u.ID)
+		// Nothing of a signed-in user's may stay in a shared cache or the back button.
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r.WithContext(WithUser(r.Context(), u)))
+	})
+}
+
+// RequireUser lets signed-in users through. An anonymous GET goes to sign-in and comes
+// back; any other anonymous request gets the 401 page.
+func (m *Middleware) RequireUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := UserFrom(r.Context()); ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			target := r.URL.RequestURI()
+			if r.Header.Get("HX-Request") == "true" {
+				// A poll or fragment cannot host the login page: send the whole page.
+				if cur := r.Header.Get("HX-Current-URL"); cur != "" {
+					if u, err := url.Parse(cur); err == nil && SafeReturnTo(u.RequestURI()) != "" {
+						target = u.RequestURI()
+					}
+				}
+				// A 303 would be followed inside the XHR and end at the IdP's origin.
+				w.Header().Set("HX-Redirect", "/login?return_to="+url.QueryEscape(target))
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			http.Redirect(w, r, "/login?return_to="+url.QueryEscape(target), http.StatusSeeOther)
+			return
+		}
+		m.Deny(w, r, http.StatusUnauthorized)
+	})
+}
+
+// RequireAdmin lets admins through and answers 403 to everyone else. It expects
+// RequireUser in front of it.
+func (m *Middleware) RequireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, ok := UserFrom(r.Context()); ok && u.IsAdmin {
+			next.ServeHTTP(w, r)
+			return
+		}
+		m.Deny(w, r, http.StatusForbidden)
+	})
+}
+
+// SignIn starts a fresh session for the user: a new token (no fixation), the user id
+// and the ID token for RP-initiated logout.
+func SignIn(ctx context.Context, sm *scs.SessionManager, userID, rawIDToken string) error {
+	if err := sm.RenewToken(ctx); err != nil {
+		return err
+	}
+	sm.Put(ctx, sessionUserID, userID)
+	sm.Put(ctx, sessionIDToken, rawIDToken)
+	return nil
+}
+
+// SignOut ends the session and returns the ID token it held, for the logout hint.
+func SignOut(ctx context.Context, sm *scs.SessionManager) (idToken string, err error) {
+	idToken = sm.GetString(ctx, sessionIDToken)
+	return idToken, sm.Destroy(ctx)
+}
+
+// SetFlash stores a one-time message shown on the next page.
+func SetFlash(ctx context.Context, sm *scs.SessionManager, msg string) {
+	sm.Put(ctx, sessionFlash, msg)
+}
+
+// PopFlash returns and clears the one-time message.
+func PopFlash(ctx context.Context, sm *scs.SessionManager) string {
+	return sm.PopString(ctx, sessionFlash)
+}

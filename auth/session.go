@@ -1,0 +1,101 @@
+package auth
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"database/sql"
+	"net/http"
+	"time"
+
+	"github.com/alexedwards/scs/sqlite3store"
+	"github.com/alexedwards/scs/v2"
+	"github.com/gorilla/sessions"
+)
+
+// Cookie names. The dev IdP runs on another port of the same host, and browsers do not
+// separate cookies by port, so it uses names of its own.
+const (
+	SessionCookie = "latchkey_session"
+	LoginCookie   = "latchkey_login"
+)
+
+// Keys in the signed-in session.
+const (
+	sessionUserID  = "user_id"
+	sessionIDToken = "id_token"
+	sessionFlash   = "flash"
+)
+
+// loginAttemptMaxAge bounds how long a sign-in at the IdP may take.
+const loginAttemptMaxAge = 10 * time.Minute
+
+// SessionConfig shapes the signed-in session.
+type SessionConfig struct {
+	IdleTimeout time.Duration
+	Lifetime    time.Duration
+	// Secure marks the cookie Secure (the base URL is https).
+	Secure bool
+	// ErrorFunc renders a failure of the session store (our 500 page).
+	ErrorFunc func(http.ResponseWriter, *http.Request, error)
+}
+
+// NewSessionManager returns the server-side session manager: sessions live in the
+// database (table sessions), so signing out or deleting rows revokes them.
+func NewSessionManager(db *sql.DB, cfg SessionConfig) *scs.SessionManager {
+	sm := scs.New()
+	sm.Store = sqlite3store.NewWithCleanupInterval(db, 10*time.Minute)
+	sm.IdleTimeout = cfg.IdleTimeout
+	sm.Lifetime = cfg.Lifetime
+	sm.Cookie.Name = SessionCookie
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Secure = cfg.Secure
+	sm.Cookie.Path = "/"
+	sm.Cookie.Persist = false
+	if cfg.ErrorFunc != nil {
+		sm.ErrorFunc = cfg.ErrorFunc
+	}
+	return sm
+}
+
+// newLoginStore returns the cookie store for login attempts: encrypted and
+// authenticated with keys derived from the session key, readable with the previous key
+// during a rotation, and short-lived.
+func newLoginStore(key, previous []byte, secure bool) (*sessions.CookieStore, error) {
+	pairs, err := cookieKeys(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(previous) > 0 {
+		old, err := cookieKeys(previous)
+		if err != nil {
+			return nil, err
+		}
+		pairs = append(pairs, old...)
+	}
+	store := sessions.NewCookieStore(pairs...)
+	// MaxAge sets both the cookie's and the codecs' limit; Options.MaxAge alone would
+	// leave old cookies decodable for the default 30 days.
+	store.MaxAge(int(loginAttemptMaxAge.Seconds()))
+	store.Options = &sessions.Options{
+		Path:     "/auth/callback",
+		MaxAge:   int(loginAttemptMaxAge.Seconds()),
+		HttpOnly: true,
+		Secure:   secure,
+		SameSite: http.SameSiteLaxMode, // Strict would drop it on the IdP's redirect back
+	}
+	return store, nil
+}
+
+// cookieKeys derives an HMAC key and an AES-256 key from the root secret with HKDF.
+func cookieKeys(root []byte) ([][]byte, error) {
+	hashKey, err := hkdf.Key(sha256.New, root, nil, "latchkey login cookie hmac", 32)
+	if err != nil {
+		return nil, err
+	}
+	blockKey, err := hkdf.Key(sha256.New, root, nil, "latchkey login cookie aes", 32)
+	if err != nil {
+		return nil, err
+	}
+	return [][]byte{hashKey, blockKey}, nil
+}

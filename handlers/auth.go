@@ -1,0 +1,125 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/views"
+)
+
+// SignInProvider runs the OpenID Connect flow.
+type SignInProvider interface {
+	Begin(w http.ResponseWriter, r *http.Request, returnTo string) (string, error)
+	Finish(w http.ResponseWriter, r *http.Request) (*auth.Identity, string, error)
+	EndSessionURL(idTokenHint string) (string, bool)
+}
+
+// UserStore keeps the users who signed in.
+type UserStore interface {
+	UpsertUserAtLogin(ctx context.Context, l store.Login, now time.Time) (store.User, error)
+}
+
+var (
+	errSignInExpired = &Error{Status: http.StatusBadRequest, Title: "Sign-in expired, try again",
+		Message: "This sign-in link has expired or was already used. Sign in again to continue."}
+	errSignInFailed = &Error{Status: http.StatusBadGateway, Title: "Sign-in failed",
+		Message: "Your identity provider's answer could not be accepted, so you were not signed in. Please try again."}
+	errSignInRefused = &Error{Status: http.StatusForbidden, Title: "Sign-in cancelled",
+		Message: "Your identity provider did not sign you in. You can try again."}
+	errSignInUnavailable = &Error{Status: http.StatusServiceUnavailable, Title: "Sign-in is unavailable right now",
+		Message: "We cannot reach the identity provider at the moment. Please try again in a minute.", Retry: true}
+)
+
+// Login starts the OpenID Connect flow (303 to the IdP). A signed-in user goes straight
+// to where they were heading.
+func (h *Handlers) Login(w http.ResponseWriter, r *http.Request) error {
+	returnTo := auth.SafeReturnTo(r.URL.Query().Get("return_to"))
+	if _, ok := auth.UserFrom(r.Context()); ok {
+		http.Redirect(w, r, orDefault(returnTo, "/devices"), http.StatusSeeOther)
+		return nil
+	}
+	target, err := h.SignIn.Begin(w, r, returnTo)
+	if errors.Is(err, auth.ErrNotReady) {
+		return &Error{Status: errSignInUnavailable.Status, Title: errSignInUnavailable.Title, Message: errSignInUnavailable.Message, Retry: true, Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	return nil
+}
+
+// Callback finishes the OpenID Connect flow: verified identity → user record → fresh
+// session → 303 to return_to or /devices.
+func (h *Handlers) Callback(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Cache-Control", "no-store")
+	id, returnTo, err := h.SignIn.Finish(w, r)
+	if err != nil {
+		h.audit(r, store.AuditEvent{Action: store.AuditCallbackFailed, Outcome: store.OutcomeFailure, Detail: err.Error()})
+		page := errSignInFailed
+		switch {
+		case errors.Is(err, auth.ErrLoginExpired):
+			page = errSignInExpired
+		case errors.Is(err, auth.ErrIdPRefused):
+			page = errSignInRefused
+		case errors.Is(err, auth.ErrNotReady):
+			page = errSignInUnavailable
+		}
+		return &Error{Status: page.Status, Title: page.Title, Message: page.Message,
+			Actions: []views.Link{{Label: "Sign in again", URL: "/login"}}, Err: err}
+	}
+	u, err := h.Users.UpsertUserAtLogin(r.Context(), store.Login{
+		Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified,
+		Name: id.Name, IsAdmin: id.IsAdmin,
+	}, h.Now())
+	if err != nil {
+		return err
+	}
+	if err := auth.SignIn(r.Context(), h.Sessions, u.ID, id.RawIDToken); err != nil {
+		return err
+	}
+	h.audit(r, store.AuditEvent{ActorID: u.ID, SubjectUserID: u.ID, Action: store.AuditLogin, Outcome: store.OutcomeSuccess,
+		Detail: adminDetail(u.IsAdmin)})
+	h.Log.InfoContext(r.Context(), "signed in", "user_id", u.ID, "admin", u.IsAdmin)
+	http.Redirect(w, r, orDefault(returnTo, "/devices"), http.StatusSeeOther)
+	return nil
+}
+
+// Logout ends the session, then asks the IdP to end its own when it supports that.
+func (h *Handlers) Logout(w http.ResponseWriter, r *http.Request) error {
+	u, signedIn := auth.UserFrom(r.Context())
+	idToken, err := auth.SignOut(r.Context(), h.Sessions)
+	if err != nil {
+		return err
+	}
+	if !signedIn {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return nil
+	}
+	h.audit(r, store.AuditEvent{ActorID: u.ID, SubjectUserID: u.ID, Action: store.AuditLogout, Outcome: store.OutcomeSuccess})
+	if target, ok := h.SignIn.EndSessionURL(idToken); ok {
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return nil
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
+}
+
+func adminDetail(isAdmin bool) string {
+	if isAdmin {
+		return "signed in as admin"
+	}
+	return ""
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

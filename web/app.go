@@ -1,0 +1,140 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/handlers"
+	"github.com/latchkey/latchkey/static"
+	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/views"
+)
+
+// App is a fully wired portal: its handler and everything it owns.
+type App struct {
+	cfg      *Config
+	log      *slog.Logger
+	db       *store.DB
+	sessions *scs.SessionManager
+	authMW   *auth.Middleware
+	handlers *handlers.Handlers
+	static   *staticFiles
+	csp      string
+	handler  http.Handler
+	closers  []func() error
+	banner   []string
+}
+
+// NewApp builds the portal from cfg, starting the embedded stand-ins that cfg asks for
+// (the dev IdP when OIDC_ISSUER is unset). Tests use it to run the whole portal
+// in-process; Close releases everything.
+func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err error) {
+	a := &App{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			_ = a.Close()
+		}
+	}()
+
+	a.db, err = store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	a.closers = append(a.closers, a.db.Close)
+
+	h := &handlers.Handlers{Log: log, Now: time.Now, Users: a.db, Audit: a.db}
+	h.Health.Database = a.db
+	a.handlers = h
+	if a.static, err = newStaticFiles(static.FS, h); err != nil {
+		return nil, fmt.Errorf("static files: %w", err)
+	}
+	h.Assets = views.Assets{CSS: a.static.URL("css/app.css"), HTMX: a.static.URL("js/htmx.min.js")}
+
+	sessionKey := cfg.SessionKey
+	if len(sessionKey) == 0 {
+		sessionKey = make([]byte, 32)
+		_, _ = rand.Read(sessionKey)
+		a.banner = append(a.banner, "SESSION_KEY is unset: a random key is used, so sign-ins last until the next start")
+	}
+	a.sessions = auth.NewSessionManager(a.db.SQL(), auth.SessionConfig{
+		IdleTimeout: cfg.SessionIdleTimeout,
+		Lifetime:    cfg.SessionLifetime,
+		Secure:      cfg.HTTPS(),
+		ErrorFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			h.ServeError(w, r, fmt.Errorf("session store: %w", err))
+		},
+	})
+	h.Sessions = a.sessions
+	a.authMW = &auth.Middleware{
+		Sessions: a.sessions,
+		Users:    a.db,
+		Log:      log,
+		Deny: func(w http.ResponseWriter, r *http.Request, status int) {
+			h.ServeError(w, r, handlers.StatusError(status))
+		},
+	}
+
+	issuer, clientSecret := cfg.OIDCIssuer, cfg.OIDCClientSecret
+	if cfg.DevIdP() {
+		if issuer, clientSecret, err = a.startDevIdP(ctx); err != nil {
+			return nil, err
+		}
+	}
+	rp, err := auth.NewRP(ctx, auth.RPConfig{
+		Issuer:             issuer,
+		ClientID:           cfg.OIDCClientID,
+		ClientSecret:       clientSecret,
+		RedirectURL:        cfg.BaseURL.String() + "/auth/callback",
+		PostLogoutURL:      cfg.BaseURL.String() + "/",
+		AdminClaim:         cfg.OIDCAdminClaim,
+		AdminEmails:        cfg.AdminEmails,
+		SessionKey:         sessionKey,
+		SessionKeyPrevious: cfg.SessionKeyPrevious,
+		Secure:             cfg.HTTPS(),
+		Logger:             log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("OIDC: %w", err)
+	}
+	h.SignIn = rp
+
+	a.csp = contentSecurityPolicy(nil, []string{rp.IssuerOrigin()})
+	a.handler = a.routes()
+	return a, nil
+}
+
+// Handler is the portal's root handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// DB is the portal's database (tests set up fixtures through it).
+func (a *App) DB() *store.DB { return a.db }
+
+// Close releases what the app owns, newest first.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+func (a *App) printBanner(w io.Writer, addr string) {
+	fmt.Fprintf(w, "\nLatchkey is running (%s) at %s\n", a.cfg.Env, a.cfg.BaseURL)
+	if addr != a.cfg.Addr {
+		fmt.Fprintf(w, "  listening on %s\n", addr)
+	}
+	for _, line := range a.banner {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	fmt.Fprintln(w)
+}

@@ -1,0 +1,52 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/latchkey/latchkey/auth/devidp"
+)
+
+// adminGroup is the group the dev IdP gives its admin user; the default
+// OIDC_ADMIN_CLAIM (groups=latchkey-admin) matches it.
+const adminGroup = "latchkey-admin"
+
+// startDevIdP starts the embedded OpenID Provider, listening before the relying party
+// runs discovery. It returns the issuer and the client secret it was given.
+func (a *App) startDevIdP(ctx context.Context) (issuer, secret string, err error) {
+	secret = randomHex(24)
+	srv, err := devidp.Start(ctx, a.cfg.DevIdPAddr, devidp.Config{
+		Password:               a.cfg.DevPassword,
+		ClientID:               a.cfg.OIDCClientID,
+		ClientSecret:           secret,
+		RedirectURIs:           []string{a.cfg.BaseURL.String() + "/auth/callback"},
+		PostLogoutRedirectURIs: []string{a.cfg.BaseURL.String() + "/"},
+		AdminGroup:             adminGroup,
+		Logger:                 a.log.With("component", "devidp"),
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("LATCHKEY_DEV_IDP_ADDR: start the development IdP: %w", err)
+	}
+	a.closers = append(a.closers, srv.Close)
+	var users []string
+	for _, u := range devidp.Users() {
+		role := "customer"
+		if u.IsAdmin {
+			role = "admin"
+		}
+		users = append(users, fmt.Sprintf("%s (%s)", u.Username, role))
+	}
+	a.banner = append(a.banner,
+		"dev IdP:       "+srv.Provider.Issuer(),
+		fmt.Sprintf("dev logins:    %s — password %q (DEV_PASSWORD)", strings.Join(users, ", "), a.cfg.DevPassword))
+	return srv.Provider.Issuer(), secret, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
