@@ -73,7 +73,7 @@ func (h *Handlers) Callback(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: page.Status, Title: page.Title, Message: page.Message,
 			Actions: []views.Link{{Label: "Sign in again", URL: "/login"}}, Err: err}
 	}
-	u, err := h.Users.UpsertUserAtLogin(r.Context(), store.Login{
+	u, err := h.Store.UpsertUserAtLogin(r.Context(), store.Login{
 		Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified,
 		Name: id.Name, IsAdmin: id.IsAdmin,
 	}, h.Now())

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -34,8 +35,18 @@ type Handlers struct {
 	// Sessions is the signed-in session (scs); SignIn runs OpenID Connect.
 	Sessions *scs.SessionManager
 	SignIn   SignInProvider
-	Users    UserStore
-	Audit    AuditLog
+	// Store is Latchkey's records; Seam the lock service.
+	Store Store
+	Seam  Seam
+	// BaseURL is the portal's public URL (for Seam's redirects back to us).
+	BaseURL string
+	// ActionsPerMinute caps lock/unlock requests per user.
+	ActionsPerMinute int
+	// Followers follow action attempts to their end.
+	Followers *Followers
+
+	// inflight holds the device ids with a lock/unlock being sent right now.
+	inflight sync.Map
 }
 
 // AuditLog is the append-only audit trail.
@@ -58,11 +69,16 @@ func (h *Handlers) audit(r *http.Request, e store.AuditEvent) {
 		e.RemoteAddr = r.RemoteAddr
 	}
 	e.UserAgent = r.UserAgent()
+	h.appendAudit(r.Context(), e)
+}
+
+// appendAudit records e; outside a request (followers) there is no client to name.
+func (h *Handlers) appendAudit(ctx context.Context, e store.AuditEvent) {
 	if e.At.IsZero() {
 		e.At = h.Now()
 	}
-	if err := h.Audit.AppendAudit(r.Context(), e); err != nil {
-		h.Log.ErrorContext(r.Context(), "audit write failed", "action", e.Action, "error", err)
+	if err := h.Store.AppendAudit(ctx, e); err != nil {
+		h.Log.ErrorContext(ctx, "audit write failed", "action", e.Action, "error", err)
 	}
 }
 
@@ -160,6 +176,11 @@ func (h *Handlers) ServeError(w http.ResponseWriter, r *http.Request, err error)
 	view := views.ErrorView{Status: e.Status, Title: e.Title, Message: e.Message, Retry: e.Retry, Actions: e.Actions}
 	if e.Retry {
 		view.RetryURL = r.URL.RequestURI()
+	}
+	if r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Boosted") != "true" {
+		// htmx swaps this into part of the page (a device row): a whole page would nest.
+		h.render(w, r, e.Status, views.ErrorFragment(view))
+		return
 	}
 	h.render(w, r, e.Status, views.ErrorPage(h.page(r, e.Title), view))
 }

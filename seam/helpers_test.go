@@ -3,6 +3,7 @@ package seam
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -185,6 +186,12 @@ func (s *scripted) calls() int {
 	return len(s.requests)
 }
 
+func (s *scripted) request(i int) request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[i]
+}
+
 func (s *scripted) paths() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -193,6 +200,10 @@ func (s *scripted) paths() []string {
 		p = append(p, r.path)
 	}
 	return p
+}
+
+func newTextLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // sleepRecorder stands in for the client's sleep so retries take no real time.

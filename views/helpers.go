@@ -1,6 +1,11 @@
 package views
 
-import "strings"
+import (
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
 
 const productName = "Latchkey"
 
@@ -22,4 +27,109 @@ func retryURL(u string) string {
 		return u
 	}
 	return "/"
+}
+
+func countLabel(shown, total int) string {
+	noun := "devices"
+	if total == 1 {
+		noun = "device"
+	}
+	if shown == total {
+		return strconv.Itoa(total) + " " + noun
+	}
+	return strconv.Itoa(shown) + " of " + strconv.Itoa(total) + " " + noun
+}
+
+func modelLine(d Device) string {
+	parts := []string{}
+	for _, s := range []string{d.Manufacturer, d.Model} {
+		if s != "" && !slices.Contains(parts, s) {
+			parts = append(parts, s)
+		}
+	}
+	if len(parts) == 0 {
+		return "Unknown model"
+	}
+	return strings.Join(parts, " · ")
+}
+
+func filterURL(base, q string) string {
+	if q == "" {
+		return base
+	}
+	return base + "?q=" + url.QueryEscape(q)
+}
+
+func actionProgress(verb string) string {
+	if verb == "lock" {
+		return "Locking…"
+	}
+	return "Unlocking…"
+}
+
+func actionDone(verb string) string {
+	if verb == "lock" {
+		return "Locked"
+	}
+	return "Unlocked"
+}
+
+func actionLockState(verb string) string {
+	if verb == "lock" {
+		return "locked"
+	}
+	return "unlocked"
+}
+
+func orText(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func onlineText(online bool) string {
+	if online {
+		return "Online"
+	}
+	return "Offline"
+}
+
+func lockText(state string) string {
+	switch state {
+	case "locked":
+		return "Locked"
+	case "unlocked":
+		return "Unlocked"
+	}
+	return "Unknown"
+}
+
+func batteryText(d Device) string {
+	s := strconv.Itoa(d.BatteryPercent) + "%"
+	if d.BatteryLow {
+		s += " (low)"
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "Yes"
+	}
+	return "No"
+}
+
+func capabilityText(c string) string {
+	switch c {
+	case "lock":
+		return "Lock / unlock"
+	case "access_code":
+		return "Access codes"
+	case "thermostat":
+		return "Thermostat"
+	case "battery":
+		return "Battery"
+	}
+	return strings.ReplaceAll(c, "_", " ")
 }

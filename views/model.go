@@ -63,3 +63,87 @@ func (u *User) DisplayName() string {
 	}
 	return u.Email
 }
+
+// Device is one lock as the device list and device page show it.
+type Device struct {
+	ID           string
+	Name         string
+	Model        string
+	Manufacturer string
+	Online       bool
+	// LockState is "locked", "unlocked" or "unknown".
+	LockState string
+	// DoorOpen is "open", "closed" or "" when the lock does not report it.
+	DoorOpen string
+	// HasBattery is false when the device reports no battery level.
+	HasBattery     bool
+	BatteryPercent int
+	BatteryLow     bool
+	Problems       []Problem
+	// NeedsReconnect is set when the lock account must be signed in to again.
+	NeedsReconnect bool
+	CanUnlock      bool
+	CanLock        bool
+	Capabilities   []string
+	// Action is the device's latest lock/unlock, if one is recent.
+	Action *Action
+}
+
+// Problem is a device or account error or warning, in plain words.
+type Problem struct {
+	Text string
+	// Severe problems (errors) are shown in red, warnings in amber.
+	Severe bool
+}
+
+// Action is the state of one lock or unlock request.
+type Action struct {
+	DeviceID  string
+	AttemptID string
+	// Verb is "unlock" or "lock".
+	Verb string
+	// Status is "pending", "success", "error" or "timeout".
+	Status string
+	// Message is Seam's reason for an error.
+	Message string
+	// FinishedAt is when it succeeded or failed, shown as "Unlocked at 14:02".
+	FinishedAt string
+	// Poll asks the browser to re-check in a second; false once the 20 s bound passed.
+	Poll bool
+	// UpdateBadge, in an htmx answer, also updates the device's lock badge in place.
+	UpdateBadge bool
+}
+
+// DeviceList is the /devices page (and the admin's read-only copy of it).
+type DeviceList struct {
+	Devices []Device
+	Query   string
+	// Total is the number of devices before the name filter.
+	Total int
+	// Unavailable explains why Seam could not be asked (outage, rate limit).
+	Unavailable string
+	// ReadOnly hides the lock/unlock buttons (admin view).
+	ReadOnly bool
+	// BaseURL is where the filter form submits (/devices or /admin/users/{id}).
+	BaseURL string
+}
+
+// DeviceDetail is one device with its recent activity.
+type DeviceDetail struct {
+	Device   Device
+	Activity []ActivityEntry
+	// EventsUnavailable is set when Seam's event history could not be read.
+	EventsUnavailable bool
+}
+
+// ActivityEntry is one line of an activity trail: Latchkey's audit or Seam's events.
+type ActivityEntry struct {
+	At      string
+	ISOTime string
+	What    string
+	Device  string
+	Outcome string
+	Detail  string
+	// Source is "Latchkey" or "Seam".
+	Source string
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -17,7 +18,8 @@ const shutdownTimeout = 5 * time.Second
 // Server is a running Provider on its own listener.
 type Server struct {
 	// URL is the issuer, e.g. http://127.0.0.1:8081.
-	URL      string
+	URL string
+	// Provider is the handler being served.
 	Provider *Provider
 
 	srv       *http.Server
@@ -94,8 +96,8 @@ func issuerFor(addr net.Addr) string {
 		return "http://" + addr.String()
 	}
 	host := "127.0.0.1"
-	if !tcp.IP.IsUnspecified() && tcp.IP != nil {
+	if tcp.IP != nil && !tcp.IP.IsUnspecified() {
 		host = tcp.IP.String()
 	}
-	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 }

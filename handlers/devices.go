@@ -1,0 +1,164 @@
+package handlers
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/seam"
+	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/views"
+)
+
+// maxQueryLen bounds the name filter.
+const maxQueryLen = 100
+
+// currentUser is the signed-in user; routes that use it sit behind RequireUser.
+func currentUser(r *http.Request) store.User {
+	u, ok := auth.UserFrom(r.Context())
+	if !ok {
+		panic("handlers: route without RequireUser") // a wiring mistake, caught by tests
+	}
+	return u
+}
+
+// Devices lists the signed-in user's devices, filtered by name with ?q=.
+func (h *Handlers) Devices(w http.ResponseWriter, r *http.Request) error {
+	user := currentUser(r)
+	list, status, err := h.deviceList(r.Context(), user.ID, r.URL.Query().Get("q"))
+	if err != nil {
+		return err
+	}
+	list.BaseURL = "/devices"
+	if r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Target") == "device-list" {
+		h.render(w, r, status, views.DeviceListItems(list))
+		return nil
+	}
+	h.render(w, r, status, views.DevicesPage(h.page(r, "Your devices"), list))
+	return nil
+}
+
+// deviceList builds the device list of a user. A Seam outage or rate limit is shown
+// on the page (with its status) rather than as an error page, so the rest of the page
+// and the way to retry stay in view.
+func (h *Handlers) deviceList(ctx context.Context, userID, query string) (views.DeviceList, int, error) {
+	query = strings.TrimSpace(query)
+	if len(query) > maxQueryLen {
+		query = query[:maxQueryLen]
+	}
+	list := views.DeviceList{Query: query}
+	devices, err := h.ownedDevices(ctx, userID)
+	var page *Error
+	if errors.As(err, &page) {
+		h.Log.WarnContext(ctx, "device list unavailable", "error", err)
+		list.Unavailable = page.Message
+		return list, page.Status, nil
+	}
+	if err != nil {
+		return list, 0, err
+	}
+	list.Total = len(devices)
+	recent, err := h.Store.LatestActionAttempts(ctx, userID, "", 100)
+	if err != nil {
+		return list, 0, err
+	}
+	now := h.Now()
+	latest := map[string]store.ActionAttempt{}
+	for _, a := range recent { // newest first
+		if _, seen := latest[a.DeviceID]; !seen && now.Sub(a.CreatedAt) < recentActionWindow {
+			latest[a.DeviceID] = a
+		}
+	}
+	q := strings.ToLower(query)
+	for _, d := range devices {
+		v := deviceView(d)
+		if q != "" && !strings.Contains(strings.ToLower(v.Name+" "+v.Model+" "+v.Manufacturer), q) {
+			continue
+		}
+		if a, ok := latest[d.DeviceID]; ok {
+			v.Action = actionView(a, now)
+		}
+		list.Devices = append(list.Devices, v)
+	}
+	slices.SortStableFunc(list.Devices, func(a, b views.Device) int { return cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) })
+	return list, http.StatusOK, nil
+}
+
+// recentActionWindow is how long a finished action stays shown beside its device.
+const recentActionWindow = 5 * time.Minute
+
+// Device shows one device: status, capabilities, problems and recent activity.
+func (h *Handlers) Device(w http.ResponseWriter, r *http.Request) error {
+	user := currentUser(r)
+	d, err := h.ownedDevice(r, user, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	page, err := h.devicePage(r.Context(), user.ID, d)
+	if err != nil {
+		return err
+	}
+	h.render(w, r, http.StatusOK, views.DevicePage(h.page(r, page.Device.Name), page))
+	return nil
+}
+
+func (h *Handlers) devicePage(ctx context.Context, userID string, d seam.Device) (views.DeviceDetail, error) {
+	v := deviceView(d)
+	now := h.Now()
+	attempts, err := h.Store.LatestActionAttempts(ctx, userID, d.DeviceID, 1)
+	if err != nil {
+		return views.DeviceDetail{}, err
+	}
+	if len(attempts) == 1 && now.Sub(attempts[0].CreatedAt) < recentActionWindow {
+		v.Action = actionView(attempts[0], now)
+	}
+	page := views.DeviceDetail{Device: v}
+	events, _, err := h.Store.ListAudit(ctx, store.AuditQuery{UserID: userID, DeviceID: d.DeviceID, Limit: 20})
+	if err != nil {
+		return page, err
+	}
+	names := map[string]string{d.DeviceID: v.Name}
+	for _, e := range events {
+		page.Activity = append(page.Activity, activityEntry(e, names))
+	}
+	seamEvents, err := h.Seam.Events.List(ctx, seam.ListEventsParams{
+		DeviceIDs:  []string{d.DeviceID},
+		EventTypes: []string{seam.EventLockLocked, seam.EventLockUnlocked},
+		Since:      now.Add(-30 * 24 * time.Hour),
+		Limit:      20,
+	})
+	if err != nil {
+		h.Log.WarnContext(ctx, "device events unavailable", "device_id", d.DeviceID, "error", err)
+		page.EventsUnavailable = true
+	}
+	for _, e := range seamEvents {
+		if e.DeviceID == d.DeviceID {
+			page.Activity = append(page.Activity, seamEventEntry(e, v.Name))
+		}
+	}
+	slices.SortStableFunc(page.Activity, func(a, b views.ActivityEntry) int { return strings.Compare(b.ISOTime, a.ISOTime) })
+	if len(page.Activity) > 30 {
+		page.Activity = page.Activity[:30]
+	}
+	return page, nil
+}
+
+// ConfirmUnlock is the no-JavaScript confirmation page for an unlock.
+func (h *Handlers) ConfirmUnlock(w http.ResponseWriter, r *http.Request) error {
+	user := currentUser(r)
+	d, err := h.ownedDevice(r, user, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	v := deviceView(d)
+	if !v.CanUnlock {
+		return errCannotUnlock
+	}
+	h.render(w, r, http.StatusOK, views.ConfirmUnlockPage(h.page(r, "Unlock "+v.Name+"?"), v))
+	return nil
+}

@@ -1,0 +1,173 @@
+package handlers
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey/seam"
+	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/views"
+)
+
+// problemWords are Seam's error and warning codes in the words a customer understands.
+var problemWords = map[string]string{
+	"account_disconnected":          "The lock account is disconnected. Reconnect it to control this lock again.",
+	"device_offline":                "The lock is offline: it cannot be reached right now.",
+	"device_disconnected":           "The lock is disconnected from its account.",
+	"hub_disconnected":              "The lock's hub or bridge is offline.",
+	"device_removed":                "The lock was removed from its account.",
+	"invalid_credentials":           "The lock account's password changed. Reconnect it.",
+	"salto_ks_subscription_limit":   "The lock provider's subscription limit was reached.",
+	"subscription_required":         "The lock provider needs an active subscription.",
+	"bridge_disconnected":           "The lock's bridge is offline.",
+	"device_has_flaky_connection":   "The lock's connection is unreliable.",
+	"device_battery_low":            "Battery is low: replace it soon.",
+	"device_battery_critical":       "Battery is critically low: replace it now.",
+	"third_party_integration_error": "The lock provider reported a problem.",
+}
+
+// needsReconnect are the codes that mean the customer must sign in to the account again.
+var needsReconnect = []string{"account_disconnected", "invalid_credentials"}
+
+func problemText(code, message string) string {
+	if w, ok := problemWords[code]; ok {
+		return w
+	}
+	if message != "" {
+		return message
+	}
+	return strings.ReplaceAll(code, "_", " ")
+}
+
+// deviceView is what the pages show of a Seam device.
+func deviceView(d seam.Device) views.Device {
+	p := d.Properties
+	v := views.Device{
+		ID:           d.DeviceID,
+		Name:         firstNonEmpty(d.Nickname, d.DisplayName, p.Name, "Unnamed lock"),
+		Model:        p.Model.DisplayName,
+		Manufacturer: firstNonEmpty(p.Model.ManufacturerDisplayName, p.Manufacturer),
+		Online:       p.Online,
+		LockState:    "unknown",
+		CanUnlock:    d.CanRemotelyUnlock,
+		CanLock:      d.CanRemotelyLock,
+		Capabilities: d.CapabilitiesSupported,
+	}
+	if p.Locked != nil {
+		v.LockState = map[bool]string{true: "locked", false: "unlocked"}[*p.Locked]
+	}
+	if p.DoorOpen != nil {
+		v.DoorOpen = map[bool]string{true: "open", false: "closed"}[*p.DoorOpen]
+	}
+	switch {
+	case p.Battery != nil:
+		v.HasBattery = true
+		v.BatteryPercent = int(math.Round(p.Battery.Level * 100))
+		v.BatteryLow = p.Battery.Status == "low" || p.Battery.Status == "critical"
+	case p.BatteryLevel != nil:
+		v.HasBattery = true
+		v.BatteryPercent = int(math.Round(*p.BatteryLevel * 100))
+	}
+	if v.HasBattery && v.BatteryPercent <= 20 {
+		v.BatteryLow = true
+	}
+	for _, e := range d.Errors {
+		v.Problems = append(v.Problems, views.Problem{Text: problemText(e.ErrorCode, e.Message), Severe: true})
+		if slices.Contains(needsReconnect, e.ErrorCode) {
+			v.NeedsReconnect = true
+		}
+	}
+	for _, w := range d.Warnings {
+		v.Problems = append(v.Problems, views.Problem{Text: problemText(w.WarningCode, w.Message)})
+	}
+	return v
+}
+
+// actionView is the state of an action attempt for the status fragment.
+func actionView(a store.ActionAttempt, now time.Time) *views.Action {
+	v := &views.Action{DeviceID: a.DeviceID, AttemptID: a.ID, Verb: a.Action, Status: a.Status, Message: a.Error}
+	if a.FinishedAt != nil {
+		v.FinishedAt = a.FinishedAt.UTC().Format("15:04 UTC")
+	}
+	v.Poll = a.Status == store.AttemptPending && now.Sub(a.CreatedAt) < actionPollBound
+	return v
+}
+
+// auditWords are audit actions in the words the activity pages show.
+var auditWords = map[string]string{
+	store.AuditLogin:                   "Signed in",
+	store.AuditLogout:                  "Signed out",
+	store.AuditCallbackFailed:          "Sign-in failed",
+	store.AuditAdminViewUser:           "Admin viewed this account",
+	store.AuditAdminAccessDenied:       "Admin page refused",
+	store.AuditAccessDenied:            "Access refused",
+	store.AuditConnectStarted:          "Started connecting a lock account",
+	store.AuditConnectCompleted:        "Connected a lock account",
+	store.AuditConnectFailed:           "Connecting a lock account failed",
+	store.AuditDeviceUnlockRequested:   "Unlock requested",
+	store.AuditDeviceLockRequested:     "Lock requested",
+	store.AuditDeviceUnlockSucceeded:   "Unlocked",
+	store.AuditDeviceUnlockFailed:      "Unlock failed",
+	store.AuditDeviceLockSucceeded:     "Locked",
+	store.AuditDeviceLockFailed:        "Lock failed",
+	store.AuditDeviceActionTimeout:     "No answer from the lock in time",
+	store.AuditDeviceActionRateLimited: "Too many requests: refused",
+}
+
+// activityEntry is one audit event as the activity pages show it.
+func activityEntry(e store.AuditEvent, deviceNames map[string]string) views.ActivityEntry {
+	what, ok := auditWords[e.Action]
+	if !ok {
+		what = e.Action
+	}
+	device := deviceNames[e.DeviceID]
+	if device == "" && e.DeviceID != "" {
+		device = "Lock " + shortID(e.DeviceID)
+	}
+	return views.ActivityEntry{
+		At:      e.At.UTC().Format("Jan 2, 2006 15:04 UTC"),
+		ISOTime: e.At.UTC().Format(time.RFC3339),
+		What:    what,
+		Device:  device,
+		Outcome: e.Outcome,
+		Detail:  e.Detail,
+		Source:  "Latchkey",
+	}
+}
+
+// seamEventEntry is one of Seam's lock events as the device page shows it.
+func seamEventEntry(e seam.Event, deviceName string) views.ActivityEntry {
+	what := map[string]string{seam.EventLockLocked: "Locked", seam.EventLockUnlocked: "Unlocked"}[e.EventType]
+	if what == "" {
+		what = e.EventType
+	}
+	if e.Method != "" {
+		what += " (" + strings.ReplaceAll(e.Method, "_", " ") + ")"
+	}
+	return views.ActivityEntry{
+		At:      e.OccurredAt.UTC().Format("Jan 2, 2006 15:04 UTC"),
+		ISOTime: e.OccurredAt.UTC().Format(time.RFC3339),
+		What:    what,
+		Device:  deviceName,
+		Outcome: store.OutcomeSuccess,
+		Source:  "Seam",
+	}
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	return ""
+}
