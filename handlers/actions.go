@@ -30,17 +30,33 @@ var (
 )
 
 // Followers follow action attempts to their end on the server, so the outcome is
-// audited even when the browser went away. Ctx ends with the process.
+// audited even when the browser went away.
 type Followers struct {
-	Ctx context.Context
 	// Interval between checks (Seam suggests about a second) and Bound, after which an
 	// attempt still pending is recorded as timed out.
 	Interval time.Duration
 	Bound    time.Duration
-	wg       sync.WaitGroup
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
-// Wait blocks until every follower has stopped (after Ctx ended).
+// NewFollowers returns followers that run until ctx ends or Close is called.
+func NewFollowers(ctx context.Context, interval, bound time.Duration) *Followers {
+	ctx, cancel := context.WithCancel(ctx)
+	return &Followers{Interval: interval, Bound: bound, ctx: ctx, cancel: cancel}
+}
+
+// Close stops every follower and waits for them. Attempts still pending are picked up
+// again at the next start (ResumeFollowing).
+func (f *Followers) Close() error {
+	f.cancel()
+	f.wg.Wait()
+	return nil
+}
+
+// Wait blocks until every follower has finished; tests use it to see outcomes recorded.
 func (f *Followers) Wait() { f.wg.Wait() }
 
 // Unlock asks Seam to unlock the user's device.
@@ -241,11 +257,11 @@ func (h *Handlers) follow(a store.ActionAttempt) {
 		defer t.Stop()
 		for {
 			select {
-			case <-f.Ctx.Done():
+			case <-f.ctx.Done():
 				return
 			case <-t.C:
 			}
-			ctx, cancel := context.WithTimeout(f.Ctx, 15*time.Second)
+			ctx, cancel := context.WithTimeout(f.ctx, 15*time.Second)
 			a = h.refreshAttempt(ctx, a)
 			if a.Status == store.AttemptPending && !h.Now().Before(deadline) {
 				a = h.recordOutcome(ctx, a, store.AttemptTimeout, "no answer from the lock in time")

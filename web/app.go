@@ -8,12 +8,17 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/handlers"
+	"github.com/latchkey/latchkey/seam"
+	"github.com/latchkey/latchkey/seam/sandbox"
 	"github.com/latchkey/latchkey/static"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/views"
@@ -24,6 +29,7 @@ type App struct {
 	cfg      *Config
 	log      *slog.Logger
 	db       *store.DB
+	sandbox  *sandbox.Sandbox
 	sessions *scs.SessionManager
 	authMW   *auth.Middleware
 	handlers *handlers.Handlers
@@ -51,7 +57,14 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 	}
 	a.closers = append(a.closers, a.db.Close)
 
-	h := &handlers.Handlers{Log: log, Now: time.Now, Users: a.db, Audit: a.db}
+	h := &handlers.Handlers{
+		Log:              log,
+		Now:              time.Now,
+		Store:            a.db,
+		BaseURL:          cfg.BaseURL.String(),
+		ActionsPerMinute: cfg.ActionsPerMinute,
+		Followers:        handlers.NewFollowers(ctx, time.Second, 2*time.Minute),
+	}
 	h.Health.Database = a.db
 	a.handlers = h
 	if a.static, err = newStaticFiles(static.FS, h); err != nil {
@@ -107,7 +120,31 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 	}
 	h.SignIn = rp
 
-	a.csp = contentSecurityPolicy(nil, []string{rp.IssuerOrigin()})
+	seamEndpoint, seamKey := cfg.SeamEndpoint, cfg.SeamAPIKey
+	if cfg.DevSeam() {
+		if seamEndpoint, seamKey, err = a.startSandbox(ctx); err != nil {
+			return nil, err
+		}
+	}
+	client := seam.New(seamKey,
+		seam.WithEndpoint(seamEndpoint),
+		seam.WithLogger(log.With("component", "seam")),
+		seam.WithUserAgent("latchkey/"+version()))
+	h.Seam = handlers.Seam{
+		ClientSessions:  client.ClientSessions,
+		ConnectWebviews: client.ConnectWebviews,
+		Devices:         client.Devices,
+		Locks:           client.Locks,
+		ActionAttempts:  client.ActionAttempts,
+		Events:          client.Events,
+	}
+	h.Health.Seam = newSeamProbe(client.Devices, 30*time.Second).check
+	if err := h.ResumeFollowing(ctx); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, h.Followers.Close)
+
+	a.csp = contentSecurityPolicy([]string{origin(seamEndpoint)}, []string{rp.IssuerOrigin()})
 	a.handler = a.routes()
 	return a, nil
 }
@@ -117,6 +154,12 @@ func (a *App) Handler() http.Handler { return a.handler }
 
 // DB is the portal's database (tests set up fixtures through it).
 func (a *App) DB() *store.DB { return a.db }
+
+// Sandbox is the embedded Seam sandbox, or nil when real Seam is configured.
+func (a *App) Sandbox() *sandbox.Sandbox { return a.sandbox }
+
+// Handlers exposes the handlers (tests reach the action followers through it).
+func (a *App) Handlers() *handlers.Handlers { return a.handlers }
 
 // Close releases what the app owns, newest first.
 func (a *App) Close() error {
@@ -137,4 +180,48 @@ func (a *App) printBanner(w io.Writer, addr string) {
 		fmt.Fprintf(w, "  %s\n", line)
 	}
 	fmt.Fprintln(w)
+}
+
+// origin is scheme://host of a URL.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// version is the module version the binary was built from, or "dev".
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// seamProbe reports Seam's reachability for /readyz, asking at most once per ttl so
+// probes do not spend the Seam rate limit.
+type seamProbe struct {
+	devices handlers.DeviceAPI
+	ttl     time.Duration
+
+	mu      sync.Mutex
+	checked time.Time
+	err     error
+}
+
+func newSeamProbe(devices handlers.DeviceAPI, ttl time.Duration) *seamProbe {
+	return &seamProbe{devices: devices, ttl: ttl}
+}
+
+func (p *seamProbe) check(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.checked.IsZero() && time.Since(p.checked) < p.ttl {
+		return p.err
+	}
+	// A user key no one has: an empty answer proves the API and the key work.
+	_, p.err = p.devices.List(ctx, seam.ListDevicesParams{UserIdentifierKey: "latchkey-readiness-probe", Limit: 1})
+	p.checked = time.Now()
+	return p.err
 }

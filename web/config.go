@@ -51,10 +51,11 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight requests may take after SIGTERM.
 	ShutdownTimeout time.Duration
 
-	DevIdPAddr        string
-	SandboxAddr       string
-	SeamSandboxAPIKey string
-	DevPassword       string
+	DevIdPAddr         string
+	SandboxAddr        string
+	SandboxActionDelay time.Duration
+	SeamSandboxAPIKey  string
+	DevPassword        string
 }
 
 // DevSeam reports whether the embedded Seam sandbox stands in for Seam.
@@ -233,6 +234,14 @@ func settings() []setting {
 				return err
 			}
 			c.SandboxAddr = v
+			return nil
+		}},
+		{env: "LATCHKEY_SANDBOX_ACTION_DELAY", flag: "sandbox-action-delay", def: "1500ms", usage: "development: how long the sandbox's lock actions stay pending", parse: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d > time.Hour {
+				return fmt.Errorf("want a duration from 0s to 1h such as 1500ms, got %q", v)
+			}
+			c.SandboxActionDelay = d
 			return nil
 		}},
 		{env: "SEAM_SANDBOX_API_KEY", flag: "seam-sandbox-api-key", secret: true, usage: "development: API key the sandbox accepts (default random per start, printed in the banner)", parse: str(func(c *Config) *string { return &c.SeamSandboxAPIKey })},

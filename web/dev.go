@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/latchkey/latchkey/auth/devidp"
+	"github.com/latchkey/latchkey/seam/sandbox"
 )
 
 // adminGroup is the group the dev IdP gives its admin user; the default
@@ -49,4 +50,35 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// startSandbox starts the embedded Seam sandbox and returns its endpoint and API key.
+func (a *App) startSandbox(ctx context.Context) (endpoint, key string, err error) {
+	key = a.cfg.SeamSandboxAPIKey
+	if key == "" {
+		key = "seam_sandbox_" + randomHex(16)
+	}
+	delay := a.cfg.SandboxActionDelay
+	if delay == 0 {
+		delay = -1 // the sandbox reads 0 as its default; we mean "at once"
+	}
+	srv, err := sandbox.Start(ctx, a.cfg.SandboxAddr, sandbox.Options{
+		APIKey:       key,
+		ActionDelay:  delay,
+		PortalOrigin: origin(a.cfg.BaseURL.String()),
+		Logger:       a.log.With("component", "sandbox"),
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("LATCHKEY_SANDBOX_ADDR: start the Seam sandbox: %w", err)
+	}
+	a.closers = append(a.closers, srv.Close)
+	a.sandbox = srv.Sandbox
+	var logins []string
+	for _, l := range sandbox.Logins() {
+		logins = append(logins, l.Email+" / "+l.Password)
+	}
+	a.banner = append(a.banner,
+		"Seam sandbox:  "+srv.URL+" (API key "+key+", SEAM_SANDBOX_API_KEY)",
+		"lock logins:   "+strings.Join(logins, ", "))
+	return srv.URL, key, nil
 }

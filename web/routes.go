@@ -34,11 +34,27 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /auth/callback", dynamic(h.Callback))
 	mux.Handle("POST /logout", dynamic(h.Logout))
 
-	// Signed-in pages.
-	_ = protected
+	// Devices: every route re-checks ownership (DESIGN.md, "Ownership").
+	mux.Handle("GET /devices", protected(h.Devices))
+	mux.Handle("GET /devices/{id}", protected(h.Device))
+	mux.Handle("GET /devices/{id}/unlock", protected(h.ConfirmUnlock))
+	mux.Handle("POST /devices/{id}/unlock", protected(h.Unlock))
+	mux.Handle("POST /devices/{id}/lock", protected(h.Lock))
+	mux.Handle("GET /devices/{id}/actions/{attempt}", protected(h.ActionStatus))
 
-	// Admin pages.
-	_ = admin
+	// Connecting lock accounts through a Seam Connect Webview.
+	// PENDING-H6 mux.Handle("GET /connect", protected(h.ConnectIndex))
+	// PENDING-H6 mux.Handle("POST /connect", protected(h.StartConnect))
+	// PENDING-H6 mux.Handle("GET /connect/return", protected(h.ConnectReturn))
+	// PENDING-H6 mux.Handle("GET /connect/{webview}", protected(h.ConnectWebview))
+	// PENDING-H6 mux.Handle("GET /connect/{webview}/status", protected(h.ConnectStatus))
+
+	// The user's own audit trail.
+	// PENDING-H6 mux.Handle("GET /activity", protected(h.Activity))
+
+	// Admin pages: read-only.
+	_ = admin // PENDING-H6 mux.Handle("GET /admin/users", admin(h.AdminUsers))
+	// PENDING-H6 mux.Handle("GET /admin/users/{id}", admin(h.AdminUser))
 
 	outer := []middleware{
 		realIP(a.cfg.TrustedProxies),

@@ -534,4 +534,3 @@ func filterQuery(raw map[string]any, filters []string) url.Values {
 	}
 	return q
 }
-

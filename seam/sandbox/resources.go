@@ -77,17 +77,17 @@ type deviceWarning struct {
 }
 
 type connectedAccountJSON struct {
-	ConnectedAccountID            string                `json:"connected_account_id"`
-	AccountType                   string                `json:"account_type"`
-	AccountTypeDisplayName        string                `json:"account_type_display_name"`
-	DisplayName                   string                `json:"display_name"`
-	UserIdentifier                userIdentifierJSON    `json:"user_identifier"`
-	CreatedAt                     string                `json:"created_at"`
-	Errors                        []accountError        `json:"errors"`
-	Warnings                      []deviceWarning       `json:"warnings"`
-	CustomMetadata                map[string]any        `json:"custom_metadata"`
-	AutomaticallyManageNewDevices bool                  `json:"automatically_manage_new_devices"`
-	AcceptedCapabilities          []string              `json:"accepted_capabilities"`
+	ConnectedAccountID            string             `json:"connected_account_id"`
+	AccountType                   string             `json:"account_type"`
+	AccountTypeDisplayName        string             `json:"account_type_display_name"`
+	DisplayName                   string             `json:"display_name"`
+	UserIdentifier                userIdentifierJSON `json:"user_identifier"`
+	CreatedAt                     string             `json:"created_at"`
+	Errors                        []accountError     `json:"errors"`
+	Warnings                      []deviceWarning    `json:"warnings"`
+	CustomMetadata                map[string]any     `json:"custom_metadata"`
+	AutomaticallyManageNewDevices bool               `json:"automatically_manage_new_devices"`
+	AcceptedCapabilities          []string           `json:"accepted_capabilities"`
 }
 
 type userIdentifierJSON struct {

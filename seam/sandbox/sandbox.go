@@ -181,9 +181,9 @@ type reply map[string]any
 type request struct {
 	method string
 	p      params
-	base string // the sandbox's base URL for this request
-	raw  map[string]any
-	now  time.Time
+	base   string // the sandbox's base URL for this request
+	raw    map[string]any
+	now    time.Time
 }
 
 // statusRecorder remembers the status written, for the call log.

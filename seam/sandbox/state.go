@@ -165,7 +165,6 @@ type accountOptions struct {
 	brand        brand
 	locks        []lockSpec
 	disconnected bool
-	webviewID    string
 }
 
 // addAccount creates a connected account with fresh devices and returns it.
