@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 
@@ -42,15 +43,16 @@ func validDeviceID(id string) bool {
 	return len(id) == 36 && uuid.Validate(id) == nil
 }
 
-// ownedAccounts is the set of connected accounts Latchkey recorded for the user.
-func (h *Handlers) ownedAccounts(ctx context.Context, userID string) (map[string]bool, error) {
+// ownedAccounts maps each connected account Latchkey recorded for the user to the
+// device count last seen for it.
+func (h *Handlers) ownedAccounts(ctx context.Context, userID string) (map[string]int, error) {
 	accounts, err := h.Store.ConnectedAccountsForUser(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("owned accounts: %w", err)
 	}
-	owned := make(map[string]bool, len(accounts))
+	owned := make(map[string]int, len(accounts))
 	for _, a := range accounts {
-		owned[a.ID] = true
+		owned[a.ID] = a.DeviceCount
 	}
 	return owned, nil
 }
@@ -77,7 +79,7 @@ func (h *Handlers) ownedDevices(ctx context.Context, userID string) ([]seam.Devi
 		counts[id] = 0
 	}
 	for _, d := range listed {
-		if !owned[d.ConnectedAccountID] {
+		if _, ok := owned[d.ConnectedAccountID]; !ok {
 			// Seam listed a device of an account Latchkey never confirmed for this user:
 			// an upstream mistake (Seam's fake ignores user_identifier_key). Never show it.
 			h.Log.WarnContext(ctx, "device listed for user outside their recorded accounts; hidden",
@@ -87,8 +89,10 @@ func (h *Handlers) ownedDevices(ctx context.Context, userID string) ([]seam.Devi
 		counts[d.ConnectedAccountID]++
 		devices = append(devices, d)
 	}
-	if err := h.Store.SetDeviceCounts(ctx, userID, counts, h.Now()); err != nil {
-		h.Log.WarnContext(ctx, "refresh device counts", "error", err)
+	if !maps.Equal(counts, owned) {
+		if err := h.Store.SetDeviceCounts(ctx, userID, counts, h.Now()); err != nil {
+			h.Log.WarnContext(ctx, "refresh device counts", "error", err)
+		}
 	}
 	return devices, nil
 }

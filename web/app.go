@@ -26,18 +26,20 @@ import (
 
 // App is a fully wired portal: its handler and everything it owns.
 type App struct {
-	cfg      *Config
-	log      *slog.Logger
-	db       *store.DB
-	sandbox  *sandbox.Sandbox
-	sessions *scs.SessionManager
-	authMW   *auth.Middleware
-	handlers *handlers.Handlers
-	static   *staticFiles
-	csp      string
-	handler  http.Handler
-	closers  []func() error
-	banner   []string
+	cfg     *Config
+	log     *slog.Logger
+	db      *store.DB
+	sandbox *sandbox.Sandbox
+	// sandboxURL is the embedded sandbox's endpoint, when it runs.
+	sandboxURL string
+	sessions   *scs.SessionManager
+	authMW     *auth.Middleware
+	handlers   *handlers.Handlers
+	static     *staticFiles
+	csp        string
+	handler    http.Handler
+	closers    []func() error
+	banner     []string
 }
 
 // NewApp builds the portal from cfg, starting the embedded stand-ins that cfg asks for
@@ -157,6 +159,9 @@ func (a *App) DB() *store.DB { return a.db }
 
 // Sandbox is the embedded Seam sandbox, or nil when real Seam is configured.
 func (a *App) Sandbox() *sandbox.Sandbox { return a.sandbox }
+
+// SandboxURL is the embedded Seam sandbox's endpoint, or "" when real Seam is configured.
+func (a *App) SandboxURL() string { return a.sandboxURL }
 
 // Handlers exposes the handlers (tests reach the action followers through it).
 func (a *App) Handlers() *handlers.Handlers { return a.handlers }

@@ -72,7 +72,7 @@ func (a *App) startSandbox(ctx context.Context) (endpoint, key string, err error
 		return "", "", fmt.Errorf("LATCHKEY_SANDBOX_ADDR: start the Seam sandbox: %w", err)
 	}
 	a.closers = append(a.closers, srv.Close)
-	a.sandbox = srv.Sandbox
+	a.sandbox, a.sandboxURL = srv.Sandbox, srv.URL
 	var logins []string
 	for _, l := range sandbox.Logins() {
 		logins = append(logins, l.Email+" / "+l.Password)

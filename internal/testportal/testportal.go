@@ -29,6 +29,9 @@ import (
 // Password is the dev IdP password the portal is started with.
 const Password = "test-password"
 
+// SandboxKey is the API key the embedded Seam sandbox accepts.
+const SandboxKey = "seam_test_sandbox_key"
+
 // Options change how the portal starts.
 type Options struct {
 	// Env overrides settings (e.g. SEAM_API_KEY + SEAM_ENDPOINT for Seam's fake).
@@ -66,6 +69,7 @@ func Start(t testing.TB, opts Options) *Portal {
 		"LATCHKEY_SANDBOX_ADDR":         "127.0.0.1:0",
 		"LATCHKEY_SANDBOX_ACTION_DELAY": delay.String(),
 		"DEV_PASSWORD":                  Password,
+		"SEAM_SANDBOX_API_KEY":          SandboxKey,
 		"LOG_LEVEL":                     "debug",
 	}
 	for k, v := range opts.Env {

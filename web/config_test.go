@@ -1,0 +1,456 @@
+package web
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"io"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Keys of known lengths, as an operator would paste them.
+var (
+	key32    = bytes.Repeat([]byte{0xA5}, 32)
+	key32B64 = base64.StdEncoding.EncodeToString(key32)
+	key32Hex = hex.EncodeToString(key32)
+	key32URL = base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0xFB}, 32))
+	key31B64 = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x5A}, 31))
+)
+
+// productionEnv is a complete, valid production configuration.
+func productionEnv() map[string]string {
+	return map[string]string{
+		"LATCHKEY_ENV":       "production",
+		"LATCHKEY_BASE_URL":  "https://locks.example.com",
+		"SEAM_API_KEY":       "seam_live_prodkey",
+		"OIDC_ISSUER":        "https://idp.example.com/realms/latchkey",
+		"OIDC_CLIENT_SECRET": "oidc-prod-client-secret",
+		"SESSION_KEY":        key32B64,
+	}
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	c, err := ParseConfig([]string{"latchkey"}, envFrom(nil), io.Discard)
+	if err != nil {
+		t.Fatalf("ParseConfig with no settings: %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"Addr", c.Addr, "127.0.0.1:8080"},
+		{"BaseURL", c.BaseURL.String(), "http://127.0.0.1:8080"},
+		{"Env", c.Env, EnvDevelopment},
+		{"LogFormat", c.LogFormat, "text"},
+		{"LogLevel", c.LogLevel, "info"},
+		{"DatabaseURL", c.DatabaseURL, "sqlite:data/latchkey.db"},
+		{"TrustedProxies", len(c.TrustedProxies), 0},
+		{"SeamEndpoint", c.SeamEndpoint, "https://connect.getseam.com"},
+		{"OIDCClientID", c.OIDCClientID, "latchkey"},
+		{"OIDCAdminClaim", c.OIDCAdminClaim, "groups=latchkey-admin"},
+		{"SessionIdleTimeout", c.SessionIdleTimeout, 30 * time.Minute},
+		{"SessionLifetime", c.SessionLifetime, 12 * time.Hour},
+		{"ActionsPerMinute", c.ActionsPerMinute, 10},
+		{"ShutdownTimeout", c.ShutdownTimeout, 20 * time.Second},
+		{"DevIdPAddr", c.DevIdPAddr, "127.0.0.1:8081"},
+		{"SandboxAddr", c.SandboxAddr, "127.0.0.1:8082"},
+		{"DevPassword", c.DevPassword, "latchkey"},
+		{"DevSeam", c.DevSeam(), true},
+		{"DevIdP", c.DevIdP(), true},
+		{"HTTPS", c.HTTPS(), false},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestParseConfigGoodValues(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		check func(*Config) (got, want any)
+	}{
+		{"addr", map[string]string{"LATCHKEY_ADDR": "0.0.0.0:9000"},
+			func(c *Config) (any, any) { return c.Addr, "0.0.0.0:9000" }},
+		{"base URL defaults to http:// + addr", map[string]string{"LATCHKEY_ADDR": "localhost:9000"},
+			func(c *Config) (any, any) { return c.BaseURL.String(), "http://localhost:9000" }},
+		{"base URL trailing slash dropped", map[string]string{"LATCHKEY_BASE_URL": "https://portal.example.com/"},
+			func(c *Config) (any, any) { return c.BaseURL.String(), "https://portal.example.com" }},
+		{"base URL https", map[string]string{"LATCHKEY_BASE_URL": "https://portal.example.com:8443"},
+			func(c *Config) (any, any) { return c.HTTPS(), true }},
+		{"env production", productionEnv(),
+			func(c *Config) (any, any) { return c.Env, EnvProduction }},
+		{"log format json", map[string]string{"LOG_FORMAT": "json"},
+			func(c *Config) (any, any) { return c.LogFormat, "json" }},
+		{"log level debug", map[string]string{"LOG_LEVEL": "debug"},
+			func(c *Config) (any, any) { return c.LogLevel, "debug" }},
+		{"database url", map[string]string{"DATABASE_URL": "sqlite:/var/lib/latchkey/db.sqlite"},
+			func(c *Config) (any, any) { return c.DatabaseURL, "sqlite:/var/lib/latchkey/db.sqlite" }},
+		{"trusted proxies: CIDRs, bare addresses, masking", map[string]string{"TRUSTED_PROXIES": " 10.1.2.3/8, 192.168.1.7 ,::1,, fd00::/8"},
+			func(c *Config) (any, any) {
+				return c.TrustedProxies, []netip.Prefix{
+					netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"),
+					netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("fd00::/8")}
+			}},
+		{"seam api key turns the sandbox off", map[string]string{"SEAM_API_KEY": "seam_test_abc"},
+			func(c *Config) (any, any) { return [2]any{c.SeamAPIKey, c.DevSeam()}, [2]any{"seam_test_abc", false} }},
+		{"seam endpoint trailing slash dropped", map[string]string{"SEAM_ENDPOINT": "http://127.0.0.1:9999/"},
+			func(c *Config) (any, any) { return c.SeamEndpoint, "http://127.0.0.1:9999" }},
+		{"oidc issuer turns the dev IdP off", map[string]string{"OIDC_ISSUER": "https://idp.example.com/realms/x"},
+			func(c *Config) (any, any) {
+				return [2]any{c.OIDCIssuer, c.DevIdP()}, [2]any{"https://idp.example.com/realms/x", false}
+			}},
+		{"oidc client id", map[string]string{"OIDC_CLIENT_ID": "portal"},
+			func(c *Config) (any, any) { return c.OIDCClientID, "portal" }},
+		{"oidc client secret", map[string]string{"OIDC_CLIENT_SECRET": "s3cret"},
+			func(c *Config) (any, any) { return c.OIDCClientSecret, "s3cret" }},
+		{"oidc admin claim", map[string]string{"OIDC_ADMIN_CLAIM": "roles=portal-admin"},
+			func(c *Config) (any, any) { return c.OIDCAdminClaim, "roles=portal-admin" }},
+		{"admin emails lower-cased", map[string]string{"ADMIN_EMAILS": "Alice@Example.com, bob@example.com,"},
+			func(c *Config) (any, any) { return c.AdminEmails, []string{"alice@example.com", "bob@example.com"} }},
+		{"session key base64", map[string]string{"SESSION_KEY": key32B64},
+			func(c *Config) (any, any) { return c.SessionKey, key32 }},
+		{"session key hex", map[string]string{"SESSION_KEY": key32Hex},
+			func(c *Config) (any, any) { return c.SessionKey, key32 }},
+		{"session key raw URL base64", map[string]string{"SESSION_KEY": key32URL},
+			func(c *Config) (any, any) { return c.SessionKey, bytes.Repeat([]byte{0xFB}, 32) }},
+		{"session key previous", map[string]string{"SESSION_KEY": key32URL, "SESSION_KEY_PREVIOUS": key32Hex},
+			func(c *Config) (any, any) { return c.SessionKeyPrevious, key32 }},
+		{"session idle timeout", map[string]string{"SESSION_IDLE_TIMEOUT": "45m"},
+			func(c *Config) (any, any) { return c.SessionIdleTimeout, 45 * time.Minute }},
+		{"session lifetime", map[string]string{"SESSION_LIFETIME": "8h"},
+			func(c *Config) (any, any) { return c.SessionLifetime, 8 * time.Hour }},
+		{"actions per minute", map[string]string{"LATCHKEY_ACTIONS_PER_MINUTE": "25"},
+			func(c *Config) (any, any) { return c.ActionsPerMinute, 25 }},
+		{"shutdown timeout", map[string]string{"LATCHKEY_SHUTDOWN_TIMEOUT": "5s"},
+			func(c *Config) (any, any) { return c.ShutdownTimeout, 5 * time.Second }},
+		{"dev idp addr", map[string]string{"LATCHKEY_DEV_IDP_ADDR": "127.0.0.1:0"},
+			func(c *Config) (any, any) { return c.DevIdPAddr, "127.0.0.1:0" }},
+		{"sandbox addr", map[string]string{"LATCHKEY_SANDBOX_ADDR": "[::1]:7000"},
+			func(c *Config) (any, any) { return c.SandboxAddr, "[::1]:7000" }},
+		{"seam sandbox api key", map[string]string{"SEAM_SANDBOX_API_KEY": "sandbox-key"},
+			func(c *Config) (any, any) { return c.SeamSandboxAPIKey, "sandbox-key" }},
+		{"dev password", map[string]string{"DEV_PASSWORD": "hunter2"},
+			func(c *Config) (any, any) { return c.DevPassword, "hunter2" }},
+		{"surrounding white space trimmed", map[string]string{"LOG_LEVEL": "  warn\n"},
+			func(c *Config) (any, any) { return c.LogLevel, "warn" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := ParseConfig([]string{"latchkey"}, envFrom(tt.env), io.Discard)
+			if err != nil {
+				t.Fatalf("ParseConfig(%v): %v", tt.env, err)
+			}
+			if got, want := tt.check(c); !equal(got, want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// equal compares the few kinds of value TestParseConfigGoodValues checks.
+func equal(got, want any) bool {
+	switch g := got.(type) {
+	case []byte:
+		return bytes.Equal(g, want.([]byte))
+	case []string:
+		return slices.Equal(g, want.([]string))
+	case []netip.Prefix:
+		return slices.Equal(g, want.([]netip.Prefix))
+	}
+	return got == want
+}
+
+// Secrets set alongside every bad value: whatever goes wrong, they must not be echoed.
+var backgroundSecrets = map[string]string{
+	"SEAM_API_KEY":         "seam_bg_secret_1111",
+	"OIDC_CLIENT_SECRET":   "oidc_bg_secret_2222",
+	"SEAM_SANDBOX_API_KEY": "sandbox_bg_secret_3333",
+	"DEV_PASSWORD":         "devpw_bg_secret_4444",
+}
+
+func TestParseConfigBadValues(t *testing.T) {
+	tests := []struct {
+		variable string // named at the start of the error
+		value    string
+		args     []string // flags, for values the environment cannot express
+		extra    map[string]string
+	}{
+		{variable: "LATCHKEY_ADDR", value: "8080"},
+		{variable: "LATCHKEY_ADDR", value: "127.0.0.1:99999"},
+		{variable: "LATCHKEY_ADDR", value: "127.0.0.1:http"},
+		{variable: "LATCHKEY_ADDR", value: "a b:80"},
+		{variable: "LATCHKEY_BASE_URL", value: "portal.example.com"},
+		{variable: "LATCHKEY_BASE_URL", value: "ftp://portal.example.com"},
+		{variable: "LATCHKEY_BASE_URL", value: "https://portal.example.com/app"},
+		{variable: "LATCHKEY_BASE_URL", value: "https://portal.example.com/?x=1"},
+		{variable: "LATCHKEY_BASE_URL", value: "https://portal.example.com/#top"},
+		{variable: "LATCHKEY_ENV", value: "staging"},
+		{variable: "LOG_FORMAT", value: "xml"},
+		{variable: "LOG_LEVEL", value: "trace"},
+		{variable: "DATABASE_URL", value: "data/latchkey.db"},
+		{variable: "DATABASE_URL", value: "sqlite:"},
+		{variable: "TRUSTED_PROXIES", value: "10.0.0.0/33"},
+		{variable: "TRUSTED_PROXIES", value: "10.0.0.0/8,proxy.internal"},
+		{variable: "SEAM_ENDPOINT", value: "connect.getseam.com"},
+		{variable: "SEAM_ENDPOINT", value: "ftp://connect.getseam.com"},
+		{variable: "OIDC_ISSUER", value: "idp.example.com"},
+		{variable: "OIDC_CLIENT_ID", args: []string{"--oidc-client-id="}, extra: map[string]string{"OIDC_ISSUER": "https://idp.example.com"}},
+		{variable: "OIDC_ADMIN_CLAIM", value: "groups"},
+		{variable: "OIDC_ADMIN_CLAIM", value: "=admin"},
+		{variable: "OIDC_ADMIN_CLAIM", value: "groups= "},
+		{variable: "ADMIN_EMAILS", value: "alice"},
+		{variable: "ADMIN_EMAILS", value: "alice@example.com,Bob <bob@example.com>"},
+		{variable: "SESSION_KEY", value: "not a key!"},
+		{variable: "SESSION_KEY", value: key31B64},
+		{variable: "SESSION_KEY_PREVIOUS", value: key31B64, extra: map[string]string{"SESSION_KEY": key32B64}},
+		{variable: "SESSION_KEY_PREVIOUS", value: key32B64},
+		{variable: "SESSION_IDLE_TIMEOUT", value: "30"},
+		{variable: "SESSION_IDLE_TIMEOUT", value: "-5m"},
+		{variable: "SESSION_IDLE_TIMEOUT", value: "0s"},
+		{variable: "SESSION_LIFETIME", value: "forever"},
+		{variable: "LATCHKEY_ACTIONS_PER_MINUTE", value: "0"},
+		{variable: "LATCHKEY_ACTIONS_PER_MINUTE", value: "10001"},
+		{variable: "LATCHKEY_ACTIONS_PER_MINUTE", value: "ten"},
+		{variable: "LATCHKEY_SHUTDOWN_TIMEOUT", value: "soon"},
+		{variable: "LATCHKEY_DEV_IDP_ADDR", value: "8081"},
+		{variable: "LATCHKEY_SANDBOX_ADDR", value: "sandbox"},
+		{variable: "DEV_PASSWORD", args: []string{"--dev-password="}},
+		// A bad flag value is reported under the variable it mirrors.
+		{variable: "LOG_LEVEL", args: []string{"--log-level", "loud"}},
+		{variable: "command line", args: []string{"--no-such-flag"}},
+		{variable: "command line", args: []string{"serve"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.variable+"="+tt.value+strings.Join(tt.args, " "), func(t *testing.T) {
+			env := maps.Clone(backgroundSecrets)
+			maps.Copy(env, tt.extra)
+			if tt.value != "" {
+				env[tt.variable] = tt.value
+			}
+			var usage bytes.Buffer
+			c, err := ParseConfig(append([]string{"latchkey"}, tt.args...), envFrom(env), &usage)
+			if err == nil {
+				t.Fatalf("ParseConfig accepted %s=%q %v: %+v", tt.variable, tt.value, tt.args, c)
+			}
+			msg := err.Error()
+			if errors.Is(err, ErrHelp) {
+				t.Fatalf("error is ErrHelp: %v", err)
+			}
+			if !strings.HasPrefix(msg, tt.variable+": ") {
+				t.Errorf("error %q does not start with %q", msg, tt.variable+": ")
+			}
+			if strings.ContainsAny(msg, "\r\n") {
+				t.Errorf("error is not one line: %q", msg)
+			}
+			for name, secret := range backgroundSecrets {
+				if strings.Contains(msg, secret) {
+					t.Errorf("error echoes %s: %q", name, msg)
+				}
+			}
+			if usage.Len() > 0 {
+				t.Errorf("a bad value printed the usage:\n%s", usage.String())
+			}
+		})
+	}
+}
+
+func TestParseConfigFlagsOverrideEnv(t *testing.T) {
+	env := map[string]string{
+		"LATCHKEY_ADDR":        "127.0.0.1:1111",
+		"LOG_LEVEL":            "error",
+		"SESSION_IDLE_TIMEOUT": "not even a duration", // overridden, so never parsed
+	}
+	args := []string{"latchkey", "--addr", "127.0.0.1:2222", "-log-level=debug", "--session-idle-timeout=5m"}
+	c, err := ParseConfig(args, envFrom(env), io.Discard)
+	if err != nil {
+		t.Fatalf("ParseConfig: %v", err)
+	}
+	if c.Addr != "127.0.0.1:2222" || c.LogLevel != "debug" || c.SessionIdleTimeout != 5*time.Minute {
+		t.Errorf("flags did not override the environment: addr %s, log level %s, idle timeout %s",
+			c.Addr, c.LogLevel, c.SessionIdleTimeout)
+	}
+	if got := c.BaseURL.String(); got != "http://127.0.0.1:2222" {
+		t.Errorf("base URL = %s, want it derived from the --addr flag", got)
+	}
+}
+
+func TestParseConfigHelp(t *testing.T) {
+	// The list DESIGN.md promises, plus the two dev-mode addresses.
+	documented := []string{
+		"LATCHKEY_ADDR", "LATCHKEY_BASE_URL", "LATCHKEY_ENV", "LOG_FORMAT", "LOG_LEVEL", "DATABASE_URL",
+		"TRUSTED_PROXIES", "SEAM_API_KEY", "SEAM_ENDPOINT", "OIDC_ISSUER", "OIDC_CLIENT_ID",
+		"OIDC_CLIENT_SECRET", "OIDC_ADMIN_CLAIM", "ADMIN_EMAILS", "SESSION_KEY", "SESSION_KEY_PREVIOUS",
+		"SESSION_IDLE_TIMEOUT", "SESSION_LIFETIME", "LATCHKEY_ACTIONS_PER_MINUTE", "LATCHKEY_SHUTDOWN_TIMEOUT",
+		"LATCHKEY_DEV_IDP_ADDR", "LATCHKEY_SANDBOX_ADDR", "SEAM_SANDBOX_API_KEY", "DEV_PASSWORD",
+	}
+	for _, arg := range []string{"--help", "-h"} {
+		t.Run(arg, func(t *testing.T) {
+			var usage bytes.Buffer
+			// The secrets set here must not show up as "defaults" in the help.
+			c, err := ParseConfig([]string{"latchkey", arg}, envFrom(backgroundSecrets), &usage)
+			if !errors.Is(err, ErrHelp) {
+				t.Fatalf("ParseConfig(%s) = %v, %v; want ErrHelp", arg, c, err)
+			}
+			out := usage.String()
+			for _, name := range documented {
+				if !strings.Contains(out, name) {
+					t.Errorf("--help does not list %s", name)
+				}
+			}
+			for _, s := range settings() {
+				if !strings.Contains(out, "--"+s.flag) {
+					t.Errorf("--help does not list the flag --%s", s.flag)
+				}
+			}
+			for name, secret := range backgroundSecrets {
+				if strings.Contains(out, secret) {
+					t.Errorf("--help prints the value of %s", name)
+				}
+			}
+		})
+	}
+}
+
+func TestParseConfigProduction(t *testing.T) {
+	t.Run("a full set is accepted", func(t *testing.T) {
+		c, err := ParseConfig([]string{"latchkey"}, envFrom(productionEnv()), io.Discard)
+		if err != nil {
+			t.Fatalf("ParseConfig: %v", err)
+		}
+		if c.DevSeam() || c.DevIdP() || !c.HTTPS() {
+			t.Errorf("production config: DevSeam %v, DevIdP %v, HTTPS %v", c.DevSeam(), c.DevIdP(), c.HTTPS())
+		}
+	})
+	tests := []struct {
+		variable string
+		value    string // "" removes it
+	}{
+		{"SEAM_API_KEY", ""},
+		{"OIDC_ISSUER", ""},
+		{"OIDC_CLIENT_SECRET", ""},
+		{"SESSION_KEY", ""},
+		{"LATCHKEY_BASE_URL", ""}, // the default, http:// + LATCHKEY_ADDR
+		{"LATCHKEY_BASE_URL", "http://locks.example.com"},
+		{"SESSION_KEY", key31B64},
+	}
+	secrets := []string{"seam_live_prodkey", "oidc-prod-client-secret", key32B64}
+	for _, tt := range tests {
+		t.Run(tt.variable+"="+tt.value, func(t *testing.T) {
+			env := productionEnv()
+			if tt.value == "" {
+				delete(env, tt.variable)
+			} else {
+				env[tt.variable] = tt.value
+			}
+			c, err := ParseConfig([]string{"latchkey"}, envFrom(env), io.Discard)
+			if err == nil {
+				t.Fatalf("production started with %s=%q: %+v", tt.variable, tt.value, c)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, tt.variable+": ") || strings.ContainsAny(msg, "\r\n") {
+				t.Errorf("error %q: want one line starting with %q", msg, tt.variable+": ")
+			}
+			for _, s := range append(secrets, env["SESSION_KEY"]) {
+				if s != "" && strings.Contains(msg, s) {
+					t.Errorf("error echoes a secret: %q", msg)
+				}
+			}
+		})
+	}
+}
+
+func TestParseConfigSessionKeyLength(t *testing.T) {
+	tests := []struct {
+		name  string
+		key   []byte
+		valid bool
+	}{
+		{"16 bytes", bytes.Repeat([]byte{1}, 16), false},
+		{"31 bytes", bytes.Repeat([]byte{1}, 31), false},
+		{"32 bytes", bytes.Repeat([]byte{1}, 32), true},
+		{"64 bytes", bytes.Repeat([]byte{1}, 64), true},
+	}
+	encodings := map[string]func([]byte) string{
+		"hex":    hex.EncodeToString,
+		"base64": base64.StdEncoding.EncodeToString,
+		"base64 URL unpadded": base64.RawURLEncoding.EncodeToString,
+	}
+	for _, tt := range tests {
+		for encName, enc := range encodings {
+			t.Run(tt.name+" "+encName, func(t *testing.T) {
+				v := enc(tt.key)
+				c, err := ParseConfig([]string{"latchkey"}, envFrom(map[string]string{"SESSION_KEY": v}), io.Discard)
+				if tt.valid {
+					if err != nil {
+						t.Fatalf("refused a %s key: %v", tt.name, err)
+					}
+					if !bytes.Equal(c.SessionKey, tt.key) {
+						t.Errorf("SessionKey = %x, want %x", c.SessionKey, tt.key)
+					}
+					return
+				}
+				if err == nil || !strings.HasPrefix(err.Error(), "SESSION_KEY: ") {
+					t.Fatalf("err = %v, want a SESSION_KEY error", err)
+				}
+				if strings.Contains(err.Error(), v) {
+					t.Errorf("error echoes the key: %q", err)
+				}
+			})
+		}
+	}
+}
+
+func TestParseConfigDoesNotEchoMalformedSecrets(t *testing.T) {
+	// Typos in a pasted secret still carry most of the secret.
+	tests := []struct{ variable, value string }{
+		{"SESSION_KEY", "Zm9vYmFyYmF6cXV4!!c2VjcmV0c2VjcmV0c2VjcmV0"},
+		{"SESSION_KEY", key32B64[:40] + "*" + key32B64[41:]},
+		{"SESSION_KEY_PREVIOUS", "hunter2-not-base64-secret-value!!"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.variable, func(t *testing.T) {
+			env := map[string]string{"SESSION_KEY": key32Hex}
+			env[tt.variable] = tt.value
+			_, err := ParseConfig([]string{"latchkey"}, envFrom(env), io.Discard)
+			if err == nil {
+				t.Fatalf("accepted malformed %s", tt.variable)
+			}
+			if strings.Contains(err.Error(), tt.value) || strings.Contains(err.Error(), tt.value[:12]) {
+				t.Errorf("error echoes the secret: %q", err)
+			}
+		})
+	}
+}
+
+func TestParseConfigDoesNotEchoURLCredentials(t *testing.T) {
+	t.Skip("BUG (reported): config.go echoes the whole malformed URL, userinfo included; remove this Skip once fixed")
+	tests := []struct{ variable, value string }{
+		{"DATABASE_URL", "postgres://latchkey:db-pa55word@db.internal/latchkey"},
+		{"LATCHKEY_BASE_URL", "https://admin:base-pa55word@portal.example.com"},
+		{"OIDC_ISSUER", "mailto://admin:issuer-pa55word@idp.example.com"},
+		{"SEAM_ENDPOINT", "ftp://admin:seam-pa55word@connect.getseam.com"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.variable, func(t *testing.T) {
+			_, err := ParseConfig([]string{"latchkey"}, envFrom(map[string]string{tt.variable: tt.value}), io.Discard)
+			if err == nil {
+				t.Fatalf("accepted %s=%q", tt.variable, tt.value)
+			}
+			if !strings.HasPrefix(err.Error(), tt.variable+": ") {
+				t.Errorf("error %q does not name %s", err, tt.variable)
+			}
+			if strings.Contains(err.Error(), "pa55word") {
+				t.Errorf("error echoes the password: %q", err)
+			}
+		})
+	}
+}
