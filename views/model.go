@@ -33,6 +33,8 @@ type Assets struct {
 	HTMX string
 	// Scripts are small behaviour scripts loaded on every page (deferred).
 	Scripts []string
+	// Connect is the script of the Connect Webview page only (js/connect.js).
+	Connect string
 }
 
 // ErrorView is a status page: 404, 405, 500 and every other failure a user may meet.
@@ -146,4 +148,97 @@ type ActivityEntry struct {
 	Detail  string
 	// Source is "Latchkey" or "Seam".
 	Source string
+}
+
+// ConnectOverview is /connect: how connecting works, the user's webviews and accounts.
+type ConnectOverview struct {
+	Attempts []ConnectAttempt
+	Accounts []LockAccount
+}
+
+// ConnectAttempt is one Connect Webview Latchkey issued to the user.
+type ConnectAttempt struct {
+	ID string
+	// Status is "pending", "authorized" or "failed".
+	Status     string
+	Started    string
+	StartedISO string
+	Updated    string
+	// Message is why a failed attempt failed, in plain words.
+	Message string
+}
+
+// LockAccount is a lock provider account the user connected.
+type LockAccount struct {
+	// Label names the account without showing its full id.
+	Label        string
+	DeviceCount  int
+	Connected    string
+	ConnectedISO string
+}
+
+// ConnectWindow is /connect/{webview}: the embedded webview and its status.
+type ConnectWindow struct {
+	WebviewID string
+	// URL is Seam's webview page; SeamOrigin is its scheme://host, the only origin whose
+	// messages the page trusts.
+	URL        string
+	SeamOrigin string
+	// ReturnURL is where the page goes when the webview is done (/connect/return?…).
+	ReturnURL string
+	// Failed is set when the attempt is recorded as failed: no window, just "start again".
+	Failed  bool
+	Message string
+	// Status is the polled status line, also the bound: expired windows do not poll.
+	Status ConnectProgress
+}
+
+// ConnectProgress is the polled status line of a Connect Webview.
+type ConnectProgress struct {
+	WebviewID string
+	// State is "waiting", "unavailable" (Seam could not be asked), "expired" or "done".
+	State string
+	// Poll keeps the browser asking every 2 s; PollURL is where.
+	Poll    bool
+	PollURL string
+}
+
+// ConnectOutcome is /connect/return when the connection did not (yet) succeed.
+type ConnectOutcome struct {
+	WebviewID string
+	// Failed distinguishes "did not work" from "almost there" (still pending).
+	Failed  bool
+	Message string
+	// ReturnURL checks again without JavaScript.
+	ReturnURL string
+}
+
+// ActivityList is one page of an audit trail with its navigation.
+type ActivityList struct {
+	Entries []ActivityEntry
+	// OlderURL is the next page ("" on the last); NewestURL goes back to the first page
+	// ("" when this is the first).
+	OlderURL  string
+	NewestURL string
+}
+
+// AdminUserRow is one user in the admin's user table. Counts are Latchkey's records.
+type AdminUserRow struct {
+	ID            string
+	Name          string
+	Email         string
+	EmailVerified bool
+	IsAdmin       bool
+	DeviceCount   int
+	AccountCount  int
+	LastLogin     string
+	LastLoginISO  string
+	Created       string
+}
+
+// AdminUserDetail is /admin/users/{id}: one user, their devices (read-only) and activity.
+type AdminUserDetail struct {
+	User     AdminUserRow
+	Devices  DeviceList
+	Activity ActivityList
 }

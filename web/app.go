@@ -72,7 +72,11 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 	if a.static, err = newStaticFiles(static.FS, h); err != nil {
 		return nil, fmt.Errorf("static files: %w", err)
 	}
-	h.Assets = views.Assets{CSS: a.static.URL("css/app.css"), HTMX: a.static.URL("js/htmx.min.js")}
+	h.Assets = views.Assets{
+		CSS:     a.static.URL("css/app.css"),
+		HTMX:    a.static.URL("js/htmx.min.js"),
+		Connect: a.static.URL("js/connect.js"),
+	}
 
 	sessionKey := cfg.SessionKey
 	if len(sessionKey) == 0 {

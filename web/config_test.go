@@ -380,8 +380,8 @@ func TestParseConfigSessionKeyLength(t *testing.T) {
 		{"64 bytes", bytes.Repeat([]byte{1}, 64), true},
 	}
 	encodings := map[string]func([]byte) string{
-		"hex":    hex.EncodeToString,
-		"base64": base64.StdEncoding.EncodeToString,
+		"hex":                 hex.EncodeToString,
+		"base64":              base64.StdEncoding.EncodeToString,
 		"base64 URL unpadded": base64.RawURLEncoding.EncodeToString,
 	}
 	for _, tt := range tests {

@@ -43,18 +43,18 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /devices/{id}/actions/{attempt}", protected(h.ActionStatus))
 
 	// Connecting lock accounts through a Seam Connect Webview.
-	// PENDING-H6 mux.Handle("GET /connect", protected(h.ConnectIndex))
-	// PENDING-H6 mux.Handle("POST /connect", protected(h.StartConnect))
-	// PENDING-H6 mux.Handle("GET /connect/return", protected(h.ConnectReturn))
-	// PENDING-H6 mux.Handle("GET /connect/{webview}", protected(h.ConnectWebview))
-	// PENDING-H6 mux.Handle("GET /connect/{webview}/status", protected(h.ConnectStatus))
+	mux.Handle("GET /connect", protected(h.ConnectIndex))
+	mux.Handle("POST /connect", protected(h.StartConnect))
+	mux.Handle("GET /connect/return", protected(h.ConnectReturn))
+	mux.Handle("GET /connect/{webview}", protected(h.ConnectWebview))
+	mux.Handle("GET /connect/{webview}/status", protected(h.ConnectStatus))
 
 	// The user's own audit trail.
-	// PENDING-H6 mux.Handle("GET /activity", protected(h.Activity))
+	mux.Handle("GET /activity", protected(h.Activity))
 
 	// Admin pages: read-only.
-	_ = admin // PENDING-H6 mux.Handle("GET /admin/users", admin(h.AdminUsers))
-	// PENDING-H6 mux.Handle("GET /admin/users/{id}", admin(h.AdminUser))
+	mux.Handle("GET /admin/users", admin(h.AdminUsers))
+	mux.Handle("GET /admin/users/{id}", admin(h.AdminUser))
 
 	outer := []middleware{
 		realIP(a.cfg.TrustedProxies),

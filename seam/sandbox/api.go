@@ -137,7 +137,7 @@ func (s *Sandbox) finishSession(req *request, cs *clientSession) (reply, *apiErr
 	if t, ok := req.p.time("expires_at"); ok {
 		cs.expires = t
 	}
-	return reply{"client_session": s.st.sessionJSON(cs)}, nil
+	return reply{"client_session": s.st.sessionJSON(cs, s.workspaceID)}, nil
 }
 
 // grant checks every id before granting any, so a bad id changes nothing.
@@ -182,7 +182,7 @@ func (s *Sandbox) clientSessionGet(req *request) (reply, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	return reply{"client_session": s.st.sessionJSON(cs)}, nil
+	return reply{"client_session": s.st.sessionJSON(cs, s.workspaceID)}, nil
 }
 
 func (s *Sandbox) clientSessionGrantAccess(req *request) (reply, *apiError) {
@@ -193,7 +193,7 @@ func (s *Sandbox) clientSessionGrantAccess(req *request) (reply, *apiError) {
 	if err := s.grant(cs, req.p.strs("connect_webview_ids"), req.p.strs("connected_account_ids")); err != nil {
 		return nil, err
 	}
-	return reply{"client_session": s.st.sessionJSON(cs)}, nil
+	return reply{"client_session": s.st.sessionJSON(cs, s.workspaceID)}, nil
 }
 
 // --- connect webviews ------------------------------------------------------------
@@ -201,7 +201,6 @@ func (s *Sandbox) clientSessionGrantAccess(req *request) (reply, *apiError) {
 func (s *Sandbox) connectWebviewCreate(req *request) (reply, *apiError) {
 	id := uuid.NewString()
 	token := secretToken()
-	q := url.Values{"connect_webview_id": {id}, "auth_token": {token}}
 	providers := req.p.strs("accepted_providers")
 	if !req.p.has("accepted_providers") {
 		providers = []string{"august", "schlage"}
@@ -220,7 +219,7 @@ func (s *Sandbox) connectWebviewCreate(req *request) (reply, *apiError) {
 			ConnectWebviewID:              id,
 			WorkspaceID:                   s.workspaceID,
 			CreatedAt:                     stamp(req.now),
-			URL:                           req.base + webviewPath + "?" + q.Encode(),
+			URL:                           req.base + webviewPath + "?connect_webview_id=" + id + "&auth_token=" + token,
 			Status:                        "pending",
 			CustomRedirectURL:             optional(req.p, "custom_redirect_url"),
 			CustomRedirectFailureURL:      optional(req.p, "custom_redirect_failure_url"),
@@ -484,7 +483,7 @@ func paginate[T any](req *request, endpoint string, filters []string, all []T, s
 			return page[T]{}, newAPIError(http.StatusBadRequest, "mismatched_page_parameters",
 				"The page_cursor was issued for a request with other parameters")
 		}
-		after = c.After
+		_ = c
 	}
 	start, _ := slices.BinarySearchFunc(all, after, func(item T, target uint64) int { return cmp.Compare(seq(item), target+1) })
 	rest := all[start:]

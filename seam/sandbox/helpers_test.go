@@ -174,14 +174,14 @@ func (e *env) connectUser(userKey, email string) (webviewID, accountID string) {
 }
 
 // page is a fetched webview page.
-type page struct {
+type webPage struct {
 	status int
 	header http.Header
 	doc    *html.Node
 	url    *url.URL
 }
 
-func (e *env) getPage(rawURL string) page {
+func (e *env) getPage(rawURL string) webPage {
 	e.t.Helper()
 	res, err := http.Get(rawURL)
 	if err != nil {
@@ -190,7 +190,7 @@ func (e *env) getPage(rawURL string) page {
 	return e.readPage(res)
 }
 
-func (e *env) postForm(rawURL string, form url.Values) page {
+func (e *env) postForm(rawURL string, form url.Values) webPage {
 	e.t.Helper()
 	res, err := http.PostForm(rawURL, form)
 	if err != nil {
@@ -199,18 +199,18 @@ func (e *env) postForm(rawURL string, form url.Values) page {
 	return e.readPage(res)
 }
 
-func (e *env) readPage(res *http.Response) page {
+func (e *env) readPage(res *http.Response) webPage {
 	e.t.Helper()
 	defer res.Body.Close()
 	doc, err := html.Parse(res.Body)
 	if err != nil {
 		e.t.Fatalf("parse page: %v", err)
 	}
-	return page{status: res.StatusCode, header: res.Header, doc: doc, url: res.Request.URL}
+	return webPage{status: res.StatusCode, header: res.Header, doc: doc, url: res.Request.URL}
 }
 
 // find returns the elements with the given tag whose attributes include attrs.
-func (p page) find(tag string, attrs ...string) []*html.Node {
+func (p webPage) find(tag string, attrs ...string) []*html.Node {
 	var out []*html.Node
 	var walk func(*html.Node)
 	walk = func(n *html.Node) {
@@ -259,7 +259,7 @@ func text(n *html.Node) string {
 }
 
 // formValues returns the hidden inputs of the page's first form.
-func (p page) formValues(t *testing.T) url.Values {
+func (p webPage) formValues(t *testing.T) url.Values {
 	t.Helper()
 	forms := p.find("form")
 	if len(forms) == 0 {

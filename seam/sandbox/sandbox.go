@@ -275,7 +275,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) json.RawMessa
 	var out []byte
 	if aerr == nil {
 		res["ok"] = true
-		out, _ = json.Marshal(res) // reply values are plain structs and maps
+		out = marshal(res)
 	}
 	s.mu.Unlock()
 
@@ -286,6 +286,16 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) json.RawMessa
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_, _ = w.Write(out)
 	return body
+}
+
+// marshal encodes v without escaping &, < and >, as Seam does: URLs in webview and
+// pagination fields stay readable.
+func marshal(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // replies hold only strings, numbers, bools, slices and maps
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 func (s *Sandbox) authenticate(r *http.Request) *apiError {
@@ -366,7 +376,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 			w.Header().Add(k, v)
 		}
 	}
-	b, _ := json.Marshal(struct {
+	b := marshal(struct {
 		Error errorJSON `json:"error"`
 		OK    bool      `json:"ok"`
 	}{e.body, false})

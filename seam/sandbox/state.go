@@ -141,9 +141,10 @@ func (st *state) deviceCount(cs *clientSession) int {
 	return n
 }
 
-func (st *state) sessionJSON(cs *clientSession) clientSessionJSON {
+func (st *state) sessionJSON(cs *clientSession, workspaceID string) clientSessionJSON {
 	out := clientSessionJSON{
 		ClientSessionID:     cs.id,
+		WorkspaceID:         workspaceID,
 		CreatedAt:           stamp(cs.created),
 		ExpiresAt:           stamp(cs.expires),
 		Token:               cs.token,

@@ -1,0 +1,99 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/views"
+)
+
+// AdminUsers lists every user with what they connected. The counts are Latchkey's own
+// records: this page never calls Seam.
+func (h *Handlers) AdminUsers(w http.ResponseWriter, r *http.Request) error {
+	users, err := h.Store.ListUsers(r.Context())
+	if err != nil {
+		return err
+	}
+	rows := make([]views.AdminUserRow, 0, len(users))
+	for _, u := range users {
+		row := adminUserRow(u.User)
+		row.DeviceCount, row.AccountCount = u.DeviceCount, u.AccountCount
+		rows = append(rows, row)
+	}
+	h.render(w, r, http.StatusOK, views.AdminUsersPage(h.page(r, "Users"), rows))
+	return nil
+}
+
+// AdminUser shows one user's devices exactly as that user sees them (their
+// user_identifier_key and their ownership record), read-only, and their activity.
+// Every view is audited, including the live filter's partial answers.
+func (h *Handlers) AdminUser(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	if uuid.Validate(id) != nil {
+		return errNotFound
+	}
+	target, err := h.Store.UserByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	// Canonical form, so the links on the page match the stored id.
+	id = target.ID
+	query := r.URL.Query().Get("q")
+	partial := r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Target") == "device-list"
+	detail := "user page"
+	if partial {
+		detail = "device filter"
+	}
+	h.audit(r, store.AuditEvent{SubjectUserID: target.ID, Action: store.AuditAdminViewUser, Outcome: store.OutcomeSuccess, Detail: detail})
+
+	base := "/admin/users/" + id
+	list, status, err := h.deviceList(ctx, target.ID, query)
+	if err != nil {
+		return err
+	}
+	list.ReadOnly = true
+	list.BaseURL = base
+	if partial {
+		h.render(w, r, status, views.DeviceListItems(list))
+		return nil
+	}
+	names := make(map[string]string, len(list.Devices))
+	for _, d := range list.Devices {
+		names[d.ID] = d.Name
+	}
+	activity, err := h.activityList(ctx, target.ID, beforeCursor(r), names, func(before int64) string {
+		return withQuery(base, url.Values{"q": {list.Query}, "before": {strconv.FormatInt(before, 10)}})
+	}, withQuery(base, url.Values{"q": {list.Query}}))
+	if err != nil {
+		return err
+	}
+	page := views.AdminUserDetail{User: adminUserRow(target), Devices: list, Activity: activity}
+	h.render(w, r, status, views.AdminUserPage(h.page(r, orDefault(target.Name, target.Email)), page))
+	return nil
+}
+
+func adminUserRow(u store.User) views.AdminUserRow {
+	row := views.AdminUserRow{
+		ID:            u.ID,
+		Name:          u.Name,
+		Email:         u.Email,
+		EmailVerified: u.EmailVerified,
+		IsAdmin:       u.IsAdmin,
+		LastLogin:     formatWhen(u.LastLoginAt),
+		Created:       formatWhen(u.CreatedAt),
+	}
+	if !u.LastLoginAt.IsZero() {
+		row.LastLoginISO = u.LastLoginAt.UTC().Format(time.RFC3339)
+	}
+	return row
+}
