@@ -25,6 +25,8 @@ type Middleware struct {
 	Log      *slog.Logger
 	// Deny renders the page for a refused request (401, 403, 500).
 	Deny func(w http.ResponseWriter, r *http.Request, status int)
+	// Audit records refusals that matter (a customer on an admin page).
+	Audit func(r *http.Request, e store.AuditEvent)
 }
 
 type userKey struct{}
@@ -101,9 +103,14 @@ func (m *Middleware) RequireUser(next http.Handler) http.Handler {
 // RequireUser in front of it.
 func (m *Middleware) RequireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, ok := UserFrom(r.Context()); ok && u.IsAdmin {
+		u, ok := UserFrom(r.Context())
+		if ok && u.IsAdmin {
 			next.ServeHTTP(w, r)
 			return
+		}
+		if ok && m.Audit != nil {
+			m.Audit(r, store.AuditEvent{ActorID: u.ID, SubjectUserID: u.ID, Action: store.AuditAdminAccessDenied,
+				Outcome: store.OutcomeDenied, Detail: r.URL.Path})
 		}
 		m.Deny(w, r, http.StatusForbidden)
 	})

@@ -74,6 +74,17 @@ func (op *testOP) setFailToken(fail bool) {
 	op.failToken = fail
 }
 
+// regrant lets code be redeemed again, as a lax provider would; the relying party's
+// own replay check must then be what refuses it.
+func (op *testOP) regrant(t testing.TB, code string) {
+	t.Helper()
+	sess, err := op.SessionStore.GetSessionByID(code)
+	if err != nil {
+		t.Fatalf("mockoidc has no session for code %q: %v", code, err)
+	}
+	sess.Granted = false
+}
+
 func (op *testOP) rewrite(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op.mu.Lock()

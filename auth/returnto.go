@@ -13,13 +13,14 @@ func SafeReturnTo(s string) string {
 		return ""
 	}
 	candidate := s
-	// Check the raw text and its decoded forms: a later hop may decode again.
-	for range 3 {
+	// Check the raw text and its decoded forms: a later hop may decode again. Text still
+	// encoded after a few rounds is refused rather than guessed at.
+	for round := 0; ; round++ {
 		if !localPath(candidate) {
 			return ""
 		}
 		decoded, err := url.PathUnescape(candidate)
-		if err != nil {
+		if err != nil || (decoded != candidate && round == 3) {
 			return ""
 		}
 		if decoded == candidate {

@@ -43,8 +43,9 @@ func TestSafeReturnTo(t *testing.T) {
 		{"%2F%2Fevil", ""},
 		{"/%5Cevil.example", ""},
 		{"/%5cevil.example", ""},
-		{"/%252F%252Fevil.example", ""}, // double-encoded
-		{"/%25252F%25252Fevil.example", ""},
+		{"/%252F%252Fevil.example", ""},         // double-encoded
+		{"/%25252F%25252Fevil.example", ""},     // triple-encoded
+		{"/%2525252F%2525252Fevil.example", ""}, // and beyond: refuse what does not settle
 		{"/%09/evil.example", ""},
 		{"/%0d%0aLocation:%20https://evil.example", ""},
 		{"/%zz", ""}, // undecodable

@@ -233,6 +233,8 @@ func TestRPRefusesStaleCallbacks(t *testing.T) {
 			if _, _, _, err := finish(t, rp, cb, a.cookies); err != nil {
 				t.Fatalf("first callback: %v", err)
 			}
+			// An OP that lets a code be redeemed twice: the RP alone must refuse.
+			op.regrant(t, cb.Query().Get("code"))
 			return cb, a.cookies
 		}, auth.ErrLoginExpired},
 		{"code unknown to the OP", func(t *testing.T, rp *auth.RP) (*url.URL, []*http.Cookie) {

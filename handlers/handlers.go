@@ -124,6 +124,11 @@ var (
 		Message: "There is nothing here, or it is not yours to see. Check the address, or go back to your devices."}
 	errMethodNotAllowed = &Error{Status: http.StatusMethodNotAllowed, Title: "Not allowed here",
 		Message: "This address does not accept that kind of request."}
+	errUnauthorized = &Error{Status: http.StatusUnauthorized, Title: "Sign in to continue",
+		Message: "You need to be signed in for that. Your session may have ended: sign in and try again.",
+		Actions: []views.Link{{Label: "Sign in", URL: "/login"}}}
+	errForbidden = &Error{Status: http.StatusForbidden, Title: "Not available to your account",
+		Message: "This page is for Latchkey administrators."}
 	errForbiddenCrossOrigin = &Error{Status: http.StatusForbidden, Title: "Request refused",
 		Message: "This request came from another site, so it was refused. If you clicked a button on Latchkey, reload the page and try again."}
 	errInternal = &Error{Status: http.StatusInternalServerError, Title: "Something went wrong",
@@ -136,10 +141,17 @@ var (
 var statusErrors = map[int]*Error{
 	http.StatusNotFound:              errNotFound,
 	http.StatusMethodNotAllowed:      errMethodNotAllowed,
-	http.StatusForbidden:             errForbiddenCrossOrigin,
+	http.StatusUnauthorized:          errUnauthorized,
+	http.StatusForbidden:             errForbidden,
 	http.StatusInternalServerError:   errInternal,
 	http.StatusRequestEntityTooLarge: errTooLarge,
 }
+
+// CrossOriginRefused is the page for an unsafe request that came from another site.
+func CrossOriginRefused() *Error { return errForbiddenCrossOrigin }
+
+// Audit records e for the request r (for middleware outside this package).
+func (h *Handlers) Audit(r *http.Request, e store.AuditEvent) { h.audit(r, e) }
 
 // StatusError returns the standard page for a bare status code.
 func StatusError(status int) *Error {

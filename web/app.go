@@ -100,6 +100,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		Deny: func(w http.ResponseWriter, r *http.Request, status int) {
 			h.ServeError(w, r, handlers.StatusError(status))
 		},
+		Audit: h.Audit,
 	}
 
 	issuer, clientSecret := cfg.OIDCIssuer, cfg.OIDCClientSecret

@@ -217,7 +217,7 @@ func crossOrigin(h *handlers.Handlers, log *slog.Logger) middleware {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log.WarnContext(r.Context(), "cross-origin request refused",
 			"method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
-		h.ServeError(w, r, handlers.StatusError(http.StatusForbidden))
+		h.ServeError(w, r, handlers.CrossOriginRefused())
 	}))
 	return cop.Handler
 }
