@@ -150,11 +150,11 @@ func (tb *tab) newIncognitoTab(t *testing.T) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(tb.ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	sctx, scancel := context.WithTimeout(ctx, stepTimeout)
-	defer scancel()
-	// Opening the tab with a short-lived context is safe: the browser already runs.
-	if err := chromedp.Do(sctx); err != nil {
-		t.Fatalf("open a tab in a new browser context: %v", err)
+	// As with the browser, the first action binds the tab's life to its context.
+	watchdog := time.AfterFunc(stepTimeout, cancel)
+	err := chromedp.Do(ctx)
+	if stopped := watchdog.Stop(); err != nil || !stopped {
+		t.Fatalf("open a tab in a new browser context: %v (timed out: %t)", err, !stopped)
 	}
 	return &tab{ctx: ctx, base: tb.base, shots: tb.shots, dialogs: acceptDialogs(t, ctx)}
 }
@@ -387,4 +387,25 @@ func removeAllRetry(t testing.TB, dir string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Errorf("remove browser profile %s: %v", dir, err)
+}
+
+// frameWith returns the node of the iframe frameCSS once css matches a visible element
+// inside it. Each new document in the frame gives the iframe element a new node, so it
+// is looked up afresh on every try.
+func frameWith(ctx context.Context, frameCSS, css string) (*chromedp.Node, error) {
+	var frame *chromedp.Node
+	err := waitFor(ctx, fmt.Sprintf("%q inside %s", css, frameCSS), func(ctx context.Context) (bool, error) {
+		nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(frameCSS)))
+		if err != nil {
+			return false, err
+		}
+		try, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		if err := chromedp.Do(try, chromedp.WaitVisible(chromedp.CSS(css), chromedp.FromNode(nodes[0]))); err != nil {
+			return false, err
+		}
+		frame = nodes[0]
+		return true, nil
+	})
+	return frame, err
 }

@@ -149,7 +149,7 @@ func TestFaults(t *testing.T) {
 	})
 	t.Run("latency ends with the request context", func(t *testing.T) {
 		e.sb.ResetCalls()
-		e.sb.InjectFault(Fault{Latency: time.Minute, Times: 1})
+		e.sb.InjectFault(Fault{Latency: 20 * time.Second, Times: 1})
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.srv.URL+"/devices/list", nil)

@@ -483,7 +483,7 @@ func paginate[T any](req *request, endpoint string, filters []string, all []T, s
 			return page[T]{}, newAPIError(http.StatusBadRequest, "mismatched_page_parameters",
 				"The page_cursor was issued for a request with other parameters")
 		}
-		_ = c
+		after = c.After
 	}
 	start, _ := slices.BinarySearchFunc(all, after, func(item T, target uint64) int { return cmp.Compare(seq(item), target+1) })
 	rest := all[start:]

@@ -301,13 +301,13 @@ func marshal(v any) []byte {
 func (s *Sandbox) authenticate(r *http.Request) *apiError {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return newAPIError(http.StatusUnauthorized, "unauthorized", "No Authorization header")
+		return newAPIError(http.StatusUnauthorized, "invalid_api_key", "No Authorization header")
 	}
 	key, ok := strings.CutPrefix(h, "Bearer ")
 	// Hashing first makes the comparison constant-time in the key's length too.
 	sum := sha256.Sum256([]byte(strings.TrimSpace(key)))
 	if !ok || subtle.ConstantTimeCompare(sum[:], s.keyHash[:]) != 1 {
-		return newAPIError(http.StatusUnauthorized, "unauthorized", "API key not found")
+		return newAPIError(http.StatusUnauthorized, "invalid_api_key", "API key not found")
 	}
 	return nil
 }
