@@ -116,7 +116,7 @@ func settings() []setting {
 			}
 			u, err := url.Parse(v)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
-				return fmt.Errorf("want an absolute http(s) URL with no path, query or credentials, got %q", v)
+				return fmt.Errorf("want an absolute http(s) URL with no path, query or credentials, got %s", redactURL(v))
 			}
 			u.Path = ""
 			c.BaseURL = u
@@ -147,7 +147,7 @@ func settings() []setting {
 		{env: "DATABASE_URL", flag: "database-url", def: "sqlite:data/latchkey.db", usage: "database, sqlite:PATH", parse: func(c *Config, v string) error {
 			path, ok := strings.CutPrefix(v, "sqlite:")
 			if !ok || path == "" {
-				return fmt.Errorf("want sqlite:PATH, got %q", v)
+				return fmt.Errorf("want sqlite:PATH, got %s", redactURL(v))
 			}
 			c.DatabaseURL = v
 			return nil
@@ -171,7 +171,7 @@ func settings() []setting {
 		{env: "SEAM_ENDPOINT", flag: "seam-endpoint", def: "https://connect.getseam.com", usage: "Seam API endpoint", parse: func(c *Config, v string) error {
 			u, err := url.Parse(v)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return fmt.Errorf("want an absolute http(s) URL, got %q", v)
+				return fmt.Errorf("want an absolute http(s) URL, got %s", redactURL(v))
 			}
 			c.SeamEndpoint = strings.TrimSuffix(v, "/")
 			return nil
@@ -182,14 +182,18 @@ func settings() []setting {
 			}
 			u, err := url.Parse(v)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return fmt.Errorf("want an absolute http(s) URL, got %q", v)
+				return fmt.Errorf("want an absolute http(s) URL, got %s", redactURL(v))
 			}
 			c.OIDCIssuer = v
 			return nil
 		}},
 		{env: "OIDC_CLIENT_ID", flag: "oidc-client-id", def: "latchkey", usage: "OAuth client id registered at the IdP", parse: str(func(c *Config) *string { return &c.OIDCClientID })},
 		{env: "OIDC_CLIENT_SECRET", flag: "oidc-client-secret", secret: true, usage: "OAuth client secret", parse: str(func(c *Config) *string { return &c.OIDCClientSecret })},
-		{env: "OIDC_ADMIN_CLAIM", flag: "oidc-admin-claim", def: "groups=latchkey-admin", usage: "claim=value in the ID token that makes a user an admin; empty disables", parse: func(c *Config, v string) error {
+		{env: "OIDC_ADMIN_CLAIM", flag: "oidc-admin-claim", def: "groups=latchkey-admin", usage: "claim=value in the ID token that makes a user an admin; none disables", parse: func(c *Config, v string) error {
+			if v == "none" {
+				c.OIDCAdminClaim = ""
+				return nil
+			}
 			if v != "" {
 				name, value, ok := strings.Cut(v, "=")
 				if !ok || strings.TrimSpace(name) == "" || strings.TrimSpace(value) == "" {
@@ -301,7 +305,14 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (*C
 // complete fills derived defaults and checks settings that depend on each other.
 func (c *Config) complete() error {
 	if c.BaseURL == nil {
-		c.BaseURL = &url.URL{Scheme: "http", Host: c.Addr}
+		host, port, _ := net.SplitHostPort(c.Addr)
+		if port == "0" {
+			return errors.New("LATCHKEY_BASE_URL: required when LATCHKEY_ADDR has port 0 (the public URL cannot be guessed)")
+		}
+		if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+			host = "127.0.0.1" // listening on every address: browse to loopback
+		}
+		c.BaseURL = &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
 	}
 	if len(c.SessionKey) == 0 && len(c.SessionKeyPrevious) > 0 {
 		return errors.New("SESSION_KEY_PREVIOUS: set only together with SESSION_KEY")
@@ -358,6 +369,16 @@ func decodeKey(v string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("want base64 or hex (generate one with: openssl rand -base64 32)")
+}
+
+// redactURL shows a rejected URL without its password: a mistyped DATABASE_URL or
+// base URL may carry credentials, and the error goes to logs.
+func redactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		return "a value that is not a URL"
+	}
+	return strconv.Quote(u.Redacted())
 }
 
 func checkHostPort(v string) error {

@@ -60,6 +60,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		{"ShutdownTimeout", c.ShutdownTimeout, 20 * time.Second},
 		{"DevIdPAddr", c.DevIdPAddr, "127.0.0.1:8081"},
 		{"SandboxAddr", c.SandboxAddr, "127.0.0.1:8082"},
+		{"SandboxActionDelay", c.SandboxActionDelay, 1500 * time.Millisecond},
 		{"DevPassword", c.DevPassword, "latchkey"},
 		{"DevSeam", c.DevSeam(), true},
 		{"DevIdP", c.DevIdP(), true},
@@ -136,12 +137,27 @@ func TestParseConfigGoodValues(t *testing.T) {
 			func(c *Config) (any, any) { return c.DevIdPAddr, "127.0.0.1:0" }},
 		{"sandbox addr", map[string]string{"LATCHKEY_SANDBOX_ADDR": "[::1]:7000"},
 			func(c *Config) (any, any) { return c.SandboxAddr, "[::1]:7000" }},
+		{"sandbox action delay", map[string]string{"LATCHKEY_SANDBOX_ACTION_DELAY": "250ms"},
+			func(c *Config) (any, any) { return c.SandboxActionDelay, 250 * time.Millisecond }},
+		{"sandbox action delay zero", map[string]string{"LATCHKEY_SANDBOX_ACTION_DELAY": "0s"},
+			func(c *Config) (any, any) { return c.SandboxActionDelay, time.Duration(0) }},
 		{"seam sandbox api key", map[string]string{"SEAM_SANDBOX_API_KEY": "sandbox-key"},
 			func(c *Config) (any, any) { return c.SeamSandboxAPIKey, "sandbox-key" }},
 		{"dev password", map[string]string{"DEV_PASSWORD": "hunter2"},
 			func(c *Config) (any, any) { return c.DevPassword, "hunter2" }},
 		{"surrounding white space trimmed", map[string]string{"LOG_LEVEL": "  warn\n"},
 			func(c *Config) (any, any) { return c.LogLevel, "warn" }},
+	}
+	covered := map[string]bool{}
+	for _, tt := range tests {
+		for k := range tt.env {
+			covered[k] = true
+		}
+	}
+	for _, s := range settings() {
+		if !covered[s.env] {
+			t.Errorf("no good-value case sets %s", s.env)
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,6 +239,9 @@ func TestParseConfigBadValues(t *testing.T) {
 		{variable: "LATCHKEY_SHUTDOWN_TIMEOUT", value: "soon"},
 		{variable: "LATCHKEY_DEV_IDP_ADDR", value: "8081"},
 		{variable: "LATCHKEY_SANDBOX_ADDR", value: "sandbox"},
+		{variable: "LATCHKEY_SANDBOX_ACTION_DELAY", value: "-1s"},
+		{variable: "LATCHKEY_SANDBOX_ACTION_DELAY", value: "2h"},
+		{variable: "LATCHKEY_SANDBOX_ACTION_DELAY", value: "slow"},
 		{variable: "DEV_PASSWORD", args: []string{"--dev-password="}},
 		// A bad flag value is reported under the variable it mirrors.
 		{variable: "LOG_LEVEL", args: []string{"--log-level", "loud"}},
@@ -290,7 +309,8 @@ func TestParseConfigHelp(t *testing.T) {
 		"TRUSTED_PROXIES", "SEAM_API_KEY", "SEAM_ENDPOINT", "OIDC_ISSUER", "OIDC_CLIENT_ID",
 		"OIDC_CLIENT_SECRET", "OIDC_ADMIN_CLAIM", "ADMIN_EMAILS", "SESSION_KEY", "SESSION_KEY_PREVIOUS",
 		"SESSION_IDLE_TIMEOUT", "SESSION_LIFETIME", "LATCHKEY_ACTIONS_PER_MINUTE", "LATCHKEY_SHUTDOWN_TIMEOUT",
-		"LATCHKEY_DEV_IDP_ADDR", "LATCHKEY_SANDBOX_ADDR", "SEAM_SANDBOX_API_KEY", "DEV_PASSWORD",
+		"LATCHKEY_DEV_IDP_ADDR", "LATCHKEY_SANDBOX_ADDR", "LATCHKEY_SANDBOX_ACTION_DELAY", "SEAM_SANDBOX_API_KEY",
+		"DEV_PASSWORD",
 	}
 	for _, arg := range []string{"--help", "-h"} {
 		t.Run(arg, func(t *testing.T) {
@@ -432,7 +452,6 @@ func TestParseConfigDoesNotEchoMalformedSecrets(t *testing.T) {
 }
 
 func TestParseConfigDoesNotEchoURLCredentials(t *testing.T) {
-	t.Skip("BUG (reported): config.go echoes the whole malformed URL, userinfo included; remove this Skip once fixed")
 	tests := []struct{ variable, value string }{
 		{"DATABASE_URL", "postgres://latchkey:db-pa55word@db.internal/latchkey"},
 		{"LATCHKEY_BASE_URL", "https://admin:base-pa55word@portal.example.com"},
@@ -452,5 +471,42 @@ func TestParseConfigDoesNotEchoURLCredentials(t *testing.T) {
 				t.Errorf("error echoes the password: %q", err)
 			}
 		})
+	}
+}
+
+func TestParseConfigBaseURLFromAddr(t *testing.T) {
+	tests := []struct{ addr, want, wantErr string }{
+		{addr: "127.0.0.1:8080", want: "http://127.0.0.1:8080"},
+		{addr: ":8080", want: "http://127.0.0.1:8080"},
+		{addr: "0.0.0.0:9000", want: "http://127.0.0.1:9000"},
+		{addr: "[::]:9000", want: "http://127.0.0.1:9000"},
+		{addr: "127.0.0.1:0", wantErr: "LATCHKEY_BASE_URL: required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			cfg, err := ParseConfig([]string{"latchkey"}, envFrom(map[string]string{"LATCHKEY_ADDR": tt.addr}), io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want prefix %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.BaseURL.String(); got != tt.want {
+				t.Errorf("base URL %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseConfigAdminClaimNoneDisables(t *testing.T) {
+	cfg, err := ParseConfig([]string{"latchkey"}, envFrom(map[string]string{"OIDC_ADMIN_CLAIM": "none"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.OIDCAdminClaim != "" {
+		t.Errorf("OIDC_ADMIN_CLAIM=none gave %q, want it disabled", cfg.OIDCAdminClaim)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -198,14 +199,15 @@ func limitBody(next http.Handler) http.Handler {
 // canonicalHost sends a request that arrived under another host name (localhost vs
 // 127.0.0.1) to the base URL first, so cookies and the OIDC redirect URI always agree.
 // Health probes are answered under any name.
-func canonicalHost(host string) middleware {
+func canonicalHost(base *url.URL) middleware {
+	host := base.Host
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Host == host || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 				next.ServeHTTP(w, r)
 				return
 			}
-			target := "http://" + host + r.URL.RequestURI()
+			target := base.Scheme + "://" + host + r.URL.RequestURI()
 			http.Redirect(w, r, target, http.StatusTemporaryRedirect)
 		})
 	}

@@ -63,7 +63,7 @@ func (a *App) routes() http.Handler {
 		securityHeaders(a.csp, a.cfg.HTTPS()),
 	}
 	if a.cfg.Env == EnvDevelopment {
-		outer = append(outer, canonicalHost(a.cfg.BaseURL.Host))
+		outer = append(outer, canonicalHost(a.cfg.BaseURL))
 	}
 	outer = append(outer, limitBody, crossOrigin(h, a.log))
 	return chain(withErrorPages(mux, h), outer...)

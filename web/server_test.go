@@ -33,6 +33,17 @@ func slowHandler(started chan<- struct{}, release <-chan struct{}) http.Handler 
 	})
 }
 
+// waitFor fails the test if ch does not deliver within a generous bound, so a broken
+// serve fails instead of hanging the run.
+func waitFor(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
 type result struct {
 	status int
 	body   string
@@ -70,9 +81,9 @@ func TestServeFinishesInFlightRequestsOnShutdown(t *testing.T) {
 	go func() { served <- serve(ctx, srv, ln, 5*time.Second, log) }()
 
 	answer := getAsync("http://" + ln.Addr().String() + "/slow")
-	<-started
+	waitFor(t, started, "the slow request to arrive")
 	cancel() // SIGTERM, as far as serve knows
-	<-shuttingDown
+	waitFor(t, shuttingDown, "Shutdown to begin")
 
 	select {
 	case err := <-served:
@@ -85,12 +96,22 @@ func TestServeFinishesInFlightRequestsOnShutdown(t *testing.T) {
 	}
 
 	close(release)
-	got := <-answer
+	var got result
+	select {
+	case got = <-answer:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the in-flight request never finished")
+	}
 	if got.err != nil || got.status != http.StatusOK || got.body != "finished" {
 		t.Fatalf("in-flight request: %+v, want 200 finished", got)
 	}
-	if err := <-served; err != nil {
-		t.Fatalf("serve = %v, want nil after a clean shutdown", err)
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("serve = %v, want nil after a clean shutdown", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve did not return after the last request finished")
 	}
 	if !strings.Contains(logs.String(), "shutting down") {
 		t.Errorf("shutdown not logged:\n%s", logs.String())
@@ -108,7 +129,7 @@ func TestServeGivesUpAfterShutdownTimeout(t *testing.T) {
 	}()
 
 	answer := getAsync("http://" + ln.Addr().String() + "/stuck")
-	<-started
+	waitFor(t, started, "the stuck request to arrive")
 	begin := time.Now()
 	cancel()
 	select {
@@ -189,7 +210,8 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 
 func TestRunServesUntilCancelled(t *testing.T) {
 	// LATCHKEY_ADDR with port 0: the banner says where the portal really listens.
-	env := testEnv(map[string]string{"LATCHKEY_ADDR": "127.0.0.1:0"})
+	// Port 0 needs an explicit base URL; the banner then says where the portal listens.
+	env := testEnv(map[string]string{"LATCHKEY_ADDR": "127.0.0.1:0", "LATCHKEY_BASE_URL": "http://127.0.0.1:8080"})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	stdoutR, stdoutW := io.Pipe()
