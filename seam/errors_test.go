@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -198,7 +199,13 @@ func TestAPIKeyNeverLeaks(t *testing.T) {
 			conn.Close()
 		}},
 		{name: "per-attempt timeout", key: key, handler: func(w http.ResponseWriter, r *http.Request) {
-			<-r.Context().Done()
+			// Read the body first: only then does the server notice the client hanging up
+			// and cancel r.Context().
+			_, _ = io.Copy(io.Discard, r.Body)
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
 		}},
 		{name: "connection refused", key: key},
 		{name: "cancelled context", key: key, handler: func(w http.ResponseWriter, r *http.Request) { echo(w, 503, "") },

@@ -101,13 +101,15 @@ func assertJSONEqual(t *testing.T, got, want string) {
 
 func TestMissingIDsAreNotSent(t *testing.T) {
 	calls := map[string]apiCall{
-		"devices/get":             func(ctx context.Context, c *Client) error { _, err := c.Devices.Get(ctx, ""); return err },
-		"devices/update":          func(ctx context.Context, c *Client) error { return c.Devices.Update(ctx, UpdateDeviceParams{Name: "x"}) },
-		"locks/unlock_door":       func(ctx context.Context, c *Client) error { _, err := c.Locks.UnlockDoor(ctx, ""); return err },
-		"locks/lock_door":         func(ctx context.Context, c *Client) error { _, err := c.Locks.LockDoor(ctx, ""); return err },
-		"action_attempts/get":     func(ctx context.Context, c *Client) error { _, err := c.ActionAttempts.Get(ctx, ""); return err },
-		"connect_webviews/get":    func(ctx context.Context, c *Client) error { _, err := c.ConnectWebviews.Get(ctx, ""); return err },
-		"connected_accounts/get":  func(ctx context.Context, c *Client) error { _, err := c.ConnectedAccounts.Get(ctx, ""); return err },
+		"devices/get": func(ctx context.Context, c *Client) error { _, err := c.Devices.Get(ctx, ""); return err },
+		"devices/update": func(ctx context.Context, c *Client) error {
+			return c.Devices.Update(ctx, UpdateDeviceParams{Name: "x"})
+		},
+		"locks/unlock_door":      func(ctx context.Context, c *Client) error { _, err := c.Locks.UnlockDoor(ctx, ""); return err },
+		"locks/lock_door":        func(ctx context.Context, c *Client) error { _, err := c.Locks.LockDoor(ctx, ""); return err },
+		"action_attempts/get":    func(ctx context.Context, c *Client) error { _, err := c.ActionAttempts.Get(ctx, ""); return err },
+		"connect_webviews/get":   func(ctx context.Context, c *Client) error { _, err := c.ConnectWebviews.Get(ctx, ""); return err },
+		"connected_accounts/get": func(ctx context.Context, c *Client) error { _, err := c.ConnectedAccounts.Get(ctx, ""); return err },
 		"client_sessions/get_or_create": func(ctx context.Context, c *Client) error {
 			_, err := c.ClientSessions.GetOrCreate(ctx, GetOrCreateClientSessionParams{})
 			return err
