@@ -1,207 +1,23 @@
 package auth_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"log/slog"
-	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
-	"sync"
 	"testing"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/internal/testop"
 )
-
-// testOP is github.com/oauth2-proxy/mockoidc — an OpenID Provider independent of the
-// dev IdP — with hooks to serve what a broken or hostile provider would: a token
-// response whose ID token was rewritten, a failing token endpoint, or an extra
-// end_session_endpoint in discovery. mockoidc signs in whichever user is queued.
-type testOP struct {
-	*mockoidc.MockOIDC
-
-	mu         sync.Mutex
-	tamper     func(idToken string) string // "" drops the id_token
-	failToken  bool
-	endSession string
-}
-
-// startOP starts a mockoidc provider on addr ("" = 127.0.0.1:0) until the test ends.
-func startOP(t testing.TB, addr string) *testOP {
-	t.Helper()
-	m, err := mockoidc.NewServer(nil) // mockoidc's fixed key: no RSA key generation per test
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := &testOP{MockOIDC: m}
-	if err := m.AddMiddleware(op.rewrite); err != nil {
-		t.Fatal(err)
-	}
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(ln, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Shutdown() })
-	return op
-}
-
-// setTamper makes the token endpoint rewrite the ID token with f (nil = leave it).
-func (op *testOP) setTamper(f func(string) string) {
-	op.mu.Lock()
-	defer op.mu.Unlock()
-	op.tamper = f
-}
-
-// setFailToken makes the token endpoint answer 500.
-func (op *testOP) setFailToken(fail bool) {
-	op.mu.Lock()
-	defer op.mu.Unlock()
-	op.failToken = fail
-}
-
-// regrant lets code be redeemed again, as a lax provider would; the relying party's
-// own replay check must then be what refuses it.
-func (op *testOP) regrant(t testing.TB, code string) {
-	t.Helper()
-	sess, err := op.SessionStore.GetSessionByID(code)
-	if err != nil {
-		t.Fatalf("mockoidc has no session for code %q: %v", code, err)
-	}
-	sess.Granted = false
-}
-
-func (op *testOP) rewrite(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		op.mu.Lock()
-		tamper, fail, endSession := op.tamper, op.failToken, op.endSession
-		op.mu.Unlock()
-		switch {
-		case r.URL.Path == mockoidc.TokenEndpoint && fail:
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusInternalServerError)
-			_, _ = w.Write([]byte(`{"error":"server_error","error_description":"secret-looking detail"}`))
-		case r.URL.Path == mockoidc.TokenEndpoint && tamper != nil:
-			rewriteJSON(w, r, next, func(body map[string]any) {
-				raw, _ := body["id_token"].(string)
-				if v := tamper(raw); v != "" {
-					body["id_token"] = v
-				} else {
-					delete(body, "id_token")
-				}
-			})
-		case r.URL.Path == mockoidc.DiscoveryEndpoint && endSession != "":
-			rewriteJSON(w, r, next, func(body map[string]any) { body["end_session_endpoint"] = endSession })
-		default:
-			next.ServeHTTP(w, r)
-		}
-	})
-}
-
-// rewriteJSON serves next into a buffer and passes its JSON body through edit.
-func rewriteJSON(w http.ResponseWriter, r *http.Request, next http.Handler, edit func(map[string]any)) {
-	rec := httptest.NewRecorder()
-	next.ServeHTTP(rec, r)
-	var body map[string]any
-	if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &body) == nil {
-		edit(body)
-		b, _ := json.Marshal(body)
-		rec.Body = bytes.NewBuffer(b)
-	}
-	maps.Copy(w.Header(), rec.Header())
-	w.Header().Del("Content-Length")
-	w.WriteHeader(rec.Code)
-	_, _ = w.Write(rec.Body.Bytes())
-}
-
-// flipSignature breaks a JWS's signature, keeping it well-formed.
-func flipSignature(jws string) string {
-	parts := strings.Split(jws, ".")
-	sig, err := base64.RawURLEncoding.DecodeString(parts[len(parts)-1])
-	if err != nil || len(sig) == 0 {
-		return jws + "x"
-	}
-	sig[len(sig)/2] ^= 0x01
-	parts[len(parts)-1] = base64.RawURLEncoding.EncodeToString(sig)
-	return strings.Join(parts, ".")
-}
-
-// unsigned replaces the header with alg "none" and drops the signature.
-func unsigned(jws string) string {
-	parts := strings.Split(jws, ".")
-	return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "."
-}
-
-// craftedUser is a mockoidc user whose ID token carries exactly the claims a test
-// chooses, and whose standard claims (nonce, aud, exp, iss) edit may change.
-type craftedUser struct {
-	sub               string
-	email             string
-	emailVerified     any // bool, "true"/"false" or nil (claim absent)
-	name              string
-	preferredUsername string
-	extra             map[string]any // e.g. groups
-	edit              func(c *mockoidc.IDTokenClaims)
-}
-
-func (u craftedUser) ID() string { return u.sub }
-
-func (u craftedUser) Userinfo([]string) ([]byte, error) {
-	return json.Marshal(map[string]string{"sub": u.sub})
-}
-
-func (u craftedUser) Claims(_ []string, base *mockoidc.IDTokenClaims) (jwt.Claims, error) {
-	if u.edit != nil {
-		u.edit(base)
-	}
-	return &craftedClaims{IDTokenClaims: base, user: u}, nil
-}
-
-// craftedClaims is the ID token body: the standard claims plus the user's own.
-type craftedClaims struct {
-	*mockoidc.IDTokenClaims
-	user craftedUser
-}
-
-func (c *craftedClaims) MarshalJSON() ([]byte, error) {
-	std, err := json.Marshal(c.IDTokenClaims)
-	if err != nil {
-		return nil, err
-	}
-	all := map[string]any{}
-	if err := json.Unmarshal(std, &all); err != nil {
-		return nil, err
-	}
-	set := func(k string, v any) {
-		if v != nil && v != "" {
-			all[k] = v
-		}
-	}
-	set("email", c.user.email)
-	set("email_verified", c.user.emailVerified)
-	set("name", c.user.name)
-	set("preferred_username", c.user.preferredUsername)
-	maps.Copy(all, c.user.extra)
-	return json.Marshal(all)
-}
 
 // newRP is a relying party for op with a fresh random session key; edit adjusts the
 // configuration. Its background discovery stops when the test ends.
-func newRP(t testing.TB, op *testOP, edit func(*auth.RPConfig)) *auth.RP {
+func newRP(t testing.TB, op *testop.OP, edit func(*auth.RPConfig)) *auth.RP {
 	t.Helper()
 	cfg := auth.RPConfig{
 		Issuer:        op.Issuer(),
@@ -313,7 +129,7 @@ func finish(t testing.TB, rp *auth.RP, callback *url.URL, cookies []*http.Cookie
 }
 
 // signIn runs a whole sign-in of user with rp against op and returns Finish's result.
-func signIn(t testing.TB, rp *auth.RP, op *testOP, user mockoidc.User) (*auth.Identity, error) {
+func signIn(t testing.TB, rp *auth.RP, op *testop.OP, user mockoidc.User) (*auth.Identity, error) {
 	t.Helper()
 	a := begin(t, rp, "", nil)
 	op.QueueUser(user)

@@ -15,6 +15,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/internal/testop"
 )
 
 // TestRPSignsInAgainstMockOIDC runs the relying party against a second, independent
@@ -22,7 +23,7 @@ import (
 // login cookie is set as required and removed by the callback, and the identity and
 // return_to come back.
 func TestRPSignsInAgainstMockOIDC(t *testing.T) {
-	op := startOP(t, "")
+	op := testop.Start(t, "")
 	rp := newRP(t, op, nil)
 	if !rp.Ready() {
 		t.Fatal("Ready() = false after discovery against a running OP")
@@ -72,7 +73,7 @@ func TestRPSignsInAgainstMockOIDC(t *testing.T) {
 		}
 	}
 
-	op.QueueUser(craftedUser{sub: "sub-jane", email: "Jane.Doe@Example.COM", emailVerified: true, name: "Jane Doe"})
+	op.QueueUser(testop.User{Sub: "sub-jane", Email: "Jane.Doe@Example.COM", EmailVerified: true, Name: "Jane Doe"})
 	callback := authorize(t, a)
 	id, returnTo, res, err := finish(t, rp, callback, a.cookies)
 	if err != nil {
@@ -102,7 +103,7 @@ func TestRPSignsInAgainstMockOIDC(t *testing.T) {
 
 // TestRPLoginCookieSecure marks the login cookie Secure exactly when asked to.
 func TestRPLoginCookieSecure(t *testing.T) {
-	op := startOP(t, "")
+	op := testop.Start(t, "")
 	for _, secure := range []bool{false, true} {
 		rp := newRP(t, op, func(c *auth.RPConfig) { c.Secure = secure })
 		a := begin(t, rp, "", nil)
@@ -117,7 +118,7 @@ func TestRPLoginCookieSecure(t *testing.T) {
 // rewritten; everything but the valid token is refused as ErrInvalidToken, and the
 // attempt is spent either way.
 func TestRPRefusesBadIDTokens(t *testing.T) {
-	op := startOP(t, "")
+	op := testop.Start(t, "")
 	now := time.Now()
 	tests := []struct {
 		name   string
@@ -142,22 +143,22 @@ func TestRPRefusesBadIDTokens(t *testing.T) {
 		}},
 		{name: "wrong issuer", edit: func(c *mockoidc.IDTokenClaims) { c.Issuer = "https://evil.example/oidc" }},
 		{name: "no subject", sub: "-"},
-		{name: "bad signature", tamper: flipSignature},
-		{name: "unsigned (alg none)", tamper: unsigned},
+		{name: "bad signature", tamper: testop.FlipSignature},
+		{name: "unsigned (alg none)", tamper: testop.Unsigned},
 		{name: "not a JWT", tamper: func(string) string { return "not-a-jwt" }},
 		{name: "no id_token", tamper: func(string) string { return "" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rp := newRP(t, op, tt.rpEdit)
-			op.setTamper(tt.tamper)
-			defer op.setTamper(nil)
+			op.Tamper(tt.tamper)
+			defer op.Tamper(nil)
 			sub := "sub-" + strings.ReplaceAll(tt.name, " ", "-")
 			if tt.sub == "-" {
 				sub = ""
 			}
 			a := begin(t, rp, "/devices", nil)
-			op.QueueUser(craftedUser{sub: sub, email: "x@example.com", emailVerified: true, edit: tt.edit})
+			op.QueueUser(testop.User{Sub: sub, Email: "x@example.com", EmailVerified: true, Edit: tt.edit})
 			callback := authorize(t, a)
 			id, _, res, err := finish(t, rp, callback, a.cookies)
 			if tt.ok {
@@ -187,7 +188,7 @@ func TestRPRefusesBadIDTokens(t *testing.T) {
 // TestRPRefusesStaleCallbacks covers the callbacks that do not belong to a live login
 // attempt of this browser, and the provider's own refusals.
 func TestRPRefusesStaleCallbacks(t *testing.T) {
-	op := startOP(t, "")
+	op := testop.Start(t, "")
 	tests := []struct {
 		name string
 		// callback returns the callback URL and the cookies the browser sends with it.
@@ -234,7 +235,7 @@ func TestRPRefusesStaleCallbacks(t *testing.T) {
 				t.Fatalf("first callback: %v", err)
 			}
 			// An OP that lets a code be redeemed twice: the RP alone must refuse.
-			op.regrant(t, cb.Query().Get("code"))
+			op.Regrant(t, cb.Query().Get("code"))
 			return cb, a.cookies
 		}, auth.ErrLoginExpired},
 		{"code unknown to the OP", func(t *testing.T, rp *auth.RP) (*url.URL, []*http.Cookie) {
@@ -253,8 +254,8 @@ func TestRPRefusesStaleCallbacks(t *testing.T) {
 		{"token endpoint fails", func(t *testing.T, rp *auth.RP) (*url.URL, []*http.Cookie) {
 			a := begin(t, rp, "", nil)
 			cb := authorize(t, a)
-			op.setFailToken(true)
-			t.Cleanup(func() { op.setFailToken(false) })
+			op.FailToken(true)
+			t.Cleanup(func() { op.FailToken(false) })
 			return cb, a.cookies
 		}, auth.ErrInvalidToken},
 	}
@@ -266,7 +267,7 @@ func TestRPRefusesStaleCallbacks(t *testing.T) {
 			if !errors.Is(err, tt.want) || id != nil {
 				t.Fatalf("Finish = %+v, %v; want %v", id, err, tt.want)
 			}
-			if strings.Contains(err.Error(), "secret-looking detail") || strings.Contains(err.Error(), op.ClientSecret) {
+			if strings.Contains(err.Error(), testop.FailDescription) || strings.Contains(err.Error(), op.ClientSecret) {
 				t.Errorf("error %q repeats the provider's response body", err)
 			}
 		})
@@ -276,7 +277,7 @@ func TestRPRefusesStaleCallbacks(t *testing.T) {
 // TestRPSeveralTabs lets sign-ins started in several tabs finish in any order, and
 // keeps only the newest few attempts so the cookie stays small.
 func TestRPSeveralTabs(t *testing.T) {
-	op := startOP(t, "")
+	op := testop.Start(t, "")
 	rp := newRP(t, op, nil)
 	var tabs []attempt
 	var cookies []*http.Cookie
@@ -304,7 +305,7 @@ func TestRPSeveralTabs(t *testing.T) {
 
 // TestRPLoginCookieKeyRotation reads login cookies sealed with SESSION_KEY_PREVIOUS.
 func TestRPLoginCookieKeyRotation(t *testing.T) {
-	op := startOP(t, "")
+	op := testop.Start(t, "")
 	oldKey := randomKey(t)
 	before := newRP(t, op, func(c *auth.RPConfig) { c.SessionKey = oldKey })
 	after := newRP(t, op, func(c *auth.RPConfig) { c.SessionKeyPrevious = oldKey })
@@ -317,36 +318,36 @@ func TestRPLoginCookieKeyRotation(t *testing.T) {
 // TestRPAdminDecision makes users admins by the configured claim, or by email only
 // when the provider says the email is verified.
 func TestRPAdminDecision(t *testing.T) {
-	op := startOP(t, "")
+	op := testop.Start(t, "")
 	listed := func(c *auth.RPConfig) { c.AdminEmails = []string{"boss@example.com"} }
 	tests := []struct {
 		name   string
-		user   craftedUser
+		user   testop.User
 		rpEdit func(*auth.RPConfig)
 		admin  bool
 	}{
-		{"groups list has the admin group", craftedUser{extra: map[string]any{"groups": []string{"staff", "latchkey-admin"}}}, nil, true},
-		{"groups list without it", craftedUser{extra: map[string]any{"groups": []string{"staff"}}}, nil, false},
-		{"groups as one string", craftedUser{extra: map[string]any{"groups": "latchkey-admin"}}, nil, true},
-		{"group name only as a prefix", craftedUser{extra: map[string]any{"groups": []string{"latchkey-admins"}}}, nil, false},
-		{"no groups", craftedUser{}, nil, false},
-		{"admin claim disabled", craftedUser{extra: map[string]any{"groups": []string{"latchkey-admin"}}},
+		{"groups list has the admin group", testop.User{Extra: map[string]any{"groups": []string{"staff", "latchkey-admin"}}}, nil, true},
+		{"groups list without it", testop.User{Extra: map[string]any{"groups": []string{"staff"}}}, nil, false},
+		{"groups as one string", testop.User{Extra: map[string]any{"groups": "latchkey-admin"}}, nil, true},
+		{"group name only as a prefix", testop.User{Extra: map[string]any{"groups": []string{"latchkey-admins"}}}, nil, false},
+		{"no groups", testop.User{}, nil, false},
+		{"admin claim disabled", testop.User{Extra: map[string]any{"groups": []string{"latchkey-admin"}}},
 			func(c *auth.RPConfig) { c.AdminClaim = "" }, false},
-		{"another admin claim", craftedUser{extra: map[string]any{"role": "owner"}},
+		{"another admin claim", testop.User{Extra: map[string]any{"role": "owner"}},
 			func(c *auth.RPConfig) { c.AdminClaim = "role=owner" }, true},
-		{"listed email, verified", craftedUser{email: "boss@example.com", emailVerified: true}, listed, true},
-		{"listed email in other case, verified", craftedUser{email: "Boss@Example.com", emailVerified: true}, listed, true},
-		{"listed email, verified as the string true", craftedUser{email: "boss@example.com", emailVerified: "true"}, listed, true},
-		{"listed email, not verified", craftedUser{email: "boss@example.com", emailVerified: false}, listed, false},
-		{"listed email, verified as the string false", craftedUser{email: "boss@example.com", emailVerified: "false"}, listed, false},
-		{"listed email, verification not stated", craftedUser{email: "boss@example.com"}, listed, false},
-		{"unlisted email, verified", craftedUser{email: "someone@example.com", emailVerified: true}, listed, false},
+		{"listed email, verified", testop.User{Email: "boss@example.com", EmailVerified: true}, listed, true},
+		{"listed email in other case, verified", testop.User{Email: "Boss@Example.com", EmailVerified: true}, listed, true},
+		{"listed email, verified as the string true", testop.User{Email: "boss@example.com", EmailVerified: "true"}, listed, true},
+		{"listed email, not verified", testop.User{Email: "boss@example.com", EmailVerified: false}, listed, false},
+		{"listed email, verified as the string false", testop.User{Email: "boss@example.com", EmailVerified: "false"}, listed, false},
+		{"listed email, verification not stated", testop.User{Email: "boss@example.com"}, listed, false},
+		{"unlisted email, verified", testop.User{Email: "someone@example.com", EmailVerified: true}, listed, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rp := newRP(t, op, tt.rpEdit)
 			u := tt.user
-			u.sub = "sub-admin-check"
+			u.Sub = "sub-admin-check"
 			id, err := signIn(t, rp, op, u)
 			if err != nil {
 				t.Fatalf("sign-in: %v", err)
@@ -360,9 +361,9 @@ func TestRPAdminDecision(t *testing.T) {
 
 // TestRPNameFallsBackToPreferredUsername names users whose provider sends no "name".
 func TestRPNameFallsBackToPreferredUsername(t *testing.T) {
-	op := startOP(t, "")
+	op := testop.Start(t, "")
 	rp := newRP(t, op, nil)
-	id, err := signIn(t, rp, op, craftedUser{sub: "s", preferredUsername: "jdoe"})
+	id, err := signIn(t, rp, op, testop.User{Sub: "s", PreferredUsername: "jdoe"})
 	if err != nil || id.Name != "jdoe" {
 		t.Fatalf("identity %+v, %v; want Name jdoe", id, err)
 	}
@@ -371,8 +372,8 @@ func TestRPNameFallsBackToPreferredUsername(t *testing.T) {
 // TestRPEndSessionURL builds the RP-initiated logout URL when discovery advertises
 // end_session_endpoint, keeping the endpoint's own query.
 func TestRPEndSessionURL(t *testing.T) {
-	op := startOP(t, "")
-	op.endSession = op.Addr() + "/oidc/logout?tenant=t1"
+	op := testop.Start(t, "")
+	op.EndSession(op.Addr() + "/oidc/logout?tenant=t1")
 	rp := newRP(t, op, nil)
 	raw, ok := rp.EndSessionURL("the.id.token")
 	if !ok {
@@ -403,14 +404,14 @@ func TestRPEndSessionURL(t *testing.T) {
 func TestRPDiscoveryRefusals(t *testing.T) {
 	tests := []struct {
 		name  string
-		setup func(op *testOP, c *auth.RPConfig)
+		setup func(op *testop.OP, c *auth.RPConfig)
 	}{
-		{"issuer differs (trailing slash)", func(op *testOP, c *auth.RPConfig) { c.Issuer = op.Issuer() + "/" }},
-		{"no PKCE S256", func(op *testOP, _ *auth.RPConfig) { op.CodeChallengeMethodsSupported = []string{"plain"} }},
+		{"issuer differs (trailing slash)", func(op *testop.OP, c *auth.RPConfig) { c.Issuer = op.Issuer() + "/" }},
+		{"no PKCE S256", func(op *testop.OP, _ *auth.RPConfig) { op.CodeChallengeMethodsSupported = []string{"plain"} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			op := startOP(t, "")
+			op := testop.Start(t, "")
 			rp := newRP(t, op, func(c *auth.RPConfig) { tt.setup(op, c) })
 			if rp.Ready() {
 				t.Fatal("Ready() = true, want false")
@@ -450,7 +451,7 @@ func TestRPDiscoveryRetried(t *testing.T) {
 	}
 	checkNotReady(t, rp)
 
-	op := startOP(t, addr)
+	op := testop.Start(t, addr)
 	deadline := time.Now().Add(5 * time.Second)
 	for !rp.Ready() {
 		if time.Now().After(deadline) {

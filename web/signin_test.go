@@ -1,19 +1,15 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +22,7 @@ import (
 	"golang.org/x/net/html/atom"
 
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/internal/testop"
 	"github.com/latchkey/latchkey/internal/testportal"
 	"github.com/latchkey/latchkey/store"
 )
@@ -356,7 +353,7 @@ func TestSignInWithMockOIDC(t *testing.T) {
 	p, op := startMockPortal(t, map[string]string{"ADMIN_EMAILS": "Boss@Example.com"})
 
 	c := p.Client(t)
-	res, body := p.get(t, c, mockCallback(t, p, op, c, "", craftedUser{sub: "mock-1", email: "mock@example.com", emailVerified: true, name: "Mock User"}))
+	res, body := p.get(t, c, mockCallback(t, p, op, c, "", testop.User{Sub: "mock-1", Email: "mock@example.com", EmailVerified: true, Name: "Mock User"}))
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/devices" {
 		t.Fatalf("callback: %d to %q, want 303 to /devices\n%s", res.StatusCode, res.Header.Get("Location"), body)
 	}
@@ -372,7 +369,7 @@ func TestSignInWithMockOIDC(t *testing.T) {
 		admin    bool
 	}{{true, true}, {false, false}, {nil, false}, {true, true}} {
 		c := p.Client(t)
-		res, _ := p.get(t, c, mockCallback(t, p, op, c, "", craftedUser{sub: "boss", email: "boss@example.com", emailVerified: tt.verified}))
+		res, _ := p.get(t, c, mockCallback(t, p, op, c, "", testop.User{Sub: "boss", Email: "boss@example.com", EmailVerified: tt.verified}))
 		if res.StatusCode != http.StatusSeeOther {
 			t.Fatalf("boss sign-in (email_verified=%v): %d", tt.verified, res.StatusCode)
 		}
@@ -392,8 +389,8 @@ func TestCallbackRefusedPages(t *testing.T) {
 		failed    = "Sign-in failed"
 		cancelled = "Sign-in cancelled"
 	)
-	user := func(edit func(*mockoidc.IDTokenClaims)) craftedUser {
-		return craftedUser{sub: "victim", email: "victim@example.com", emailVerified: true, edit: edit}
+	user := func(edit func(*mockoidc.IDTokenClaims)) testop.User {
+		return testop.User{Sub: "victim", Email: "victim@example.com", EmailVerified: true, Edit: edit}
 	}
 	now := time.Now()
 	tests := []struct {
@@ -468,20 +465,20 @@ func TestCallbackRefusedPages(t *testing.T) {
 		{"bad signature", func(t *testing.T) (*http.Client, string) {
 			c := p.Client(t)
 			cb := mockCallback(t, p, op, c, "", user(nil))
-			op.set(func(o *testOP) { o.tamper = flipSignature })
+			op.Tamper(testop.FlipSignature)
 			return c, cb
 		}, http.StatusBadGateway, failed},
 		{"token endpoint fails", func(t *testing.T) (*http.Client, string) {
 			c := p.Client(t)
 			cb := mockCallback(t, p, op, c, "", user(nil))
-			op.set(func(o *testOP) { o.failToken = true })
+			op.FailToken(true)
 			return c, cb
 		}, http.StatusBadGateway, failed},
 	}
 	failuresBefore := countAudit(t, p.Portal, store.AuditCallbackFailed)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Cleanup(func() { op.set(func(o *testOP) { o.tamper, o.failToken = nil, false }) })
+			t.Cleanup(func() { op.Tamper(nil); op.FailToken(false) })
 			c, cb := tt.callback(t)
 			res, body := p.get(t, c, cb)
 			checkPage(t, step{url: res.Request.URL, res: res, body: body}, tt.status, tt.title)
@@ -540,7 +537,7 @@ func TestOpenRedirectReturnTo(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v, func(t *testing.T) {
 			c := p.Client(t)
-			res, _ := p.get(t, c, mockCallback(t, p, op, c, v, craftedUser{sub: "wanderer", email: "w@example.com"}))
+			res, _ := p.get(t, c, mockCallback(t, p, op, c, v, testop.User{Sub: "wanderer", Email: "w@example.com"}))
 			if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/devices" {
 				t.Errorf("callback after return_to=%q: %d to %q, want 303 to /devices", v, res.StatusCode, res.Header.Get("Location"))
 			}
@@ -576,7 +573,7 @@ func TestLoginUnavailableUntilIdPUp(t *testing.T) {
 		t.Error("the 503 page offers no way to try again")
 	}
 
-	op := startOP(t, addr)
+	op := testop.Start(t, addr)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		res, _ = p.Get(t, c, "/login")
@@ -876,9 +873,9 @@ func (p mockPortal) get(t *testing.T, c *http.Client, rawURL string) (*http.Resp
 	return testportal.Do(t, c, http.MethodGet, rawURL, nil, nil)
 }
 
-func startMockPortal(t *testing.T, env map[string]string) (mockPortal, *testOP) {
+func startMockPortal(t *testing.T, env map[string]string) (mockPortal, *testop.OP) {
 	t.Helper()
-	op := startOP(t, "")
+	op := testop.Start(t, "")
 	all := map[string]string{
 		"OIDC_ISSUER":        op.Issuer(),
 		"OIDC_CLIENT_ID":     op.ClientID,
@@ -890,7 +887,7 @@ func startMockPortal(t *testing.T, env map[string]string) (mockPortal, *testOP) 
 
 // mockCallback starts a sign-in with c (return_to = returnTo when not ""), lets
 // mockoidc approve user, and returns the callback URL the browser is sent to.
-func mockCallback(t *testing.T, p mockPortal, op *testOP, c *http.Client, returnTo string, user mockoidc.User) string {
+func mockCallback(t *testing.T, p mockPortal, op *testop.OP, c *http.Client, returnTo string, user mockoidc.User) string {
 	t.Helper()
 	path := "/login"
 	if returnTo != "" {
@@ -907,133 +904,4 @@ func mockCallback(t *testing.T, p mockPortal, op *testOP, c *http.Client, return
 		t.Fatalf("mockoidc authorize: %d to %q, want 302 to the portal's callback", res.StatusCode, loc)
 	}
 	return loc
-}
-
-// testOP is mockoidc with hooks for what a broken provider serves: a rewritten ID
-// token, or a failing token endpoint.
-type testOP struct {
-	*mockoidc.MockOIDC
-
-	mu        sync.Mutex
-	tamper    func(idToken string) string
-	failToken bool
-}
-
-// startOP starts mockoidc on addr ("" = 127.0.0.1:0) until the test ends.
-func startOP(t *testing.T, addr string) *testOP {
-	t.Helper()
-	m, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := &testOP{MockOIDC: m}
-	if err := m.AddMiddleware(op.rewrite); err != nil {
-		t.Fatal(err)
-	}
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(ln, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Shutdown() })
-	return op
-}
-
-func (op *testOP) set(f func(*testOP)) {
-	op.mu.Lock()
-	defer op.mu.Unlock()
-	f(op)
-}
-
-func (op *testOP) rewrite(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		op.mu.Lock()
-		tamper, fail := op.tamper, op.failToken
-		op.mu.Unlock()
-		if r.URL.Path != mockoidc.TokenEndpoint || (tamper == nil && !fail) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if fail {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusInternalServerError)
-			_, _ = w.Write([]byte(`{"error":"server_error"}`))
-			return
-		}
-		rec := httptest.NewRecorder()
-		next.ServeHTTP(rec, r)
-		var body map[string]any
-		if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &body) == nil {
-			raw, _ := body["id_token"].(string)
-			body["id_token"] = tamper(raw)
-			b, _ := json.Marshal(body)
-			rec.Body = bytes.NewBuffer(b)
-		}
-		maps.Copy(w.Header(), rec.Header())
-		w.Header().Del("Content-Length")
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
-	})
-}
-
-// flipSignature breaks a JWS's signature, keeping it well-formed.
-func flipSignature(jws string) string {
-	parts := strings.Split(jws, ".")
-	sig, err := base64.RawURLEncoding.DecodeString(parts[len(parts)-1])
-	if err != nil || len(sig) == 0 {
-		return jws + "x"
-	}
-	sig[len(sig)/2] ^= 0x01
-	parts[len(parts)-1] = base64.RawURLEncoding.EncodeToString(sig)
-	return strings.Join(parts, ".")
-}
-
-// craftedUser is a mockoidc user whose ID token carries the claims a test chooses;
-// edit may change the standard ones (nonce, aud, exp, iss).
-type craftedUser struct {
-	sub           string
-	email         string
-	emailVerified any // bool or nil (claim absent)
-	name          string
-	edit          func(*mockoidc.IDTokenClaims)
-}
-
-func (u craftedUser) ID() string { return u.sub }
-
-func (u craftedUser) Userinfo([]string) ([]byte, error) {
-	return json.Marshal(map[string]string{"sub": u.sub})
-}
-
-func (u craftedUser) Claims(_ []string, base *mockoidc.IDTokenClaims) (jwt.Claims, error) {
-	if u.edit != nil {
-		u.edit(base)
-	}
-	return &craftedClaims{IDTokenClaims: base, user: u}, nil
-}
-
-type craftedClaims struct {
-	*mockoidc.IDTokenClaims
-	user craftedUser
-}
-
-func (c *craftedClaims) MarshalJSON() ([]byte, error) {
-	std, err := json.Marshal(c.IDTokenClaims)
-	if err != nil {
-		return nil, err
-	}
-	all := map[string]any{}
-	if err := json.Unmarshal(std, &all); err != nil {
-		return nil, err
-	}
-	for k, v := range map[string]any{"email": c.user.email, "email_verified": c.user.emailVerified, "name": c.user.name} {
-		if v != nil && v != "" {
-			all[k] = v
-		}
-	}
-	return json.Marshal(all)
 }

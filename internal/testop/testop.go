@@ -1,0 +1,218 @@
+// Package testop is an OpenID Provider for tests: github.com/oauth2-proxy/mockoidc —
+// independent of the dev IdP — with hooks to serve what a broken or hostile provider
+// would, and users whose ID tokens carry exactly the claims a test chooses.
+//
+// It is shared by package auth's and package web's tests, so it must import neither.
+package testop
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/oauth2-proxy/mockoidc"
+)
+
+// FailDescription is the error_description a failing token endpoint returns; it must
+// never reach an error message or a page.
+const FailDescription = "secret-looking detail"
+
+// OP is a running mockoidc provider; it signs in whichever user is queued
+// (QueueUser) and approves every authorization request at once.
+type OP struct {
+	*mockoidc.MockOIDC
+
+	mu         sync.Mutex
+	tamper     func(idToken string) string // "" drops the id_token
+	failToken  bool
+	endSession string
+}
+
+// Start starts a provider on addr ("" = 127.0.0.1:0) until the test ends.
+func Start(t testing.TB, addr string) *OP {
+	t.Helper()
+	m, err := mockoidc.NewServer(nil) // mockoidc's fixed key: no RSA key generation per test
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := &OP{MockOIDC: m}
+	if err := m.AddMiddleware(op.rewrite); err != nil {
+		t.Fatal(err)
+	}
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(ln, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown() })
+	return op
+}
+
+// Tamper makes the token endpoint rewrite the ID token with f (nil = leave it; f
+// returning "" drops the id_token).
+func (op *OP) Tamper(f func(idToken string) string) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.tamper = f
+}
+
+// FailToken makes the token endpoint answer 500 with FailDescription.
+func (op *OP) FailToken(fail bool) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.failToken = fail
+}
+
+// EndSession makes discovery advertise endpoint as end_session_endpoint ("" = none),
+// which mockoidc does not do by itself.
+func (op *OP) EndSession(endpoint string) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.endSession = endpoint
+}
+
+// Regrant lets code be redeemed again, as a lax provider would; the relying party's
+// own replay check must then be what refuses it.
+func (op *OP) Regrant(t testing.TB, code string) {
+	t.Helper()
+	sess, err := op.SessionStore.GetSessionByID(code)
+	if err != nil {
+		t.Fatalf("mockoidc has no session for code %q: %v", code, err)
+	}
+	sess.Granted = false
+}
+
+func (op *OP) rewrite(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op.mu.Lock()
+		tamper, fail, endSession := op.tamper, op.failToken, op.endSession
+		op.mu.Unlock()
+		switch {
+		case r.URL.Path == mockoidc.TokenEndpoint && fail:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte(`{"error":"server_error","error_description":"` + FailDescription + `"}`))
+		case r.URL.Path == mockoidc.TokenEndpoint && tamper != nil:
+			rewriteJSON(w, r, next, func(body map[string]any) {
+				raw, _ := body["id_token"].(string)
+				if v := tamper(raw); v != "" {
+					body["id_token"] = v
+				} else {
+					delete(body, "id_token")
+				}
+			})
+		case r.URL.Path == mockoidc.DiscoveryEndpoint && endSession != "":
+			rewriteJSON(w, r, next, func(body map[string]any) { body["end_session_endpoint"] = endSession })
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// rewriteJSON serves next into a buffer and passes its JSON body through edit; error
+// responses pass unchanged.
+func rewriteJSON(w http.ResponseWriter, r *http.Request, next http.Handler, edit func(map[string]any)) {
+	rec := httptest.NewRecorder()
+	next.ServeHTTP(rec, r)
+	var body map[string]any
+	if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &body) == nil {
+		edit(body)
+		b, _ := json.Marshal(body)
+		rec.Body = bytes.NewBuffer(b)
+	}
+	maps.Copy(w.Header(), rec.Header())
+	w.Header().Del("Content-Length") // the body's length changed
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// FlipSignature breaks a JWS's signature, keeping it well-formed.
+func FlipSignature(jws string) string {
+	parts := strings.Split(jws, ".")
+	sig, err := base64.RawURLEncoding.DecodeString(parts[len(parts)-1])
+	if err != nil || len(sig) == 0 {
+		return jws + "x"
+	}
+	sig[len(sig)/2] ^= 0x01
+	parts[len(parts)-1] = base64.RawURLEncoding.EncodeToString(sig)
+	return strings.Join(parts, ".")
+}
+
+// Unsigned replaces a JWS's header with alg "none" and drops its signature.
+func Unsigned(jws string) string {
+	parts := strings.Split(jws, ".")
+	if len(parts) < 2 {
+		return jws
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "."
+}
+
+// User is a mockoidc user whose ID token carries exactly the claims a test chooses;
+// empty fields leave their claim out.
+type User struct {
+	Sub               string
+	Email             string
+	EmailVerified     any // bool, "true"/"false" or nil (claim absent)
+	Name              string
+	PreferredUsername string
+	Extra             map[string]any                  // any other claims, e.g. groups; they win over the fields above
+	Edit              func(c *mockoidc.IDTokenClaims) // may change the standard claims (nonce, aud, exp, iss)
+}
+
+// ID is the user's subject.
+func (u User) ID() string { return u.Sub }
+
+// Userinfo is only the subject: the relying parties under test read the ID token.
+func (u User) Userinfo([]string) ([]byte, error) {
+	return json.Marshal(map[string]string{"sub": u.Sub})
+}
+
+// Claims is the ID token body: mockoidc's standard claims, after Edit, plus the user's own.
+func (u User) Claims(_ []string, base *mockoidc.IDTokenClaims) (jwt.Claims, error) {
+	if u.Edit != nil {
+		u.Edit(base)
+	}
+	return &claims{IDTokenClaims: base, user: u}, nil
+}
+
+// claims marshals the standard claims and the user's into one flat JSON object.
+type claims struct {
+	*mockoidc.IDTokenClaims
+	user User
+}
+
+// MarshalJSON flattens the user's claims into the standard ones.
+func (c *claims) MarshalJSON() ([]byte, error) {
+	std, err := json.Marshal(c.IDTokenClaims)
+	if err != nil {
+		return nil, err
+	}
+	all := map[string]any{}
+	if err := json.Unmarshal(std, &all); err != nil {
+		return nil, err
+	}
+	set := func(k string, v any) {
+		if v != nil && v != "" {
+			all[k] = v
+		}
+	}
+	set("email", c.user.Email)
+	set("email_verified", c.user.EmailVerified)
+	set("name", c.user.Name)
+	set("preferred_username", c.user.PreferredUsername)
+	maps.Copy(all, c.user.Extra)
+	return json.Marshal(all)
+}
