@@ -165,6 +165,8 @@ func (h *Handlers) ActionStatus(w http.ResponseWriter, r *http.Request) error {
 	}
 	a, err := h.Store.ActionAttemptForUser(r.Context(), user.ID, attemptID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && a.DeviceID != deviceID) {
+		h.audit(r, store.AuditEvent{SubjectUserID: user.ID, Action: store.AuditAccessDenied, DeviceID: deviceID,
+			Outcome: store.OutcomeDenied, Detail: "action attempt " + shortID(attemptID) + " not the user's on this device"})
 		return errNotFound
 	}
 	if err != nil {

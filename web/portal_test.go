@@ -1,0 +1,1173 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+
+	"github.com/latchkey/latchkey/internal/testportal"
+	"github.com/latchkey/latchkey/seam"
+	"github.com/latchkey/latchkey/seam/sandbox"
+	"github.com/latchkey/latchkey/store"
+)
+
+// Portal behaviour on the Seam sandbox (issue 6, point 8): connecting, the device
+// list, lock/unlock end to end, Seam failures, activity and the admin pages. The
+// ownership matrix is in ownership_test.go.
+
+// --- Helpers shared with ownership_test.go ------------------------------------------
+
+// customer is a signed-in dev IdP user: their browser and their record.
+type customer struct {
+	c    *http.Client
+	user store.User
+}
+
+// signIn signs username (alice, bob or admin) in through the dev IdP.
+func signIn(t *testing.T, p *testportal.Portal, username string) customer {
+	t.Helper()
+	c := p.SignIn(t, username)
+	return customer{c: c, user: userBySubject(t, p, "dev-"+username)}
+}
+
+// htmxHeader is what htmx sends; target is the element it swaps ("" for none).
+func htmxHeader(target string) http.Header {
+	h := http.Header{}
+	h.Set("HX-Request", "true")
+	if target != "" {
+		h.Set("HX-Target", target)
+	}
+	return h
+}
+
+// htmxGet is GET path as htmx would send it.
+func htmxGet(t *testing.T, p *testportal.Portal, c *http.Client, path, target string) (*http.Response, string) {
+	t.Helper()
+	return testportal.Do(t, c, http.MethodGet, p.URL+path, nil, htmxHeader(target))
+}
+
+// htmxPost is POST path (an empty form) as htmx would send it.
+func htmxPost(t *testing.T, p *testportal.Portal, c *http.Client, path string) (*http.Response, string) {
+	t.Helper()
+	return testportal.Do(t, c, http.MethodPost, p.URL+path, url.Values{}, htmxHeader(""))
+}
+
+// parseDoc parses a page or a fragment (the parser wraps fragments in html/body).
+func parseDoc(t *testing.T, body string) *html.Node {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse HTML: %v", err)
+	}
+	return doc
+}
+
+// byID is the element with id, or nil.
+func byID(doc *html.Node, id string) *html.Node {
+	found := findAll(doc, func(n *html.Node) bool { return attr(n, "id") == id })
+	if len(found) == 0 {
+		return nil
+	}
+	return found[0]
+}
+
+// hasClassPrefix reports whether one of n's classes starts with prefix.
+func hasClassPrefix(n *html.Node, prefix string) bool {
+	for c := range strings.FieldsSeq(attr(n, "class")) {
+		if strings.HasPrefix(c, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// deviceRow is one <li> of a device list, read through its structure.
+type deviceRow struct {
+	name      string
+	href      string   // the device page link ("" in the admin's read-only list)
+	badges    []string // Online/Offline, Locked/Unlocked, battery
+	problems  []string
+	unlock    bool // an Unlock control (link with hx-post …/unlock)
+	lock      bool // a Lock form (…/lock)
+	reconnect bool // the "Reconnect this account" link
+}
+
+// deviceRows reads the device list (<ul aria-label="Devices">) of a page or fragment.
+func deviceRows(t *testing.T, doc *html.Node) []deviceRow {
+	t.Helper()
+	lists := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.Ul && attr(n, "aria-label") == "Devices" })
+	if len(lists) > 1 {
+		t.Fatalf("%d device lists on one page", len(lists))
+	}
+	if len(lists) == 0 {
+		return nil
+	}
+	var rows []deviceRow
+	for li := range lists[0].ChildNodes() {
+		if li.DataAtom != atom.Li {
+			continue
+		}
+		var r deviceRow
+		if h2 := findAll(li, byAtom(atom.H2)); len(h2) == 1 {
+			r.name = textOf(h2[0])
+			if a := findAll(h2[0], byAtom(atom.A)); len(a) == 1 {
+				r.href = attr(a[0], "href")
+			}
+		}
+		for _, b := range findAll(li, func(n *html.Node) bool { return hasClassPrefix(n, "badge-") }) {
+			r.badges = append(r.badges, strings.TrimSpace(strings.TrimLeft(textOf(b), "●○ ")))
+		}
+		for _, ul := range findAll(li, func(n *html.Node) bool { return n.DataAtom == atom.Ul && attr(n, "aria-label") == "Problems" }) {
+			for _, p := range findAll(ul, byAtom(atom.Li)) {
+				r.problems = append(r.problems, textOf(p))
+			}
+		}
+		r.unlock = len(findAll(li, func(n *html.Node) bool {
+			return strings.HasSuffix(attr(n, "hx-post"), "/unlock") || (n.DataAtom == atom.Form && strings.HasSuffix(attr(n, "action"), "/unlock"))
+		})) > 0
+		r.lock = len(findAll(li, func(n *html.Node) bool {
+			return strings.HasSuffix(attr(n, "hx-post"), "/lock") || (n.DataAtom == atom.Form && strings.HasSuffix(attr(n, "action"), "/lock"))
+		})) > 0
+		r.reconnect = len(findAll(li, func(n *html.Node) bool {
+			return n.DataAtom == atom.A && attr(n, "href") == "/connect" && strings.Contains(textOf(n), "Reconnect")
+		})) > 0
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+func rowNames(rows []deviceRow) []string {
+	names := make([]string, len(rows))
+	for i, r := range rows {
+		names[i] = r.name
+	}
+	return names
+}
+
+func rowNamed(t *testing.T, rows []deviceRow, name string) deviceRow {
+	t.Helper()
+	for _, r := range rows {
+		if r.name == name {
+			return r
+		}
+	}
+	t.Fatalf("no device row %q in %q", name, rowNames(rows))
+	return deviceRow{}
+}
+
+// sandboxDevices lists the user's devices straight from the sandbox (as Seam has them).
+func sandboxDevices(t *testing.T, p *testportal.Portal, userID, accountID string) []seam.Device {
+	t.Helper()
+	client := seam.New(testportal.SandboxKey, seam.WithEndpoint(p.App.SandboxURL()))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	devices, err := client.Devices.List(ctx, seam.ListDevicesParams{UserIdentifierKey: userID, ConnectedAccountID: accountID})
+	if err != nil {
+		t.Fatalf("sandbox devices/list: %v", err)
+	}
+	return devices
+}
+
+// connection is one lock account connected through the portal.
+type connection struct {
+	webviewID string
+	accountID string
+	devices   map[string]seam.Device // by display name
+}
+
+// connectLocks runs the connect flow for u with a sandbox provider login and returns
+// what it connected; the flow must end with a 303 to /devices.
+func connectLocks(t *testing.T, p *testportal.Portal, u customer, email string) connection {
+	t.Helper()
+	before, err := p.DB.ConnectedAccountsForUser(t.Context(), u.user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, body := p.Connect(t, u.c, email)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/devices" {
+		t.Fatalf("connect %s: %d to %q, want 303 to /devices\n%s", email, res.StatusCode, res.Header.Get("Location"), body)
+	}
+	after, err := p.DB.ConnectedAccountsForUser(t.Context(), u.user.ID)
+	if err != nil || len(after) != len(before)+1 {
+		t.Fatalf("connect %s: %d accounts recorded after, %d before (%v)", email, len(after), len(before), err)
+	}
+	conn := connection{
+		webviewID: res.Request.URL.Query().Get("connect_webview_id"),
+		accountID: after[len(after)-1].ID,
+		devices:   map[string]seam.Device{},
+	}
+	for _, d := range sandboxDevices(t, p, u.user.ID, conn.accountID) {
+		conn.devices[d.DisplayName] = d
+	}
+	return conn
+}
+
+// deviceID is the id of the connected device named name.
+func (c connection) deviceID(t *testing.T, name string) string {
+	t.Helper()
+	d, ok := c.devices[name]
+	if !ok {
+		t.Fatalf("no device %q connected", name)
+	}
+	return d.DeviceID
+}
+
+// lastAuditID is the newest audit event's id (0 for none).
+func lastAuditID(t *testing.T, p *testportal.Portal) int64 {
+	t.Helper()
+	events, _, err := p.DB.ListAudit(t.Context(), store.AuditQuery{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) == 0 {
+		return 0
+	}
+	return events[0].ID
+}
+
+// auditSince returns the events written after the event with id after, oldest first.
+func auditSince(t *testing.T, p *testportal.Portal, after int64) []store.AuditEvent {
+	t.Helper()
+	var out []store.AuditEvent
+	for _, e := range auditEvents(t, p) {
+		if e.ID > after {
+			out = append(out, e)
+		}
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// auditFor returns the events with action (and, when not empty, attempt).
+func auditFor(t *testing.T, p *testportal.Portal, action, attempt string) []store.AuditEvent {
+	t.Helper()
+	var out []store.AuditEvent
+	for _, e := range auditEvents(t, p) {
+		if e.Action == action && (attempt == "" || e.ActionAttemptID == attempt) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// attemptFragment reads an action status fragment: the attempt's id, the URL it polls
+// ("" once it stopped) and its status line.
+func attemptFragment(t *testing.T, body string) (id, poll, status string) {
+	t.Helper()
+	doc := parseDoc(t, body)
+	divs := findAll(doc, func(n *html.Node) bool { return strings.HasPrefix(attr(n, "id"), "attempt-") })
+	if len(divs) != 1 {
+		t.Fatalf("want one attempt-… element in the fragment, got %d:\n%s", len(divs), body)
+	}
+	lines := findAll(divs[0], func(n *html.Node) bool { return attr(n, "role") == "status" || attr(n, "role") == "alert" })
+	if len(lines) != 1 {
+		t.Fatalf("want one status line (role=status|alert) in the fragment, got %d:\n%s", len(lines), body)
+	}
+	return strings.TrimPrefix(attr(divs[0], "id"), "attempt-"), attr(divs[0], "hx-get"), textOf(lines[0])
+}
+
+// pollAttempt polls the attempt's status fragment as htmx does until it stops asking
+// to be polled, and returns the last status line. The sandbox's actions take 20 ms.
+func pollAttempt(t *testing.T, p *testportal.Portal, c *http.Client, deviceID, attemptID string) string {
+	t.Helper()
+	path := "/devices/" + deviceID + "/actions/" + attemptID
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		res, body := htmxGet(t, p, c, path, "")
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("poll %s: %d\n%s", path, res.StatusCode, body)
+		}
+		_, poll, status := attemptFragment(t, body)
+		if poll == "" {
+			return status
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("poll %s: still pending after 3 s (%q)", path, status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// settleAttempts polls every pending attempt of the user to its end, so the next
+// action on the device is not answered with the one in flight.
+func settleAttempts(t *testing.T, p *testportal.Portal, u customer) {
+	t.Helper()
+	attempts, err := p.DB.LatestActionAttempts(t.Context(), u.user.ID, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range attempts {
+		if a.Status == store.AttemptPending {
+			pollAttempt(t, p, u.c, a.DeviceID, a.ID)
+		}
+	}
+}
+
+// waitFollowers waits (bounded) for the server-side followers to finish.
+func waitFollowers(t *testing.T, p *testportal.Portal, bound time.Duration) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		p.App.Handlers().Followers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(bound):
+		t.Fatalf("action followers still running after %v", bound)
+	}
+}
+
+// flash is the one-time message of a page ("" when none).
+func flash(doc *html.Node) string {
+	main := byID(doc, "main")
+	if main == nil {
+		return ""
+	}
+	for c := range main.ChildNodes() {
+		if c.Type == html.ElementNode && attr(c, "role") == "status" {
+			return textOf(c)
+		}
+	}
+	return ""
+}
+
+// h1Text is the text of the page's only <h1>.
+func h1Text(t *testing.T, doc *html.Node) string {
+	t.Helper()
+	h1 := findAll(doc, byAtom(atom.H1))
+	if len(h1) != 1 {
+		t.Fatalf("want one <h1>, got %d", len(h1))
+	}
+	return textOf(h1[0])
+}
+
+// noLeak fails when a body shows a Go error, a stack trace or a secret-looking value.
+func noLeak(t *testing.T, body string) {
+	t.Helper()
+	for _, bad := range []string{"goroutine ", ".go:", "panic", "seam devices/list", "Bearer ", testportal.SandboxKey, "<nil>"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("page shows %q:\n%s", bad, body)
+		}
+	}
+}
+
+// --- Connect -------------------------------------------------------------------------
+
+// TestConnectFlow: connecting ends on /devices with "Connected: 3 locks" shown once;
+// reloading the return URL changes nothing; another user's webview id is not found.
+func TestConnectFlow(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{})
+	alice := signIn(t, p, "alice")
+	bob := signIn(t, p, "bob")
+	conn := connectLocks(t, p, alice, sandbox.JaneEmail)
+
+	res, body := p.Get(t, alice.c, "/devices")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /devices after connecting: %d", res.StatusCode)
+	}
+	doc := parseDoc(t, body)
+	if got := flash(doc); got != "Connected: 3 locks" {
+		t.Errorf("flash after connecting = %q, want %q", got, "Connected: 3 locks")
+	}
+	if rows := deviceRows(t, doc); len(rows) != 3 {
+		t.Errorf("GET /devices after connecting: %d device rows, want 3", len(rows))
+	}
+	if _, body := p.Get(t, alice.c, "/devices"); flash(parseDoc(t, body)) != "" {
+		t.Error("the flash is shown again on the next page")
+	}
+
+	t.Run("reloading the return URL is harmless", func(t *testing.T) {
+		completed := len(auditFor(t, p, store.AuditConnectCompleted, ""))
+		webviewCalls := len(p.Sandbox.CallsTo("/connect_webviews/get"))
+		returnURL := "/connect/return?connect_webview_id=" + url.QueryEscape(conn.webviewID)
+		for range 2 {
+			res, body := p.Get(t, alice.c, returnURL)
+			if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/devices" {
+				t.Fatalf("reload %s: %d to %q, want 303 to /devices\n%s", returnURL, res.StatusCode, res.Header.Get("Location"), body)
+			}
+		}
+		if got := len(auditFor(t, p, store.AuditConnectCompleted, "")); got != completed {
+			t.Errorf("%s events: %d after reloading, %d before", store.AuditConnectCompleted, got, completed)
+		}
+		if got := len(p.Sandbox.CallsTo("/connect_webviews/get")); got != webviewCalls {
+			t.Errorf("reloading asked Seam about the webview again (%d calls, %d before)", got, webviewCalls)
+		}
+		accounts, err := p.DB.ConnectedAccountsForUser(t.Context(), alice.user.ID)
+		if err != nil || len(accounts) != 1 {
+			t.Errorf("alice's accounts after reloading: %d (%v), want 1", len(accounts), err)
+		}
+		_, body = p.Get(t, alice.c, "/devices")
+		doc := parseDoc(t, body)
+		if got := flash(doc); got != "Connected: 3 locks" {
+			t.Errorf("flash after a reload = %q, want %q", got, "Connected: 3 locks")
+		}
+		if byID(doc, "main") == nil || strings.Contains(h1Text(t, doc), "wrong") {
+			t.Errorf("the page after a reload is not the devices page:\n%s", body)
+		}
+	})
+
+	t.Run("another user's webview id", func(t *testing.T) {
+		mark := lastAuditID(t, p)
+		calls := len(p.Sandbox.Calls())
+		res, body := p.Get(t, bob.c, "/connect/return?connect_webview_id="+url.QueryEscape(conn.webviewID))
+		if res.StatusCode != http.StatusNotFound {
+			t.Fatalf("bob on alice's return URL: %d, want 404\n%s", res.StatusCode, body)
+		}
+		if got := h1Text(t, parseDoc(t, body)); got != "Page not found" {
+			t.Errorf("bob on alice's return URL: <h1> %q, want the not-found page", got)
+		}
+		if got := len(p.Sandbox.Calls()); got != calls {
+			t.Errorf("bob's request reached Seam (%d calls, %d before)", got, calls)
+		}
+		denied := 0
+		for _, e := range auditSince(t, p, mark) {
+			if e.Action == store.AuditAccessDenied && e.ActorID == bob.user.ID && e.Outcome == store.OutcomeDenied {
+				denied++
+			}
+		}
+		if denied != 1 {
+			t.Errorf("%d access.denied events for bob, want 1", denied)
+		}
+		if accounts, _ := p.DB.ConnectedAccountsForUser(t.Context(), bob.user.ID); len(accounts) != 0 {
+			t.Errorf("bob owns %d accounts after using alice's webview id, want 0", len(accounts))
+		}
+		if _, body := p.Get(t, bob.c, "/devices"); len(deviceRows(t, parseDoc(t, body))) != 0 {
+			t.Error("bob's /devices shows devices")
+		}
+	})
+}
+
+// --- The device list -----------------------------------------------------------------
+
+// TestDevicesList: /devices shows exactly alice's three sandbox locks with their state
+// as Seam reports it, and ?q= filters without JavaScript and as an htmx fragment.
+func TestDevicesList(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{})
+	bob := signIn(t, p, "bob")
+	connectLocks(t, p, bob, sandbox.JohnEmail) // someone else's locks in the same workspace
+	alice := signIn(t, p, "alice")
+	conn := connectLocks(t, p, alice, sandbox.JaneEmail)
+
+	_, body := p.Get(t, alice.c, "/devices")
+	rows := deviceRows(t, parseDoc(t, body))
+	var want []string
+	for name := range conn.devices {
+		want = append(want, name)
+	}
+	slices.Sort(want)
+	if got := rowNames(rows); !slices.Equal(got, want) || len(got) != 3 {
+		t.Fatalf("device rows %q, want the sandbox's %q (3, by name)", got, want)
+	}
+	for _, r := range rows {
+		d := conn.devices[r.name]
+		if r.href != "/devices/"+d.DeviceID {
+			t.Errorf("%s links to %q, want /devices/%s", r.name, r.href, d.DeviceID)
+		}
+		online := map[bool]string{true: "Online", false: "Offline"}[d.Properties.Online]
+		locked := map[bool]string{true: "Locked", false: "Unlocked"}[*d.Properties.Locked]
+		battery := fmt.Sprintf("Battery %d%%", int(d.Properties.Battery.Level*100+0.5))
+		if len(r.badges) != 3 || r.badges[0] != online || r.badges[1] != locked || r.badges[2] != battery {
+			t.Errorf("%s badges %q, want [%s %s %s]", r.name, r.badges, online, locked, battery)
+		}
+		if !r.unlock || !r.lock {
+			t.Errorf("%s: unlock %v, lock %v; want both buttons (the sandbox allows both)", r.name, r.unlock, r.lock)
+		}
+		wantProblems := 0
+		if !d.Properties.Online {
+			wantProblems = 1
+		}
+		if len(r.problems) != wantProblems {
+			t.Errorf("%s problems %q, want %d", r.name, r.problems, wantProblems)
+		}
+	}
+	garage := rowNamed(t, rows, "Garage Side Door")
+	if len(garage.problems) != 1 || !strings.Contains(garage.problems[0], "disconnected") {
+		t.Errorf("offline Garage Side Door problems %q, want its device_disconnected error in words", garage.problems)
+	}
+	if strings.Contains(body, "Main Entrance") || strings.Contains(body, "Storage Room") {
+		t.Error("alice's /devices shows bob's locks")
+	}
+
+	filters := []struct {
+		q    string
+		want []string
+	}{
+		{"", want},
+		{"front", []string{"Front Door"}},
+		{"  FRONT ", []string{"Front Door"}},
+		{"door", want},
+		{"wi-fi", want}, // the model
+		{"garage side", []string{"Garage Side Door"}},
+		{"entrance", nil}, // bob's lock: never, whatever the filter
+		{"zzz", nil},
+	}
+	for _, f := range filters {
+		t.Run("q="+f.q, func(t *testing.T) {
+			path := "/devices?q=" + url.QueryEscape(f.q)
+			res, body := p.Get(t, alice.c, path)
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %d", path, res.StatusCode)
+			}
+			doc := parseDoc(t, body)
+			if got := rowNames(deviceRows(t, doc)); !slices.Equal(got, f.want) {
+				t.Errorf("GET %s rows %q, want %q", path, got, f.want)
+			}
+			if in := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.Input && attr(n, "name") == "q" }); len(in) != 1 || attr(in[0], "value") != strings.TrimSpace(f.q) {
+				t.Errorf("GET %s: the filter field does not keep the query", path)
+			}
+			if len(f.want) == 0 && !strings.Contains(textOf(doc), "No device matches") {
+				t.Errorf("GET %s: no \"No device matches\" message", path)
+			}
+
+			res, frag := htmxGet(t, p, alice.c, path, "device-list")
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("htmx GET %s: %d", path, res.StatusCode)
+			}
+			fdoc := parseDoc(t, frag)
+			body := findAll(fdoc, byAtom(atom.Body))[0]
+			var top []*html.Node
+			for c := range body.ChildNodes() {
+				if c.Type == html.ElementNode {
+					top = append(top, c)
+				}
+			}
+			if len(top) != 1 || attr(top[0], "id") != "device-list" {
+				t.Fatalf("htmx GET %s: want only the #device-list fragment, got:\n%s", path, frag)
+			}
+			if len(findAll(fdoc, byAtom(atom.Nav))) != 0 || len(findAll(fdoc, byAtom(atom.Title))) != 0 || len(findAll(fdoc, byAtom(atom.Form))) > len(f.want) {
+				t.Errorf("htmx GET %s: the fragment carries page chrome:\n%s", path, frag)
+			}
+			if got := rowNames(deviceRows(t, fdoc)); !slices.Equal(got, f.want) {
+				t.Errorf("htmx GET %s rows %q, want %q", path, got, f.want)
+			}
+		})
+	}
+}
+
+// TestDevicesListProblems: john's low battery is flagged and the lock that cannot be
+// unlocked remotely has no Unlock button (and refuses a forged POST without asking
+// Seam); a disconnected account offers "Reconnect".
+func TestDevicesListProblems(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{})
+	bob := signIn(t, p, "bob")
+	john := connectLocks(t, p, bob, sandbox.JohnEmail)
+	connectLocks(t, p, bob, sandbox.DisconnectedEmail)
+
+	_, body := p.Get(t, bob.c, "/devices")
+	rows := deviceRows(t, parseDoc(t, body))
+	if len(rows) != 3 {
+		t.Fatalf("bob's rows %q, want john's 2 locks and the disconnected account's 1", rowNames(rows))
+	}
+	main := rowNamed(t, rows, "Main Entrance")
+	if !slices.Contains(main.badges, "Battery low: 15%") {
+		t.Errorf("Main Entrance badges %q, want \"Battery low: 15%%\"", main.badges)
+	}
+	if len(main.problems) != 1 || !strings.Contains(main.problems[0], "Battery is low") {
+		t.Errorf("Main Entrance problems %q, want the low battery warning", main.problems)
+	}
+	if !main.unlock {
+		t.Error("Main Entrance has no Unlock button")
+	}
+	storage := rowNamed(t, rows, "Storage Room")
+	if storage.unlock {
+		t.Error("Storage Room (cannot be unlocked remotely) has an Unlock button")
+	}
+	if !storage.lock {
+		t.Error("Storage Room has no Lock button")
+	}
+	if main.reconnect || storage.reconnect {
+		t.Error("john's healthy account offers Reconnect")
+	}
+	shed := rowNamed(t, rows, "Shed Door")
+	if !shed.reconnect {
+		t.Errorf("Shed Door (account_disconnected) has no Reconnect link; problems %q", shed.problems)
+	}
+	if !slices.ContainsFunc(shed.problems, func(s string) bool { return strings.Contains(s, "disconnected") }) {
+		t.Errorf("Shed Door problems %q, want the disconnected account in words", shed.problems)
+	}
+
+	storageID := john.deviceID(t, "Storage Room")
+	unlocks := len(p.Sandbox.CallsTo("/locks/unlock_door"))
+	res, body := p.Post(t, bob.c, "/devices/"+storageID+"/unlock", nil)
+	if res.StatusCode != http.StatusConflict || !strings.Contains(h1Text(t, parseDoc(t, body)), "cannot be unlocked remotely") {
+		t.Errorf("forged unlock of Storage Room: %d, want 409 \"cannot be unlocked remotely\"\n%s", res.StatusCode, body)
+	}
+	if res, _ := p.Get(t, bob.c, "/devices/"+storageID+"/unlock"); res.StatusCode != http.StatusConflict {
+		t.Errorf("confirmation page for Storage Room: %d, want 409", res.StatusCode)
+	}
+	if got := len(p.Sandbox.CallsTo("/locks/unlock_door")); got != unlocks {
+		t.Errorf("Seam got %d unlock calls for a lock that cannot be unlocked remotely", got-unlocks)
+	}
+}
+
+// --- Lock and unlock -----------------------------------------------------------------
+
+// TestUnlockWithHTMX: the fragment says "Unlocking…" and polls the attempt until it says
+// "Unlocked at …"; Seam got one call; requested and succeeded are audited once each,
+// also after the server-side follower had its turn.
+func TestUnlockWithHTMX(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{})
+	alice := signIn(t, p, "alice")
+	front := connectLocks(t, p, alice, sandbox.JaneEmail).deviceID(t, "Front Door")
+
+	res, body := htmxPost(t, p, alice.c, "/devices/"+front+"/unlock")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("htmx unlock: %d\n%s", res.StatusCode, body)
+	}
+	attempt, poll, status := attemptFragment(t, body)
+	if status != "Unlocking…" {
+		t.Errorf("first status %q, want \"Unlocking…\"", status)
+	}
+	if want := "/devices/" + front + "/actions/" + attempt; poll != want {
+		t.Errorf("the fragment polls %q, want %q", poll, want)
+	}
+	if div := byID(parseDoc(t, body), "attempt-"+attempt); attr(div, "hx-trigger") != "load delay:1s" {
+		t.Errorf("poll trigger %q, want once a second", attr(div, "hx-trigger"))
+	}
+	calls := p.Sandbox.CallsTo("/locks/unlock_door")
+	if len(calls) != 1 || !strings.Contains(string(calls[0].Body), front) {
+		t.Fatalf("Seam unlock calls %d, want 1 for %s", len(calls), front)
+	}
+
+	final := pollAttempt(t, p, alice.c, front, attempt)
+	if !strings.HasPrefix(final, "Unlocked at ") {
+		t.Errorf("final status %q, want \"Unlocked at …\"", final)
+	}
+	_, body = htmxGet(t, p, alice.c, "/devices/"+front+"/actions/"+attempt, "")
+	if badge := byID(parseDoc(t, body), "lock-"+front); badge == nil || attr(badge, "hx-swap-oob") != "true" || textOf(badge) != "Unlocked" {
+		t.Errorf("the finished fragment does not update the lock badge to Unlocked:\n%s", body)
+	}
+
+	requested := auditFor(t, p, store.AuditDeviceUnlockRequested, attempt)
+	if len(requested) != 1 || requested[0].ActorID != alice.user.ID || requested[0].DeviceID != front {
+		t.Errorf("%s events for the attempt: %+v, want one by alice on %s", store.AuditDeviceUnlockRequested, requested, front)
+	}
+	// The follower ticks once a second; it finds the attempt finished and must not
+	// audit it again.
+	waitFollowers(t, p, 3*time.Second)
+	if got := auditFor(t, p, store.AuditDeviceUnlockSucceeded, attempt); len(got) != 1 {
+		t.Errorf("%d %s events for the attempt, want exactly 1", len(got), store.AuditDeviceUnlockSucceeded)
+	}
+	if got := len(p.Sandbox.CallsTo("/locks/unlock_door")); got != 1 {
+		t.Errorf("Seam got %d unlock calls, want 1", got)
+	}
+}
+
+// TestUnlockPlainForm: without JavaScript the POST answers 303 to the device page,
+// which shows the request and its status.
+func TestUnlockPlainForm(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{})
+	alice := signIn(t, p, "alice")
+	front := connectLocks(t, p, alice, sandbox.JaneEmail).deviceID(t, "Front Door")
+
+	res, body := p.Get(t, alice.c, "/devices/"+front+"/unlock")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("confirmation page: %d", res.StatusCode)
+	}
+	forms := findAll(parseDoc(t, body), func(n *html.Node) bool {
+		return n.DataAtom == atom.Form && attr(n, "action") == "/devices/"+front+"/unlock" && strings.EqualFold(attr(n, "method"), "post")
+	})
+	if len(forms) != 1 || len(findAll(forms[0], byAtom(atom.Button))) != 1 {
+		t.Fatalf("confirmation page: want one POST form with a button to unlock:\n%s", body)
+	}
+	if got := len(p.Sandbox.CallsTo("/locks/unlock_door")); got != 0 {
+		t.Fatalf("the confirmation page called Seam to unlock (%d calls)", got)
+	}
+
+	res, _ = p.Post(t, alice.c, "/devices/"+front+"/unlock", nil)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/devices/"+front {
+		t.Fatalf("plain unlock: %d to %q, want 303 to /devices/%s", res.StatusCode, res.Header.Get("Location"), front)
+	}
+	res, body = p.Get(t, alice.c, "/devices/"+front)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("device page: %d", res.StatusCode)
+	}
+	doc := parseDoc(t, body)
+	if got := flash(doc); !strings.HasPrefix(got, "Unlock requested for Front Door") {
+		t.Errorf("flash %q, want \"Unlock requested for Front Door…\"", got)
+	}
+	slot := byID(doc, "action-"+front)
+	if slot == nil {
+		t.Fatal("device page has no action status slot")
+	}
+	var buf strings.Builder
+	if err := html.Render(&buf, slot); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, status := attemptFragment(t, buf.String()); status != "Unlocking…" && !strings.HasPrefix(status, "Unlocked at ") {
+		t.Errorf("device page action status %q, want Unlocking… or Unlocked at …", status)
+	}
+	if got := len(p.Sandbox.CallsTo("/locks/unlock_door")); got != 1 {
+		t.Errorf("Seam got %d unlock calls, want 1", got)
+	}
+}
+
+// TestSecondSubmitWhilePending: while an unlock is pending (the sandbox holds it 2 s),
+// more submits — at once and after — show that attempt; Seam is called once.
+func TestSecondSubmitWhilePending(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{ActionDelay: 2 * time.Second})
+	alice := signIn(t, p, "alice")
+	front := connectLocks(t, p, alice, sandbox.JaneEmail).deviceID(t, "Front Door")
+	path := "/devices/" + front + "/unlock"
+
+	type answer struct {
+		status int
+		body   string
+	}
+	answers := make([]answer, 3)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Go(func() {
+			res, body := htmxPost(t, p, alice.c, path)
+			answers[i] = answer{res.StatusCode, body}
+		})
+	}
+	wg.Wait()
+	calls := p.Sandbox.CallsTo("/locks/unlock_door")
+	if len(calls) != 1 {
+		t.Fatalf("3 submits at once: Seam got %d unlock calls, want 1", len(calls))
+	}
+	attempts, err := p.DB.LatestActionAttempts(t.Context(), alice.user.ID, front, 10)
+	if err != nil || len(attempts) != 1 {
+		t.Fatalf("recorded attempts %d (%v), want 1", len(attempts), err)
+	}
+	attempt := attempts[0].ID
+	for i, a := range answers {
+		switch a.status {
+		case http.StatusOK:
+			if id, _, status := attemptFragment(t, a.body); id != attempt || status != "Unlocking…" {
+				t.Errorf("submit %d: attempt %s %q, want %s \"Unlocking…\"", i, id, status, attempt)
+			}
+		case http.StatusConflict: // the first was still talking to Seam
+			if !strings.Contains(a.body, "already being sent") {
+				t.Errorf("submit %d: 409 without the in-flight message:\n%s", i, a.body)
+			}
+		default:
+			t.Errorf("submit %d: %d, want 200 with the attempt or 409 in flight\n%s", i, a.status, a.body)
+		}
+	}
+
+	res, body := htmxPost(t, p, alice.c, path)
+	if id, _, status := attemptFragment(t, body); res.StatusCode != http.StatusOK || id != attempt || status != "Unlocking…" {
+		t.Errorf("a later htmx submit: %d, attempt %s %q; want 200 with %s pending", res.StatusCode, id, status, attempt)
+	}
+	res, _ = p.Post(t, alice.c, path, nil)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/devices/"+front {
+		t.Errorf("a later plain submit: %d to %q, want 303 to the device page", res.StatusCode, res.Header.Get("Location"))
+	}
+	if got := len(p.Sandbox.CallsTo("/locks/unlock_door")); got != 1 {
+		t.Errorf("Seam got %d unlock calls in all, want 1", got)
+	}
+	if got := auditFor(t, p, store.AuditDeviceUnlockRequested, ""); len(got) != 1 {
+		t.Errorf("%d %s events, want 1", len(got), store.AuditDeviceUnlockRequested)
+	}
+}
+
+// TestActionRateLimit: with 2 actions a minute, the third gets the 429 page with
+// Retry-After, is audited, and never reaches Seam.
+func TestActionRateLimit(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{Env: map[string]string{"LATCHKEY_ACTIONS_PER_MINUTE": "2"}})
+	alice := signIn(t, p, "alice")
+	conn := connectLocks(t, p, alice, sandbox.JaneEmail)
+
+	if res, _ := htmxPost(t, p, alice.c, "/devices/"+conn.deviceID(t, "Front Door")+"/unlock"); res.StatusCode != http.StatusOK {
+		t.Fatalf("action 1: %d", res.StatusCode)
+	}
+	if res, _ := p.Post(t, alice.c, "/devices/"+conn.deviceID(t, "Back Door")+"/lock", nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("action 2: %d", res.StatusCode)
+	}
+	calls := len(p.Sandbox.Calls())
+	garage := conn.deviceID(t, "Garage Side Door")
+	res, body := p.Post(t, alice.c, "/devices/"+garage+"/unlock", nil)
+	if res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("action 3: %d, want 429\n%s", res.StatusCode, body)
+	}
+	if got := res.Header.Get("Retry-After"); got != "60" {
+		t.Errorf("Retry-After %q, want 60", got)
+	}
+	doc := parseDoc(t, body)
+	if got := h1Text(t, doc); got != "Too many requests" {
+		t.Errorf("429 page <h1> %q", got)
+	}
+	if !strings.Contains(textOf(doc), "at most 2 times a minute") {
+		t.Errorf("the 429 page does not say the limit:\n%s", textOf(doc))
+	}
+	if got := len(p.Sandbox.Calls()); got != calls {
+		t.Errorf("the refused action reached Seam (%d calls, %d before)", got, calls)
+	}
+	limited := auditFor(t, p, store.AuditDeviceActionRateLimited, "")
+	if len(limited) != 1 || limited[0].ActorID != alice.user.ID || limited[0].DeviceID != garage {
+		t.Errorf("%s events %+v, want one by alice on %s", store.AuditDeviceActionRateLimited, limited, garage)
+	}
+	if res, body := htmxPost(t, p, alice.c, "/devices/"+garage+"/unlock"); res.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Too many requests") {
+		t.Errorf("htmx action 4: %d, want 429 with the message in the fragment", res.StatusCode)
+	}
+}
+
+// TestFailedActionShowsSeamsReason: an attempt Seam ends in error shows Seam's reason.
+func TestFailedActionShowsSeamsReason(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{})
+	alice := signIn(t, p, "alice")
+	front := connectLocks(t, p, alice, sandbox.JaneEmail).deviceID(t, "Front Door")
+	p.Sandbox.FailNextAction(front, "lock_jammed", "The bolt is jammed")
+
+	res, body := htmxPost(t, p, alice.c, "/devices/"+front+"/unlock")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("htmx unlock: %d\n%s", res.StatusCode, body)
+	}
+	attempt, _, _ := attemptFragment(t, body)
+	if got := pollAttempt(t, p, alice.c, front, attempt); got != "Could not unlock: The bolt is jammed" {
+		t.Errorf("final status %q, want Seam's reason", got)
+	}
+	failed := auditFor(t, p, store.AuditDeviceUnlockFailed, attempt)
+	if len(failed) != 1 || failed[0].Detail != "The bolt is jammed" || failed[0].Outcome != store.OutcomeFailure {
+		t.Errorf("%s events %+v, want one with Seam's reason", store.AuditDeviceUnlockFailed, failed)
+	}
+}
+
+// TestFollowerRecordsOutcome: a plain POST whose result nobody polls is still followed
+// to its end and audited once by the server (its follower ticks every second).
+func TestFollowerRecordsOutcome(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{})
+	alice := signIn(t, p, "alice")
+	back := connectLocks(t, p, alice, sandbox.JaneEmail).deviceID(t, "Back Door")
+
+	if res, _ := p.Post(t, alice.c, "/devices/"+back+"/lock", nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("plain lock: %d", res.StatusCode)
+	}
+	attempts, err := p.DB.LatestActionAttempts(t.Context(), alice.user.ID, back, 1)
+	if err != nil || len(attempts) != 1 {
+		t.Fatalf("attempts %v %v", attempts, err)
+	}
+	id := attempts[0].ID
+	deadline := time.Now().Add(3 * time.Second)
+	var a store.ActionAttempt
+	for {
+		if a, err = p.DB.ActionAttemptForUser(t.Context(), alice.user.ID, id); err != nil {
+			t.Fatal(err)
+		}
+		if a.Status != store.AttemptPending || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if a.Status != store.AttemptSuccess || a.FinishedAt == nil {
+		t.Fatalf("attempt %s after 3 s: %s (finished %v), want success recorded by the follower", id, a.Status, a.FinishedAt)
+	}
+	waitFollowers(t, p, 3*time.Second)
+	succeeded := auditFor(t, p, store.AuditDeviceLockSucceeded, id)
+	if len(succeeded) != 1 || succeeded[0].ActorID != alice.user.ID || succeeded[0].DeviceID != back {
+		t.Errorf("%s events %+v, want one for alice's attempt", store.AuditDeviceLockSucceeded, succeeded)
+	}
+	if got := len(p.Sandbox.CallsTo("/action_attempts/get")); got == 0 {
+		t.Error("the follower never asked Seam about the attempt")
+	}
+}
+
+// --- Seam failures -------------------------------------------------------------------
+
+// TestDevicesWhenSeamFails: an outage (503) or a rate limit (429) at Seam keeps the page,
+// says so with "Try again", answers 503, and shows no error text or anyone's devices.
+func TestDevicesWhenSeamFails(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{})
+	bob := signIn(t, p, "bob")
+	connectLocks(t, p, bob, sandbox.JohnEmail)
+	alice := signIn(t, p, "alice")
+	front := connectLocks(t, p, alice, sandbox.JaneEmail).deviceID(t, "Front Door")
+
+	cases := []struct {
+		name  string
+		fault sandbox.Fault
+		say   string
+	}{
+		{"outage", sandbox.Fault{Path: "/devices/list", Status: http.StatusServiceUnavailable}, "could not reach the lock service"},
+		// Retry-After 0 keeps the client's retries instant; the page is what is tested.
+		{"rate limited", sandbox.Fault{Path: "/devices/list", Status: http.StatusTooManyRequests, RetryAfter: "0"}, "asked us to slow down"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p.Sandbox.InjectFault(tc.fault)
+			res, body := p.Get(t, alice.c, "/devices?q=door")
+			p.Sandbox.ClearFaults()
+			if res.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("GET /devices: %d, want 503\n%s", res.StatusCode, body)
+			}
+			doc := parseDoc(t, body)
+			if got := h1Text(t, doc); got != "Your devices" {
+				t.Errorf("<h1> %q, want the devices page kept", got)
+			}
+			alerts := findAll(doc, func(n *html.Node) bool { return attr(n, "role") == "alert" })
+			if len(alerts) != 1 || !strings.Contains(textOf(alerts[0]), "cannot be shown") || !strings.Contains(textOf(alerts[0]), tc.say) {
+				t.Fatalf("want one alert saying the devices cannot be shown (%q):\n%s", tc.say, body)
+			}
+			retry := findAll(alerts[0], func(n *html.Node) bool { return n.DataAtom == atom.A && textOf(n) == "Try again" })
+			if len(retry) != 1 || attr(retry[0], "href") != "/devices?q=door" {
+				t.Errorf("want a Try again link to /devices?q=door in the alert")
+			}
+			if rows := deviceRows(t, doc); len(rows) != 0 {
+				t.Errorf("%d device rows shown during the failure", len(rows))
+			}
+			for _, other := range []string{"Main Entrance", "Storage Room", "bob@example.com"} {
+				if strings.Contains(body, other) {
+					t.Errorf("the page shows another user's %q", other)
+				}
+			}
+			noLeak(t, body)
+
+			res, body = p.Get(t, alice.c, attr(retry[0], "href"))
+			if res.StatusCode != http.StatusOK || len(deviceRows(t, parseDoc(t, body))) != 3 {
+				t.Errorf("Try again after the failure: %d, want 200 with 3 devices", res.StatusCode)
+			}
+		})
+	}
+
+	t.Run("busy on the device page", func(t *testing.T) {
+		p.Sandbox.InjectFault(sandbox.Fault{Path: "/devices/list", Status: http.StatusTooManyRequests, RetryAfter: "0"})
+		res, body := p.Get(t, alice.c, "/devices/"+front)
+		p.Sandbox.ClearFaults()
+		if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+			t.Fatalf("device page while Seam is rate limited: %d, Retry-After %q; want 503 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
+		}
+		if got := h1Text(t, parseDoc(t, body)); got != "The lock service is busy" {
+			t.Errorf("<h1> %q, want the busy page", got)
+		}
+		noLeak(t, body)
+	})
+}
+
+// --- Activity ------------------------------------------------------------------------
+
+// TestActivity: /activity is the user's own trail, newest first, 25 a page, with links
+// between pages, and nothing of bob's.
+func TestActivity(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{})
+	alice := signIn(t, p, "alice")
+	bob := signIn(t, p, "bob")
+	connectLocks(t, p, alice, sandbox.JaneEmail)
+	// bob's own events, one of them about an id alice also uses.
+	if res, _ := p.Get(t, bob.c, "/devices/"+uuid.NewString()); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("bob's probe: %d", res.StatusCode)
+	}
+	start := time.Now().UTC()
+	for i := 1; i <= 30; i++ {
+		for _, u := range []customer{alice, bob} {
+			name := strings.Split(u.user.Email, "@")[0]
+			if err := p.DB.AppendAudit(t.Context(), store.AuditEvent{
+				At: start.Add(time.Duration(i) * time.Second), ActorID: u.user.ID, SubjectUserID: u.user.ID,
+				Action: store.AuditAccessDenied, Outcome: store.OutcomeDenied, Detail: fmt.Sprintf("%s event %02d", name, i),
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	var details, whats []string
+	var times []string
+	path := "/activity"
+	for page := 1; path != ""; page++ {
+		if page > 5 {
+			t.Fatal("more than 5 activity pages")
+		}
+		res, body := p.Get(t, alice.c, path)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, res.StatusCode)
+		}
+		doc := parseDoc(t, body)
+		rows := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.Tr && n.Parent.DataAtom == atom.Tbody })
+		if page == 1 && len(rows) != 25 {
+			t.Errorf("page 1 has %d rows, want 25", len(rows))
+		}
+		for _, r := range rows {
+			cells := findAll(r, byAtom(atom.Td))
+			if len(cells) < 2 {
+				t.Fatalf("activity row with %d cells", len(cells))
+			}
+			tm := findAll(cells[0], byAtom(atom.Time))
+			if len(tm) != 1 {
+				t.Fatal("activity row without <time>")
+			}
+			times = append(times, attr(tm[0], "datetime"))
+			whats = append(whats, textOf(cells[1]))
+			if d := findAll(cells[1], byAtom(atom.Span)); len(d) == 1 {
+				details = append(details, textOf(d[0]))
+			}
+		}
+		if strings.Contains(body, "bob") {
+			t.Errorf("alice's activity page %d mentions bob", page)
+		}
+		links := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && textOf(n) == "Older →" })
+		newest := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && textOf(n) == "← Newest" })
+		if (page > 1) != (len(newest) == 1) {
+			t.Errorf("page %d: %d \"← Newest\" links", page, len(newest))
+		}
+		path = ""
+		if len(links) == 1 {
+			path = attr(links[0], "href")
+		}
+	}
+	if !slices.IsSortedFunc(times, func(a, b string) int { return strings.Compare(b, a) }) {
+		t.Errorf("activity is not newest first: %q", times)
+	}
+	var want []string
+	for i := 30; i >= 1; i-- {
+		want = append(want, fmt.Sprintf("alice event %02d", i))
+	}
+	if len(details) < 30 || !slices.Equal(details[:30], want) {
+		t.Errorf("alice's events in order %q, want %q", details, want)
+	}
+	logins := 0
+	for _, w := range whats {
+		if w == "Signed in" {
+			logins++
+		}
+	}
+	if logins != 1 {
+		t.Errorf("%d \"Signed in\" rows over alice's pages, want her 1", logins)
+	}
+	if !slices.ContainsFunc(whats, func(w string) bool { return strings.HasPrefix(w, "Connected a lock account") }) {
+		t.Errorf("alice's activity does not show her connection: %q", whats)
+	}
+}
+
+// --- Admin ---------------------------------------------------------------------------
+
+// TestAdminPages: /admin/users counts devices from Latchkey's records without calling
+// Seam; one user's page is read-only and audited; customers get 403; bad ids 404.
+func TestAdminPages(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{})
+	alice := signIn(t, p, "alice")
+	bob := signIn(t, p, "bob")
+	admin := signIn(t, p, "admin")
+	aliceConn := connectLocks(t, p, alice, sandbox.JaneEmail)
+	connectLocks(t, p, bob, sandbox.JohnEmail)
+
+	t.Run("users", func(t *testing.T) {
+		p.Sandbox.ResetCalls()
+		res, body := p.Get(t, admin.c, "/admin/users")
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET /admin/users: %d", res.StatusCode)
+		}
+		if calls := p.Sandbox.Calls(); len(calls) != 0 {
+			t.Errorf("GET /admin/users called Seam %d times (first %s), want none", len(calls), calls[0].Path)
+		}
+		want := map[string][2]string{ // email → devices, accounts
+			"alice@example.com": {"3", "1"}, "bob@example.com": {"2", "1"}, "admin@example.com": {"0", "0"},
+		}
+		rows := findAll(parseDoc(t, body), func(n *html.Node) bool { return n.DataAtom == atom.Tr && n.Parent.DataAtom == atom.Tbody })
+		if len(rows) != len(want) {
+			t.Fatalf("%d user rows, want %d", len(rows), len(want))
+		}
+		for _, r := range rows {
+			cells := findAll(r, byAtom(atom.Td))
+			if len(cells) != 5 {
+				t.Fatalf("user row with %d cells, want 5", len(cells))
+			}
+			email := textOf(cells[1])
+			w, ok := want[email]
+			if !ok {
+				t.Errorf("unexpected user row %q", email)
+				continue
+			}
+			if got := [2]string{textOf(cells[2]), textOf(cells[3])}; got != w {
+				t.Errorf("%s: devices, accounts %q, want %q", email, got, w)
+			}
+			if email == "alice@example.com" {
+				if a := findAll(cells[0], byAtom(atom.A)); len(a) != 1 || attr(a[0], "href") != "/admin/users/"+alice.user.ID {
+					t.Errorf("alice's row does not link to her page")
+				}
+			}
+			if len(findAll(cells[4], byAtom(atom.Time))) != 1 {
+				t.Errorf("%s: no last sign-in time", email)
+			}
+		}
+	})
+
+	t.Run("one user", func(t *testing.T) {
+		mark := lastAuditID(t, p)
+		res, body := p.Get(t, admin.c, "/admin/users/"+alice.user.ID)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET /admin/users/alice: %d", res.StatusCode)
+		}
+		doc := parseDoc(t, body)
+		if got := h1Text(t, doc); got != "Alice Anders" {
+			t.Errorf("<h1> %q, want alice's name", got)
+		}
+		rows := deviceRows(t, doc)
+		var want []string
+		for name := range aliceConn.devices {
+			want = append(want, name)
+		}
+		slices.Sort(want)
+		if got := rowNames(rows); !slices.Equal(got, want) {
+			t.Errorf("alice's devices on the admin page %q, want %q", got, want)
+		}
+		for _, r := range rows {
+			if r.unlock || r.lock || r.href != "" || r.reconnect {
+				t.Errorf("%s on the admin page: unlock %v, lock %v, link %q, reconnect %v; want read-only", r.name, r.unlock, r.lock, r.href, r.reconnect)
+			}
+		}
+		if acts := findAll(doc, func(n *html.Node) bool {
+			return attr(n, "hx-post") != "" || (n.DataAtom == atom.Form && strings.EqualFold(attr(n, "method"), "post") && attr(n, "action") != "/logout")
+		}); len(acts) != 0 {
+			t.Errorf("the admin page has %d controls that post", len(acts))
+		}
+		if strings.Contains(body, "Main Entrance") {
+			t.Error("alice's admin page shows bob's lock")
+		}
+		views := 0
+		for _, e := range auditSince(t, p, mark) {
+			if e.Action == store.AuditAdminViewUser && e.ActorID == admin.user.ID && e.SubjectUserID == alice.user.ID {
+				views++
+			}
+		}
+		if views != 1 {
+			t.Errorf("%d %s events (admin on alice), want 1", views, store.AuditAdminViewUser)
+		}
+	})
+
+	t.Run("customers get 403", func(t *testing.T) {
+		for _, path := range []string{"/admin/users", "/admin/users/" + bob.user.ID, "/admin/users/" + alice.user.ID} {
+			res, body := p.Get(t, alice.c, path)
+			if res.StatusCode != http.StatusForbidden {
+				t.Errorf("alice GET %s: %d, want 403", path, res.StatusCode)
+			}
+			if strings.Contains(body, "bob@example.com") || strings.Contains(body, "Main Entrance") {
+				t.Errorf("alice GET %s: the 403 page shows bob's data", path)
+			}
+		}
+	})
+
+	t.Run("bad user ids", func(t *testing.T) {
+		for _, id := range []string{uuid.NewString(), "not-a-uuid", "%00", "..%2Fusers", strings.Repeat("a", 300), alice.user.ID + "x"} {
+			mark := lastAuditID(t, p)
+			calls := len(p.Sandbox.Calls())
+			res, body := p.Get(t, admin.c, "/admin/users/"+id)
+			if res.StatusCode != http.StatusNotFound {
+				t.Errorf("admin GET /admin/users/%.40s: %d, want 404", id, res.StatusCode)
+				continue
+			}
+			if got := h1Text(t, parseDoc(t, body)); got != "Page not found" {
+				t.Errorf("admin GET /admin/users/%.40s: <h1> %q", id, got)
+			}
+			if got := len(p.Sandbox.Calls()); got != calls {
+				t.Errorf("admin GET /admin/users/%.40s reached Seam", id)
+			}
+			for _, e := range auditSince(t, p, mark) {
+				if e.Action == store.AuditAdminViewUser {
+					t.Errorf("admin GET /admin/users/%.40s audited a view of %q", id, e.SubjectUserID)
+				}
+			}
+		}
+	})
+}
