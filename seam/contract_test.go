@@ -685,6 +685,18 @@ func testValidation(t *testing.T, e *env) {
 			field: "device_id", message: "Expected string, received number",
 		},
 		{
+			name: "device_id_missing",
+			// The typed client refuses an empty id before sending, so the wire body is
+			// replaced. Neither id nor name is a whole-body failure: it sits at the
+			// root of validation_errors, not under a field.
+			rewrite: map[string]string{"/devices/get": `{}`},
+			call: func(ctx context.Context, c *seam.Client) error {
+				_, err := c.Devices.Get(ctx, "placeholder")
+				return err
+			},
+			field: "_errors", message: "Either 'device_id' or 'name' is required",
+		},
+		{
 			name: "limit_not_positive",
 			call: func(ctx context.Context, c *seam.Client) error {
 				_, err := c.Devices.List(ctx, seam.ListDevicesParams{Limit: -1})
@@ -725,6 +737,11 @@ func testValidation(t *testing.T, e *env) {
 			var tree map[string]json.RawMessage
 			if err := json.Unmarshal(apiErr.ValidationErrors, &tree); err != nil || tree[tc.field] == nil {
 				t.Errorf("validation_errors %s: want an entry for %s", apiErr.ValidationErrors, tc.field)
+			}
+			// The root's _errors list is always present (often empty): a root failure must be in it.
+			var root []string
+			if tc.field == "_errors" && (json.Unmarshal(tree["_errors"], &root) != nil || !slices.Contains(root, tc.message)) {
+				t.Errorf("validation_errors %s: want %q at the root", apiErr.ValidationErrors, tc.message)
 			}
 		})
 	}
