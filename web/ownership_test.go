@@ -45,6 +45,7 @@ const (
 	matrixTargetNonexist  = "nonexistent id"
 	matrixTargetNotUUID   = "malformed not-a-uuid"
 	matrixTargetTraversal = "malformed ..%2Fetc"
+	matrixTargetNUL       = "malformed %00"
 	matrixTargetLong      = "malformed 300 chars"
 )
 
@@ -55,8 +56,10 @@ func matrixMalformed(target string) (string, bool) {
 		return "not-a-uuid", true
 	case matrixTargetTraversal:
 		return "..%2Fetc", true
+	case matrixTargetNUL:
+		return "%00", true
 	case matrixTargetLong:
-		return strings.Repeat("0123456789", 30), true
+		return "", true // alice's own device id, padded to 300 characters (matrixRun)
 	}
 	return "", false
 }
@@ -104,7 +107,7 @@ func matrixCases() []matrixCase {
 	var cases []matrixCase
 	for _, r := range matrixRoutes() {
 		for _, a := range []string{matrixAlice, matrixBob, matrixAdmin, matrixAnon} {
-			for _, tg := range []string{matrixTargetAlice, matrixTargetBob, matrixTargetNonexist, matrixTargetNotUUID, matrixTargetTraversal, matrixTargetLong} {
+			for _, tg := range []string{matrixTargetAlice, matrixTargetBob, matrixTargetNonexist, matrixTargetNotUUID, matrixTargetTraversal, matrixTargetNUL, matrixTargetLong} {
 				cases = append(cases, matrixCase{route: r, actor: a, target: tg})
 			}
 		}
@@ -130,6 +133,7 @@ type matrixEnv struct {
 	clients  map[string]*http.Client
 	userIDs  map[string]string
 	devices  map[string]string // actor → their device id
+	names    map[string]string // actor → their device's name as /devices shows it
 	attempts map[string]string // actor → an attempt they started on their device
 	// calls is every request that reached Seam so far, oldest first.
 	calls func() []matrixCall
@@ -142,10 +146,10 @@ func matrixEnvSetup(t *testing.T, p *testportal.Portal, calls func() []matrixCal
 	// asking Seam in the background would land between a case's before and after.
 	p.App.Handlers().Followers.Interval = time.Hour
 	env := &matrixEnv{p: p, calls: calls, clients: map[string]*http.Client{}, userIDs: map[string]string{},
-		devices: map[string]string{}, attempts: map[string]string{}}
+		devices: map[string]string{}, names: map[string]string{}, attempts: map[string]string{}}
 	for _, who := range []string{matrixAlice, matrixBob, matrixAdmin} {
-		env.clients[who] = p.SignIn(t, who)
-		env.userIDs[who] = portalUserID(t, p, who+"@example.com")
+		u := signIn(t, p, who)
+		env.clients[who], env.userIDs[who] = u.c, u.user.ID
 	}
 	env.clients[matrixAnon] = p.Client(t)
 	connect(env)
@@ -154,12 +158,13 @@ func matrixEnvSetup(t *testing.T, p *testportal.Portal, calls func() []matrixCal
 		if dev == "" {
 			t.Fatalf("setup: %s has no device", who)
 		}
-		res, body := testportal.Do(t, env.clients[who], http.MethodPost, p.URL+"/devices/"+dev+"/unlock", url.Values{}, portalHTMX())
+		env.names[who] = listedDevices(t, p, env.clients[who])[dev]
+		res, body := testportal.Do(t, env.clients[who], http.MethodPost, p.URL+"/devices/"+dev+"/unlock", url.Values{}, htmxHeader(""))
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("setup: %s unlocks own device: status %d\n%s", who, res.StatusCode, body)
 		}
-		a := portalLatestAttempt(t, p, env.userIDs[who], dev)
-		portalSettle(t, p, env.clients[who], env.userIDs[who], a.ID)
+		a := latestAttempt(t, p, env.userIDs[who], dev)
+		pollAttempt(t, p, env.clients[who], dev, a.ID)
 		env.attempts[who] = a.ID
 	}
 	return env
@@ -186,8 +191,8 @@ func TestOwnershipMatrixSandbox(t *testing.T) {
 				t.Fatalf("connect %s: status %d Location %q\n%s", who, res.StatusCode, res.Header.Get("Location"), body)
 			}
 		}
-		env.devices[matrixAlice] = portalDeviceID(t, p, env.clients[matrixAlice], "Front Door")
-		env.devices[matrixBob] = portalDeviceID(t, p, env.clients[matrixBob], "Main Entrance")
+		env.devices[matrixAlice] = listedDeviceID(t, p, env.clients[matrixAlice], "Front Door")
+		env.devices[matrixBob] = listedDeviceID(t, p, env.clients[matrixBob], "Main Entrance")
 	})
 	matrixRun(t, env)
 }
@@ -264,7 +269,7 @@ func TestOwnershipMatrixSeamFake(t *testing.T) {
 	// …yet bob's and alice's pages list only the devices of their own accounts.
 	for who, other := range map[string]string{matrixBob: matrixAlice, matrixAlice: matrixBob} {
 		before := len(proxy.log())
-		shown := portalDevices(t, p, env.clients[who])
+		shown := listedDevices(t, p, env.clients[who])
 		var want []string
 		for _, d := range listed.Devices {
 			if d.ConnectedAccountID == owner[who] {
@@ -285,6 +290,70 @@ func TestOwnershipMatrixSeamFake(t *testing.T) {
 	matrixRun(t, env)
 }
 
+// TestActionStatusAnswersOnlyItsStarter: an attempt's status answers only the user who
+// started it, and only under the device it was started on; any other pairing is the
+// not-found page, audited, and never makes Latchkey ask Seam about the attempt.
+func TestActionStatusAnswersOnlyItsStarter(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{ActionDelay: time.Millisecond})
+	p.App.Handlers().Followers.Interval = time.Hour // no background polls in the call log
+	alice, bob := signIn(t, p, matrixAlice), signIn(t, p, matrixBob)
+	jane := connectLocks(t, p, alice, sandbox.JaneEmail)
+	john := connectLocks(t, p, bob, sandbox.JohnEmail)
+	front, back, bobs := jane.deviceID(t, "Front Door"), jane.deviceID(t, "Back Door"), john.deviceID(t, "Main Entrance")
+	start := func(u customer, device string) string {
+		res, body := htmxPost(t, p, u.c, "/devices/"+device+"/unlock")
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("setup unlock: %d\n%s", res.StatusCode, body)
+		}
+		id, _, _ := attemptFragment(t, body)
+		pollAttempt(t, p, u.c, device, id)
+		return id
+	}
+	aliceAttempt, bobAttempt := start(alice, front), start(bob, bobs)
+	if res, _ := htmxGet(t, p, alice.c, "/devices/"+front+"/actions/"+aliceAttempt, ""); res.StatusCode != http.StatusOK {
+		t.Fatalf("alice's own attempt: %d, want 200", res.StatusCode)
+	}
+
+	cases := []struct {
+		name            string
+		device, attempt string
+		audited         bool
+	}{
+		{"her attempt under her other device", back, aliceAttempt, true},
+		{"her attempt under bob's device", bobs, aliceAttempt, true},
+		{"her attempt under an unknown device", uuid.NewString(), aliceAttempt, true},
+		{"bob's attempt under her device", front, bobAttempt, true},
+		{"bob's attempt under his device", bobs, bobAttempt, true},
+		{"an unknown attempt", front, uuid.NewString(), true},
+		{"an over-long attempt id", front, aliceAttempt + strings.Repeat("0", 40), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mark, calls := lastAuditID(t, p), len(p.Sandbox.Calls())
+			path := "/devices/" + tc.device + "/actions/" + tc.attempt
+			res, body := htmxGet(t, p, alice.c, path, "")
+			if res.StatusCode != http.StatusNotFound || !strings.Contains(body, "Page not found") {
+				t.Errorf("GET %s: %d, want the not-found fragment\n%s", path, res.StatusCode, body)
+			}
+			if res, _ := p.Get(t, alice.c, path); res.StatusCode != http.StatusNotFound {
+				t.Errorf("plain GET %s: %d, want 404", path, res.StatusCode)
+			}
+			if got := p.Sandbox.Calls()[calls:]; len(got) != 0 {
+				t.Errorf("GET %s asked Seam: %+v", path, got)
+			}
+			denied := 0
+			for _, e := range auditSince(t, p, mark) {
+				if e.Action == store.AuditAccessDenied && e.ActorID == alice.user.ID && e.DeviceID == tc.device {
+					denied++
+				}
+			}
+			if tc.audited && denied != 2 {
+				t.Errorf("%d access.denied events for alice's 2 requests, want 2", denied)
+			}
+		})
+	}
+}
+
 // matrixRun runs every case of the table against env.
 func matrixRun(t *testing.T, env *matrixEnv) {
 	p := env.p
@@ -303,6 +372,9 @@ func matrixRun(t *testing.T, env *matrixEnv) {
 				device, attempt = env.devices[matrixBob], env.attempts[matrixBob]
 			case tc.target == matrixTargetNonexist:
 				device, attempt = nonexistentDevice, nonexistentAttempt
+			case tc.target == matrixTargetLong:
+				// Alice's real device and attempt, with the id padded: no prefix match.
+				device, attempt = env.devices[matrixAlice]+strings.Repeat("0", 300-len(env.devices[matrixAlice])), env.attempts[matrixAlice]
 			case malformed:
 				// A real attempt of alice: only the device id is wrong.
 				device, attempt = raw, env.attempts[matrixAlice]
@@ -310,7 +382,7 @@ func matrixRun(t *testing.T, env *matrixEnv) {
 			path := tc.route.path(device, attempt)
 			var header http.Header
 			if tc.route.htmx {
-				header = portalHTMX()
+				header = htmxHeader("")
 			}
 			var form url.Values
 			if tc.route.method == http.MethodPost {
@@ -321,7 +393,7 @@ func matrixRun(t *testing.T, env *matrixEnv) {
 				if malformed || actorID == "" {
 					return 0
 				}
-				return len(portalAudit(t, p, store.AuditQuery{DeviceID: device}, func(e store.AuditEvent) bool {
+				return len(auditWhere(t, p, store.AuditQuery{DeviceID: device}, func(e store.AuditEvent) bool {
 					return e.Action == store.AuditAccessDenied && e.ActorID == actorID && e.Outcome == store.OutcomeDenied
 				}))
 			}
@@ -356,7 +428,7 @@ func matrixRun(t *testing.T, env *matrixEnv) {
 			case tc.actor == matrixAnon:
 				matrixCheckAnonymous(t, tc, path, res, body, refs)
 			case tc.owns():
-				matrixCheckOwner(t, tc, device, attempt, res, body)
+				matrixCheckOwner(t, tc, device, attempt, env.names[tc.actor], res, body)
 			default:
 				matrixCheckError(t, tc.route.htmx, http.StatusNotFound, "Page not found", res, body, refs)
 				if got := denied() - deniedBefore; !malformed && got != 1 {
@@ -369,8 +441,8 @@ func matrixRun(t *testing.T, env *matrixEnv) {
 				}
 			}
 			if acts && !t.Failed() {
-				a := portalLatestAttempt(t, p, actorID, device)
-				portalSettle(t, p, env.clients[tc.actor], actorID, a.ID)
+				a := latestAttempt(t, p, actorID, device)
+				pollAttempt(t, p, env.clients[tc.actor], device, a.ID)
 			}
 		})
 	}
@@ -387,7 +459,7 @@ func matrixRun(t *testing.T, env *matrixEnv) {
 }
 
 // matrixCheckOwner checks the answers to a device's owner.
-func matrixCheckOwner(t *testing.T, tc matrixCase, device, attempt string, res *http.Response, body string) {
+func matrixCheckOwner(t *testing.T, tc matrixCase, device, attempt, name string, res *http.Response, body string) {
 	t.Helper()
 	r := tc.route
 	switch {
@@ -404,15 +476,15 @@ func matrixCheckOwner(t *testing.T, tc matrixCase, device, attempt string, res *
 		if strings.Contains(body, "<html") || strings.Contains(body, "<h1") {
 			t.Errorf("htmx answer is a whole page, want a fragment:\n%s", body)
 		}
-		doc := portalParse(t, body)
-		frags := portalFind(doc, func(n *html.Node) bool { return strings.HasPrefix(portalAttr(n, "id"), "attempt-") })
+		doc := parseDoc(t, body)
+		frags := findAll(doc, func(n *html.Node) bool { return strings.HasPrefix(attr(n, "id"), "attempt-") })
 		if len(frags) != 1 {
 			t.Fatalf("want one attempt status element, got %d:\n%s", len(frags), body)
 		}
-		if r.status && portalAttr(frags[0], "id") != "attempt-"+attempt {
-			t.Errorf("status of %s, want attempt %s", portalAttr(frags[0], "id"), attempt)
+		if r.status && attr(frags[0], "id") != "attempt-"+attempt {
+			t.Errorf("status of %s, want attempt %s", attr(frags[0], "id"), attempt)
 		}
-		text := portalText(frags[0])
+		text := textOf(frags[0])
 		verbs := map[string][]string{"unlock": {"Unlocking…", "Unlocked at"}, "lock": {"Locking…", "Locked at"}, "": {"Unlock", "Lock"}}[r.verb]
 		if !strings.Contains(text, verbs[0]) && !strings.Contains(text, verbs[1]) {
 			t.Errorf("status fragment %q, want %q or %q", text, verbs[0], verbs[1])
@@ -421,9 +493,8 @@ func matrixCheckOwner(t *testing.T, tc matrixCase, device, attempt string, res *
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("status %d, want 200\n%s", res.StatusCode, body)
 		}
-		h1 := portalH1s(portalParse(t, body))
-		if len(h1) != 1 || h1[0] == "" || h1[0] == "Page not found" {
-			t.Errorf("device page <h1> %q, want the device's name", h1)
+		if h1 := h1s(parseDoc(t, body)); len(h1) != 1 || name == "" || h1[0] != name {
+			t.Errorf("device page <h1> %q, want the device's name %q", h1, name)
 		}
 	}
 }
@@ -459,26 +530,26 @@ func matrixCheckError(t *testing.T, htmx bool, status int, title string, res *ht
 	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 		t.Errorf("Content-Type %q, want text/html", ct)
 	}
-	doc := portalParse(t, body)
+	doc := parseDoc(t, body)
 	var words string
 	if htmx {
 		if strings.Contains(body, "<html") {
 			t.Errorf("htmx got a whole page, want the error fragment:\n%s", body)
 		}
-		alerts := portalFind(doc, func(n *html.Node) bool { return portalAttr(n, "role") == "alert" })
-		if len(alerts) != 1 || !strings.HasPrefix(portalText(alerts[0]), title) {
+		alerts := findAll(doc, func(n *html.Node) bool { return attr(n, "role") == "alert" })
+		if len(alerts) != 1 || !strings.HasPrefix(textOf(alerts[0]), title) {
 			t.Fatalf("want one role=alert starting %q:\n%s", title, body)
 		}
-		words = portalText(alerts[0])
+		words = textOf(alerts[0])
 	} else {
-		if h1 := portalH1s(doc); len(h1) != 1 || h1[0] != title {
+		if h1 := h1s(doc); len(h1) != 1 || h1[0] != title {
 			t.Fatalf("<h1> %q, want %q", h1, title)
 		}
-		sections := portalFind(doc, func(n *html.Node) bool { return n.DataAtom == atom.Section })
+		sections := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.Section })
 		if len(sections) != 1 {
 			t.Fatalf("want one error section, got %d", len(sections))
 		}
-		words, _, _ = strings.Cut(portalText(sections[0]), "Request ID:")
+		words, _, _ = strings.Cut(textOf(sections[0]), "Request ID:")
 	}
 	key := strconv.Itoa(status) + strconv.FormatBool(htmx)
 	if ref, ok := refs[key]; !ok {

@@ -328,6 +328,72 @@ func waitFollowers(t *testing.T, p *testportal.Portal, bound time.Duration) {
 	}
 }
 
+// latestAttempt is the user's newest action attempt on the device.
+func latestAttempt(t *testing.T, p *testportal.Portal, userID, deviceID string) store.ActionAttempt {
+	t.Helper()
+	attempts, err := p.DB.LatestActionAttempts(t.Context(), userID, deviceID, 1)
+	if err != nil || len(attempts) != 1 {
+		t.Fatalf("latest attempt of %s on %s: %v (%d found)", userID, deviceID, err, len(attempts))
+	}
+	return attempts[0]
+}
+
+// listedDevices is what /devices shows the client: device id → name.
+func listedDevices(t *testing.T, p *testportal.Portal, c *http.Client) map[string]string {
+	t.Helper()
+	res, body := p.Get(t, c, "/devices")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /devices: %d\n%s", res.StatusCode, body)
+	}
+	out := map[string]string{}
+	for _, r := range deviceRows(t, parseDoc(t, body)) {
+		id, ok := strings.CutPrefix(r.href, "/devices/")
+		if !ok {
+			t.Fatalf("device row %q links to %q", r.name, r.href)
+		}
+		out[id] = r.name
+	}
+	return out
+}
+
+// listedDeviceID is the id of the device /devices shows the client under name.
+func listedDeviceID(t *testing.T, p *testportal.Portal, c *http.Client, name string) string {
+	t.Helper()
+	for id, n := range listedDevices(t, p, c) {
+		if n == name {
+			return id
+		}
+	}
+	t.Fatalf("/devices lists no %q", name)
+	return ""
+}
+
+// auditWhere returns the events of q (up to 500) for which match is true.
+func auditWhere(t *testing.T, p *testportal.Portal, q store.AuditQuery, match func(store.AuditEvent) bool) []store.AuditEvent {
+	t.Helper()
+	q.Limit = 500
+	events, _, err := p.DB.ListAudit(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []store.AuditEvent
+	for _, e := range events {
+		if match(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// h1s are the texts of a page's <h1> elements.
+func h1s(doc *html.Node) []string {
+	var out []string
+	for _, n := range findAll(doc, byAtom(atom.H1)) {
+		out = append(out, textOf(n))
+	}
+	return out
+}
+
 // flash is the one-time message of a page ("" when none).
 func flash(doc *html.Node) string {
 	main := byID(doc, "main")
@@ -535,9 +601,8 @@ func TestDevicesList(t *testing.T) {
 				t.Fatalf("htmx GET %s: %d", path, res.StatusCode)
 			}
 			fdoc := parseDoc(t, frag)
-			body := findAll(fdoc, byAtom(atom.Body))[0]
 			var top []*html.Node
-			for c := range body.ChildNodes() {
+			for c := range findAll(fdoc, byAtom(atom.Body))[0].ChildNodes() {
 				if c.Type == html.ElementNode {
 					top = append(top, c)
 				}
