@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/net/html"
 	"golang.org/x/oauth2"
+
+	"github.com/latchkey/latchkey/internal/syncbuf"
 )
 
 const (
@@ -35,24 +36,6 @@ const (
 	testAdminGroup = "latchkey-admin"
 )
 
-// lockedBuffer collects log output written from server goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one running dev IdP with a relying party configured against it.
 type env struct {
 	t        *testing.T
@@ -60,7 +43,7 @@ type env struct {
 	provider *oidc.Provider
 	conf     oauth2.Config
 	browser  *http.Client
-	logs     *lockedBuffer
+	logs     *syncbuf.Buffer
 }
 
 func testConfig(logs io.Writer) Config {
@@ -77,7 +60,7 @@ func testConfig(logs io.Writer) Config {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	srv, err := Start(t.Context(), "127.0.0.1:0", testConfig(logs))
 	if err != nil {
 		t.Fatalf("Start: %v", err)

@@ -15,10 +15,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/syncbuf"
 )
 
 // APIKey is the API key the fake's seed creates.
@@ -28,7 +29,7 @@ const APIKey = "seam_apikey1_token"
 type Fake struct {
 	URL    string
 	APIKey string
-	out    *lockedBuffer
+	out    *syncbuf.Buffer
 }
 
 // Start runs the fake until the test ends. It fails the test with the command to run
@@ -51,7 +52,7 @@ func Start(t testing.TB) *Fake {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(bin, "--seed")
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = out, out
@@ -149,21 +150,4 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

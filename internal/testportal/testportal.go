@@ -5,7 +5,6 @@
 package testportal
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,10 +16,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/syncbuf"
 	"github.com/latchkey/latchkey/seam/sandbox"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/web"
@@ -46,7 +45,7 @@ type Portal struct {
 	App     *web.App
 	DB      *store.DB
 	Sandbox *sandbox.Sandbox
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 }
 
 // Start runs the portal until the test ends.
@@ -79,7 +78,7 @@ func Start(t testing.TB, opts Options) *Portal {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := web.NewApp(ctx, cfg, log)
@@ -239,24 +238,6 @@ func resolve(t testing.TB, res *http.Response) *url.URL {
 		t.Fatalf("%s %s: status %d without Location", res.Request.Method, res.Request.URL, res.StatusCode)
 	}
 	return loc
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // String makes errors print the portal's URL.
