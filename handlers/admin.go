@@ -57,7 +57,7 @@ func (h *Handlers) AdminUser(w http.ResponseWriter, r *http.Request) error {
 	h.audit(r, store.AuditEvent{SubjectUserID: target.ID, Action: store.AuditAdminViewUser, Outcome: store.OutcomeSuccess, Detail: detail})
 
 	base := "/admin/users/" + id
-	list, status, err := h.deviceList(ctx, target.ID, query)
+	list, status, err := h.deviceList(ctx, w.Header(), target.ID, query)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func currentUser(r *http.Request) store.User {
 // Devices lists the signed-in user's devices, filtered by name with ?q=.
 func (h *Handlers) Devices(w http.ResponseWriter, r *http.Request) error {
 	user := currentUser(r)
-	list, status, err := h.deviceList(r.Context(), user.ID, r.URL.Query().Get("q"))
+	list, status, err := h.deviceList(r.Context(), w.Header(), user.ID, r.URL.Query().Get("q"))
 	if err != nil {
 		return err
 	}
@@ -44,9 +44,9 @@ func (h *Handlers) Devices(w http.ResponseWriter, r *http.Request) error {
 }
 
 // deviceList builds the device list of a user. A Seam outage or rate limit is shown
-// on the page (with its status) rather than as an error page, so the rest of the page
-// and the way to retry stay in view.
-func (h *Handlers) deviceList(ctx context.Context, userID, query string) (views.DeviceList, int, error) {
+// on the page (with its status, and Retry-After in header) rather than as an error
+// page, so the rest of the page and the way to retry stay in view.
+func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, query string) (views.DeviceList, int, error) {
 	query = strings.TrimSpace(query)
 	if len(query) > maxQueryLen {
 		query = query[:maxQueryLen]
@@ -57,6 +57,9 @@ func (h *Handlers) deviceList(ctx context.Context, userID, query string) (views.
 	if errors.As(err, &page) {
 		h.Log.WarnContext(ctx, "device list unavailable", "error", err)
 		list.Unavailable = page.Message
+		for k, vs := range page.Header {
+			header[k] = vs
+		}
 		return list, page.Status, nil
 	}
 	if err != nil {

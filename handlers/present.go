@@ -15,7 +15,7 @@ import (
 var problemWords = map[string]string{
 	"account_disconnected":          "The lock account is disconnected. Reconnect it to control this lock again.",
 	"device_offline":                "The lock is offline: it cannot be reached right now.",
-	"device_disconnected":           "The lock is disconnected from its account.",
+	"device_disconnected":           "The lock is disconnected: it cannot be reached right now.",
 	"hub_disconnected":              "The lock's hub or bridge is offline.",
 	"device_removed":                "The lock was removed from its account.",
 	"invalid_credentials":           "The lock account's password changed. Reconnect it.",
