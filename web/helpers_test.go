@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
+	"github.com/latchkey/latchkey/internal/htmltest"
 	"github.com/latchkey/latchkey/internal/syncbuf"
 )
 
@@ -138,28 +139,6 @@ func byTag(a atom.Atom) func(*html.Node) bool {
 	return func(n *html.Node) bool { return n.DataAtom == a }
 }
 
-// attr returns n's attribute key, or "".
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-// textOf is the text content of n with runs of white space collapsed.
-func textOf(n *html.Node) string {
-	var b strings.Builder
-	for d := range n.Descendants() {
-		if d.Type == html.TextNode {
-			b.WriteString(d.Data)
-			b.WriteByte(' ')
-		}
-	}
-	return strings.Join(strings.Fields(b.String()), " ")
-}
-
 // checkErrorPage asserts that resp is the HTML status page for status: an HTML
 // content type, a titled document with one <h1>, and the status number shown.
 func checkErrorPage(t *testing.T, resp *http.Response, status int) *html.Node {
@@ -172,15 +151,15 @@ func checkErrorPage(t *testing.T, resp *http.Response, status int) *html.Node {
 		t.Fatalf("Content-Type = %q, want text/html", ct)
 	}
 	doc := parseHTML(t, body)
-	if titles := findAll(doc, byTag(atom.Title)); len(titles) != 1 || textOf(titles[0]) == "" {
+	if titles := findAll(doc, byTag(atom.Title)); len(titles) != 1 || htmltest.Text(titles[0]) == "" {
 		t.Errorf("want one non-empty <title>, got %d", len(titles))
 	}
 	h1s := findAll(doc, byTag(atom.H1))
-	if len(h1s) != 1 || textOf(h1s[0]) == "" {
+	if len(h1s) != 1 || htmltest.Text(h1s[0]) == "" {
 		t.Fatalf("want one non-empty <h1>, got %d in:\n%s", len(h1s), body)
 	}
 	want := "Error " + strconv.Itoa(status)
-	shown := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.P && textOf(n) == want })
+	shown := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.P && htmltest.Text(n) == want })
 	if len(shown) != 1 {
 		t.Errorf("page does not show %q:\n%s", want, body)
 	}

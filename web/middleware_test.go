@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
+
+	"github.com/latchkey/latchkey/internal/htmltest"
 )
 
 // cspDirectives splits a Content-Security-Policy into its directives.
@@ -296,7 +298,7 @@ func TestAccessLog(t *testing.T) {
 	doc := parseHTML(t, body)
 	var shown bool
 	for _, c := range findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.Code }) {
-		shown = shown || textOf(c) == id
+		shown = shown || htmltest.Text(c) == id
 	}
 	if !shown {
 		t.Errorf("the error page does not show request id %s", id)

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
+	"github.com/latchkey/latchkey/internal/htmltest"
 	"github.com/latchkey/latchkey/internal/seamfake"
 	"github.com/latchkey/latchkey/internal/testportal"
 	"github.com/latchkey/latchkey/seam/sandbox"
@@ -477,14 +478,14 @@ func matrixCheckOwner(t *testing.T, tc matrixCase, device, attempt, name string,
 			t.Errorf("htmx answer is a whole page, want a fragment:\n%s", body)
 		}
 		doc := parseDoc(t, body)
-		frags := findAll(doc, func(n *html.Node) bool { return strings.HasPrefix(attr(n, "id"), "attempt-") })
+		frags := findAll(doc, func(n *html.Node) bool { return strings.HasPrefix(htmltest.Attr(n, "id"), "attempt-") })
 		if len(frags) != 1 {
 			t.Fatalf("want one attempt status element, got %d:\n%s", len(frags), body)
 		}
-		if r.status && attr(frags[0], "id") != "attempt-"+attempt {
-			t.Errorf("status of %s, want attempt %s", attr(frags[0], "id"), attempt)
+		if r.status && htmltest.Attr(frags[0], "id") != "attempt-"+attempt {
+			t.Errorf("status of %s, want attempt %s", htmltest.Attr(frags[0], "id"), attempt)
 		}
-		text := textOf(frags[0])
+		text := htmltest.Text(frags[0])
 		verbs := map[string][]string{"unlock": {"Unlocking…", "Unlocked at"}, "lock": {"Locking…", "Locked at"}, "": {"Unlock", "Lock"}}[r.verb]
 		if !strings.Contains(text, verbs[0]) && !strings.Contains(text, verbs[1]) {
 			t.Errorf("status fragment %q, want %q or %q", text, verbs[0], verbs[1])
@@ -536,11 +537,11 @@ func matrixCheckError(t *testing.T, htmx bool, status int, title string, res *ht
 		if strings.Contains(body, "<html") {
 			t.Errorf("htmx got a whole page, want the error fragment:\n%s", body)
 		}
-		alerts := findAll(doc, func(n *html.Node) bool { return attr(n, "role") == "alert" })
-		if len(alerts) != 1 || !strings.HasPrefix(textOf(alerts[0]), title) {
+		alerts := findAll(doc, func(n *html.Node) bool { return htmltest.Attr(n, "role") == "alert" })
+		if len(alerts) != 1 || !strings.HasPrefix(htmltest.Text(alerts[0]), title) {
 			t.Fatalf("want one role=alert starting %q:\n%s", title, body)
 		}
-		words = textOf(alerts[0])
+		words = htmltest.Text(alerts[0])
 	} else {
 		if h1 := h1s(doc); len(h1) != 1 || h1[0] != title {
 			t.Fatalf("<h1> %q, want %q", h1, title)
@@ -549,7 +550,7 @@ func matrixCheckError(t *testing.T, htmx bool, status int, title string, res *ht
 		if len(sections) != 1 {
 			t.Fatalf("want one error section, got %d", len(sections))
 		}
-		words, _, _ = strings.Cut(textOf(sections[0]), "Request ID:")
+		words, _, _ = strings.Cut(htmltest.Text(sections[0]), "Request ID:")
 	}
 	key := strconv.Itoa(status) + strconv.FormatBool(htmx)
 	if ref, ok := refs[key]; !ok {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
+	"github.com/latchkey/latchkey/internal/htmltest"
 	"github.com/latchkey/latchkey/internal/testportal"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/seam/sandbox"
@@ -74,7 +75,7 @@ func parseDoc(t *testing.T, body string) *html.Node {
 
 // byID is the element with id, or nil.
 func byID(doc *html.Node, id string) *html.Node {
-	found := findAll(doc, func(n *html.Node) bool { return attr(n, "id") == id })
+	found := findAll(doc, func(n *html.Node) bool { return htmltest.Attr(n, "id") == id })
 	if len(found) == 0 {
 		return nil
 	}
@@ -83,7 +84,7 @@ func byID(doc *html.Node, id string) *html.Node {
 
 // hasClassPrefix reports whether one of n's classes starts with prefix.
 func hasClassPrefix(n *html.Node, prefix string) bool {
-	for c := range strings.FieldsSeq(attr(n, "class")) {
+	for c := range strings.FieldsSeq(htmltest.Attr(n, "class")) {
 		if strings.HasPrefix(c, prefix) {
 			return true
 		}
@@ -105,7 +106,7 @@ type deviceRow struct {
 // deviceRows reads the device list (<ul aria-label="Devices">) of a page or fragment.
 func deviceRows(t *testing.T, doc *html.Node) []deviceRow {
 	t.Helper()
-	lists := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.Ul && attr(n, "aria-label") == "Devices" })
+	lists := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.Ul && htmltest.Attr(n, "aria-label") == "Devices" })
 	if len(lists) > 1 {
 		t.Fatalf("%d device lists on one page", len(lists))
 	}
@@ -119,27 +120,27 @@ func deviceRows(t *testing.T, doc *html.Node) []deviceRow {
 		}
 		var r deviceRow
 		if h2 := findAll(li, byAtom(atom.H2)); len(h2) == 1 {
-			r.name = textOf(h2[0])
+			r.name = htmltest.Text(h2[0])
 			if a := findAll(h2[0], byAtom(atom.A)); len(a) == 1 {
-				r.href = attr(a[0], "href")
+				r.href = htmltest.Attr(a[0], "href")
 			}
 		}
 		for _, b := range findAll(li, func(n *html.Node) bool { return hasClassPrefix(n, "badge-") }) {
-			r.badges = append(r.badges, strings.TrimSpace(strings.TrimLeft(textOf(b), "●○ ")))
+			r.badges = append(r.badges, strings.TrimSpace(strings.TrimLeft(htmltest.Text(b), "●○ ")))
 		}
-		for _, ul := range findAll(li, func(n *html.Node) bool { return n.DataAtom == atom.Ul && attr(n, "aria-label") == "Problems" }) {
+		for _, ul := range findAll(li, func(n *html.Node) bool { return n.DataAtom == atom.Ul && htmltest.Attr(n, "aria-label") == "Problems" }) {
 			for _, p := range findAll(ul, byAtom(atom.Li)) {
-				r.problems = append(r.problems, textOf(p))
+				r.problems = append(r.problems, htmltest.Text(p))
 			}
 		}
 		r.unlock = len(findAll(li, func(n *html.Node) bool {
-			return strings.HasSuffix(attr(n, "hx-post"), "/unlock") || (n.DataAtom == atom.Form && strings.HasSuffix(attr(n, "action"), "/unlock"))
+			return strings.HasSuffix(htmltest.Attr(n, "hx-post"), "/unlock") || (n.DataAtom == atom.Form && strings.HasSuffix(htmltest.Attr(n, "action"), "/unlock"))
 		})) > 0
 		r.lock = len(findAll(li, func(n *html.Node) bool {
-			return strings.HasSuffix(attr(n, "hx-post"), "/lock") || (n.DataAtom == atom.Form && strings.HasSuffix(attr(n, "action"), "/lock"))
+			return strings.HasSuffix(htmltest.Attr(n, "hx-post"), "/lock") || (n.DataAtom == atom.Form && strings.HasSuffix(htmltest.Attr(n, "action"), "/lock"))
 		})) > 0
 		r.reconnect = len(findAll(li, func(n *html.Node) bool {
-			return n.DataAtom == atom.A && attr(n, "href") == "/connect" && strings.Contains(textOf(n), "Reconnect")
+			return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/connect" && strings.Contains(htmltest.Text(n), "Reconnect")
 		})) > 0
 		rows = append(rows, r)
 	}
@@ -265,15 +266,17 @@ func auditFor(t *testing.T, p *testportal.Portal, action, attempt string) []stor
 func attemptFragment(t *testing.T, body string) (id, poll, status string) {
 	t.Helper()
 	doc := parseDoc(t, body)
-	divs := findAll(doc, func(n *html.Node) bool { return strings.HasPrefix(attr(n, "id"), "attempt-") })
+	divs := findAll(doc, func(n *html.Node) bool { return strings.HasPrefix(htmltest.Attr(n, "id"), "attempt-") })
 	if len(divs) != 1 {
 		t.Fatalf("want one attempt-… element in the fragment, got %d:\n%s", len(divs), body)
 	}
-	lines := findAll(divs[0], func(n *html.Node) bool { return attr(n, "role") == "status" || attr(n, "role") == "alert" })
+	lines := findAll(divs[0], func(n *html.Node) bool {
+		return htmltest.Attr(n, "role") == "status" || htmltest.Attr(n, "role") == "alert"
+	})
 	if len(lines) != 1 {
 		t.Fatalf("want one status line (role=status|alert) in the fragment, got %d:\n%s", len(lines), body)
 	}
-	return strings.TrimPrefix(attr(divs[0], "id"), "attempt-"), attr(divs[0], "hx-get"), textOf(lines[0])
+	return strings.TrimPrefix(htmltest.Attr(divs[0], "id"), "attempt-"), htmltest.Attr(divs[0], "hx-get"), htmltest.Text(lines[0])
 }
 
 // pollAttempt polls the attempt's status fragment as htmx does until it stops asking
@@ -374,7 +377,7 @@ func auditWhere(t *testing.T, p *testportal.Portal, q store.AuditQuery, match fu
 func h1s(doc *html.Node) []string {
 	var out []string
 	for _, n := range findAll(doc, byAtom(atom.H1)) {
-		out = append(out, textOf(n))
+		out = append(out, htmltest.Text(n))
 	}
 	return out
 }
@@ -386,8 +389,8 @@ func flash(doc *html.Node) string {
 		return ""
 	}
 	for c := range main.ChildNodes() {
-		if c.Type == html.ElementNode && attr(c, "role") == "status" {
-			return textOf(c)
+		if c.Type == html.ElementNode && htmltest.Attr(c, "role") == "status" {
+			return htmltest.Text(c)
 		}
 	}
 	return ""
@@ -400,7 +403,7 @@ func h1Text(t *testing.T, doc *html.Node) string {
 	if len(h1) != 1 {
 		t.Fatalf("want one <h1>, got %d", len(h1))
 	}
-	return textOf(h1[0])
+	return htmltest.Text(h1[0])
 }
 
 // noLeak fails when a body shows a Go error, a stack trace or a secret-looking value.
@@ -574,10 +577,10 @@ func TestDevicesList(t *testing.T) {
 			if got := rowNames(deviceRows(t, doc)); !slices.Equal(got, f.want) {
 				t.Errorf("GET %s rows %q, want %q", path, got, f.want)
 			}
-			if in := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.Input && attr(n, "name") == "q" }); len(in) != 1 || attr(in[0], "value") != strings.TrimSpace(f.q) {
+			if in := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.Input && htmltest.Attr(n, "name") == "q" }); len(in) != 1 || htmltest.Attr(in[0], "value") != strings.TrimSpace(f.q) {
 				t.Errorf("GET %s: the filter field does not keep the query", path)
 			}
-			if len(f.want) == 0 && !strings.Contains(textOf(doc), "No device matches") {
+			if len(f.want) == 0 && !strings.Contains(htmltest.Text(doc), "No device matches") {
 				t.Errorf("GET %s: no \"No device matches\" message", path)
 			}
 
@@ -592,11 +595,11 @@ func TestDevicesList(t *testing.T) {
 					top = append(top, c)
 				}
 			}
-			if len(top) != 1 || attr(top[0], "id") != "device-list" {
+			if len(top) != 1 || htmltest.Attr(top[0], "id") != "device-list" {
 				t.Fatalf("htmx GET %s: want only the #device-list fragment, got:\n%s", path, frag)
 			}
 			if len(findAll(fdoc, byAtom(atom.Nav))) != 0 || len(findAll(fdoc, byAtom(atom.Title))) != 0 ||
-				len(findAll(fdoc, func(n *html.Node) bool { return attr(n, "role") == "search" })) != 0 {
+				len(findAll(fdoc, func(n *html.Node) bool { return htmltest.Attr(n, "role") == "search" })) != 0 {
 				t.Errorf("htmx GET %s: the fragment carries page chrome:\n%s", path, frag)
 			}
 			if got := rowNames(deviceRows(t, fdoc)); !slices.Equal(got, f.want) {
@@ -683,8 +686,8 @@ func TestUnlockWithHTMX(t *testing.T) {
 	if want := "/devices/" + front + "/actions/" + attempt; poll != want {
 		t.Errorf("the fragment polls %q, want %q", poll, want)
 	}
-	if div := byID(parseDoc(t, body), "attempt-"+attempt); attr(div, "hx-trigger") != "load delay:1s" {
-		t.Errorf("poll trigger %q, want once a second", attr(div, "hx-trigger"))
+	if div := byID(parseDoc(t, body), "attempt-"+attempt); htmltest.Attr(div, "hx-trigger") != "load delay:1s" {
+		t.Errorf("poll trigger %q, want once a second", htmltest.Attr(div, "hx-trigger"))
 	}
 	calls := p.Sandbox.CallsTo("/locks/unlock_door")
 	if len(calls) != 1 || !strings.Contains(string(calls[0].Body), front) {
@@ -696,7 +699,7 @@ func TestUnlockWithHTMX(t *testing.T) {
 		t.Errorf("final status %q, want \"Unlocked at …\"", final)
 	}
 	_, body = htmxGet(t, p, alice.c, "/devices/"+front+"/actions/"+attempt, "")
-	if badge := byID(parseDoc(t, body), "lock-"+front); badge == nil || attr(badge, "hx-swap-oob") != "true" || textOf(badge) != "Unlocked" {
+	if badge := byID(parseDoc(t, body), "lock-"+front); badge == nil || htmltest.Attr(badge, "hx-swap-oob") != "true" || htmltest.Text(badge) != "Unlocked" {
 		t.Errorf("the finished fragment does not update the lock badge to Unlocked:\n%s", body)
 	}
 
@@ -727,7 +730,7 @@ func TestUnlockPlainForm(t *testing.T) {
 		t.Fatalf("confirmation page: %d", res.StatusCode)
 	}
 	forms := findAll(parseDoc(t, body), func(n *html.Node) bool {
-		return n.DataAtom == atom.Form && attr(n, "action") == "/devices/"+front+"/unlock" && strings.EqualFold(attr(n, "method"), "post")
+		return n.DataAtom == atom.Form && htmltest.Attr(n, "action") == "/devices/"+front+"/unlock" && strings.EqualFold(htmltest.Attr(n, "method"), "post")
 	})
 	if len(forms) != 1 || len(findAll(forms[0], byAtom(atom.Button))) != 1 {
 		t.Fatalf("confirmation page: want one POST form with a button to unlock:\n%s", body)
@@ -851,8 +854,8 @@ func TestActionRateLimit(t *testing.T) {
 	if got := h1Text(t, doc); got != "Too many requests" {
 		t.Errorf("429 page <h1> %q", got)
 	}
-	if !strings.Contains(textOf(doc), "at most 2 times a minute") {
-		t.Errorf("the 429 page does not say the limit:\n%s", textOf(doc))
+	if !strings.Contains(htmltest.Text(doc), "at most 2 times a minute") {
+		t.Errorf("the 429 page does not say the limit:\n%s", htmltest.Text(doc))
 	}
 	if got := len(p.Sandbox.Calls()); got != calls {
 		t.Errorf("the refused action reached Seam (%d calls, %d before)", got, calls)
@@ -958,12 +961,12 @@ func TestDevicesWhenSeamFails(t *testing.T) {
 			if got := h1Text(t, doc); got != "Your devices" {
 				t.Errorf("<h1> %q, want the devices page kept", got)
 			}
-			alerts := findAll(doc, func(n *html.Node) bool { return attr(n, "role") == "alert" })
-			if len(alerts) != 1 || !strings.Contains(textOf(alerts[0]), "cannot be shown") || !strings.Contains(textOf(alerts[0]), tc.say) {
+			alerts := findAll(doc, func(n *html.Node) bool { return htmltest.Attr(n, "role") == "alert" })
+			if len(alerts) != 1 || !strings.Contains(htmltest.Text(alerts[0]), "cannot be shown") || !strings.Contains(htmltest.Text(alerts[0]), tc.say) {
 				t.Fatalf("want one alert saying the devices cannot be shown (%q):\n%s", tc.say, body)
 			}
-			retry := findAll(alerts[0], func(n *html.Node) bool { return n.DataAtom == atom.A && textOf(n) == "Try again" })
-			if len(retry) != 1 || attr(retry[0], "href") != "/devices?q=door" {
+			retry := findAll(alerts[0], func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Text(n) == "Try again" })
+			if len(retry) != 1 || htmltest.Attr(retry[0], "href") != "/devices?q=door" {
 				t.Errorf("want a Try again link to /devices?q=door in the alert")
 			}
 			if rows := deviceRows(t, doc); len(rows) != 0 {
@@ -976,7 +979,7 @@ func TestDevicesWhenSeamFails(t *testing.T) {
 			}
 			noLeak(t, body)
 
-			res, body = p.Get(t, alice.c, attr(retry[0], "href"))
+			res, body = p.Get(t, alice.c, htmltest.Attr(retry[0], "href"))
 			if res.StatusCode != http.StatusOK || len(deviceRows(t, parseDoc(t, body))) != 3 {
 				t.Errorf("Try again after the failure: %d, want 200 with 3 devices", res.StatusCode)
 			}
@@ -1048,23 +1051,23 @@ func TestActivity(t *testing.T) {
 			if len(tm) != 1 {
 				t.Fatal("activity row without <time>")
 			}
-			times = append(times, attr(tm[0], "datetime"))
-			whats = append(whats, textOf(cells[1]))
+			times = append(times, htmltest.Attr(tm[0], "datetime"))
+			whats = append(whats, htmltest.Text(cells[1]))
 			if d := findAll(cells[1], byAtom(atom.Span)); len(d) == 1 {
-				details = append(details, textOf(d[0]))
+				details = append(details, htmltest.Text(d[0]))
 			}
 		}
 		if strings.Contains(body, "bob") {
 			t.Errorf("alice's activity page %d mentions bob", page)
 		}
-		links := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && textOf(n) == "Older →" })
-		newest := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && textOf(n) == "← Newest" })
+		links := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Text(n) == "Older →" })
+		newest := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Text(n) == "← Newest" })
 		if (page > 1) != (len(newest) == 1) {
 			t.Errorf("page %d: %d \"← Newest\" links", page, len(newest))
 		}
 		path = ""
 		if len(links) == 1 {
-			path = attr(links[0], "href")
+			path = htmltest.Attr(links[0], "href")
 		}
 	}
 	if !slices.IsSortedFunc(times, func(a, b string) int { return strings.Compare(b, a) }) {
@@ -1124,17 +1127,17 @@ func TestAdminPages(t *testing.T) {
 			if len(cells) != 5 {
 				t.Fatalf("user row with %d cells, want 5", len(cells))
 			}
-			email := textOf(cells[1])
+			email := htmltest.Text(cells[1])
 			w, ok := want[email]
 			if !ok {
 				t.Errorf("unexpected user row %q", email)
 				continue
 			}
-			if got := [2]string{textOf(cells[2]), textOf(cells[3])}; got != w {
+			if got := [2]string{htmltest.Text(cells[2]), htmltest.Text(cells[3])}; got != w {
 				t.Errorf("%s: devices, accounts %q, want %q", email, got, w)
 			}
 			if email == "alice@example.com" {
-				if a := findAll(cells[0], byAtom(atom.A)); len(a) != 1 || attr(a[0], "href") != "/admin/users/"+alice.user.ID {
+				if a := findAll(cells[0], byAtom(atom.A)); len(a) != 1 || htmltest.Attr(a[0], "href") != "/admin/users/"+alice.user.ID {
 					t.Errorf("alice's row does not link to her page")
 				}
 			}
@@ -1169,7 +1172,7 @@ func TestAdminPages(t *testing.T) {
 			}
 		}
 		if acts := findAll(doc, func(n *html.Node) bool {
-			return attr(n, "hx-post") != "" || (n.DataAtom == atom.Form && strings.EqualFold(attr(n, "method"), "post") && attr(n, "action") != "/logout")
+			return htmltest.Attr(n, "hx-post") != "" || (n.DataAtom == atom.Form && strings.EqualFold(htmltest.Attr(n, "method"), "post") && htmltest.Attr(n, "action") != "/logout")
 		}); len(acts) != 0 {
 			t.Errorf("the admin page has %d controls that post", len(acts))
 		}

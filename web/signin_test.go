@@ -22,6 +22,7 @@ import (
 	"golang.org/x/net/html/atom"
 
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/internal/htmltest"
 	"github.com/latchkey/latchkey/internal/testop"
 	"github.com/latchkey/latchkey/internal/testportal"
 	"github.com/latchkey/latchkey/store"
@@ -287,7 +288,7 @@ func TestRequireUserPages(t *testing.T) {
 				if !hasText(doc, atom.P, "Error 401") {
 					t.Errorf("the 401 page does not show its status")
 				}
-				if len(findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && attr(n, "href") == "/login" })) == 0 {
+				if len(findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/login" })) == 0 {
 					t.Errorf("the 401 page offers no way to sign in")
 				}
 			}
@@ -305,8 +306,8 @@ func TestCustomerGets403OnAdminUsers(t *testing.T) {
 		t.Skip("GET /admin/users is not routed yet (PENDING-H6 in web/routes.go): the 403 check needs the route")
 	}
 	doc := checkPage(t, step{url: res.Request.URL, res: res, body: body}, http.StatusForbidden, "")
-	if strings.Contains(textOf(doc), "another site") {
-		t.Errorf("the customer's 403 page says the request came from another site:\n%s", textOf(doc))
+	if strings.Contains(htmltest.Text(doc), "another site") {
+		t.Errorf("the customer's 403 page says the request came from another site:\n%s", htmltest.Text(doc))
 	}
 
 	admin := p.SignIn(t, "admin")
@@ -569,7 +570,7 @@ func TestLoginUnavailableUntilIdPUp(t *testing.T) {
 	c := p.Client(t)
 	res, body := p.Get(t, c, "/login")
 	doc := checkPage(t, step{url: res.Request.URL, res: res, body: body}, http.StatusServiceUnavailable, "Sign-in is unavailable right now")
-	if len(findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && attr(n, "href") == "/login" })) == 0 {
+	if len(findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/login" })) == 0 {
 		t.Error("the 503 page offers no way to try again")
 	}
 
@@ -778,14 +779,14 @@ func checkPage(t *testing.T, s step, status int, h1 string) *html.Node {
 	if err != nil {
 		t.Fatalf("%s: %v", s.url, err)
 	}
-	if titles := findAll(doc, byAtom(atom.Title)); len(titles) != 1 || textOf(titles[0]) == "" {
+	if titles := findAll(doc, byAtom(atom.Title)); len(titles) != 1 || htmltest.Text(titles[0]) == "" {
 		t.Errorf("%s: want one non-empty <title>", s.url)
 	}
 	h1s := findAll(doc, byAtom(atom.H1))
-	if len(h1s) != 1 || textOf(h1s[0]) == "" || (h1 != "" && textOf(h1s[0]) != h1) {
+	if len(h1s) != 1 || htmltest.Text(h1s[0]) == "" || (h1 != "" && htmltest.Text(h1s[0]) != h1) {
 		var got []string
 		for _, n := range h1s {
-			got = append(got, textOf(n))
+			got = append(got, htmltest.Text(n))
 		}
 		t.Fatalf("%s: <h1> %q, want exactly one reading %q", s.url, got, h1)
 	}
@@ -801,24 +802,24 @@ func checkSignedInNav(t *testing.T, doc *html.Node, name string, admin bool) {
 		t.Fatal("no <nav>")
 	}
 	nav := navs[0]
-	if !strings.Contains(textOf(nav), name) {
-		t.Errorf("nav %q does not name %q", textOf(nav), name)
+	if !strings.Contains(htmltest.Text(nav), name) {
+		t.Errorf("nav %q does not name %q", htmltest.Text(nav), name)
 	}
-	forms := findAll(nav, func(n *html.Node) bool { return n.DataAtom == atom.Form && attr(n, "action") == "/logout" })
+	forms := findAll(nav, func(n *html.Node) bool { return n.DataAtom == atom.Form && htmltest.Attr(n, "action") == "/logout" })
 	if len(forms) != 1 {
 		t.Fatalf("nav has %d sign-out forms, want 1", len(forms))
 	}
 	f := forms[0]
-	if !strings.EqualFold(attr(f, "method"), "post") || attr(f, "hx-boost") != "false" {
-		t.Errorf("sign-out form method=%q hx-boost=%q, want post, false", attr(f, "method"), attr(f, "hx-boost"))
+	if !strings.EqualFold(htmltest.Attr(f, "method"), "post") || htmltest.Attr(f, "hx-boost") != "false" {
+		t.Errorf("sign-out form method=%q hx-boost=%q, want post, false", htmltest.Attr(f, "method"), htmltest.Attr(f, "hx-boost"))
 	}
-	if len(findAll(f, func(n *html.Node) bool { return n.DataAtom == atom.Button && attr(n, "type") == "submit" })) != 1 {
+	if len(findAll(f, func(n *html.Node) bool { return n.DataAtom == atom.Button && htmltest.Attr(n, "type") == "submit" })) != 1 {
 		t.Error("sign-out form has no submit button")
 	}
-	if len(findAll(nav, func(n *html.Node) bool { return n.DataAtom == atom.A && attr(n, "href") == "/login" })) != 0 {
+	if len(findAll(nav, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/login" })) != 0 {
 		t.Error("a signed-in nav still offers Sign in")
 	}
-	hasAdmin := len(findAll(nav, func(n *html.Node) bool { return n.DataAtom == atom.A && attr(n, "href") == "/admin/users" })) > 0
+	hasAdmin := len(findAll(nav, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/admin/users" })) > 0
 	if hasAdmin != admin {
 		t.Errorf("nav links to /admin/users: %v, want %v", hasAdmin, admin)
 	}
@@ -839,27 +840,7 @@ func byAtom(a atom.Atom) func(*html.Node) bool {
 }
 
 func hasText(doc *html.Node, a atom.Atom, text string) bool {
-	return len(findAll(doc, func(n *html.Node) bool { return n.DataAtom == a && textOf(n) == text })) > 0
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func textOf(n *html.Node) string {
-	var b strings.Builder
-	for d := range n.Descendants() {
-		if d.Type == html.TextNode {
-			b.WriteString(d.Data)
-			b.WriteByte(' ')
-		}
-	}
-	return strings.Join(strings.Fields(b.String()), " ")
+	return len(findAll(doc, func(n *html.Node) bool { return n.DataAtom == a && htmltest.Text(n) == text })) > 0
 }
 
 // --- mockoidc: a second, independent OpenID Provider --------------------------------

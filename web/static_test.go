@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
+	"github.com/latchkey/latchkey/internal/htmltest"
 	"github.com/latchkey/latchkey/static"
 )
 
@@ -94,9 +95,9 @@ func TestPagesLinkFingerprintedAssets(t *testing.T) {
 	doc := parseHTML(t, readBody(t, resp))
 	var assets []string
 	for _, n := range findAll(doc, func(n *html.Node) bool {
-		return (n.DataAtom == atom.Link && attr(n, "rel") == "stylesheet") || (n.DataAtom == atom.Script && attr(n, "src") != "")
+		return (n.DataAtom == atom.Link && htmltest.Attr(n, "rel") == "stylesheet") || (n.DataAtom == atom.Script && htmltest.Attr(n, "src") != "")
 	}) {
-		assets = append(assets, attr(n, "href")+attr(n, "src"))
+		assets = append(assets, htmltest.Attr(n, "href")+htmltest.Attr(n, "src"))
 	}
 	if len(assets) < 2 {
 		t.Fatalf("landing page links %v, want the stylesheet and htmx", assets)
