@@ -12,7 +12,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/latchkey/latchkey/auth"
-	"github.com/latchkey/latchkey/internal/testop"
+	"github.com/latchkey/latchkey/internal/testing/testop"
 )
 
 // newRP is a relying party for op with a fresh random session key; edit adjusts the

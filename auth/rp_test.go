@@ -15,7 +15,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/latchkey/latchkey/auth"
-	"github.com/latchkey/latchkey/internal/testop"
+	"github.com/latchkey/latchkey/internal/testing/testop"
 )
 
 // TestRPSignsInAgainstMockOIDC runs the relying party against a second, independent

@@ -8,7 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/latchkey/latchkey/internal/testportal"
+	"github.com/latchkey/latchkey/internal/testing/testportal"
 	"github.com/latchkey/latchkey/store"
 )
 

@@ -14,7 +14,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
-	"github.com/latchkey/latchkey/internal/testportal"
+	"github.com/latchkey/latchkey/internal/testing/testportal"
 )
 
 const (

@@ -9,7 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/latchkey/latchkey/internal/testportal"
+	"github.com/latchkey/latchkey/internal/testing/testportal"
 )
 
 // TestWithoutJavaScript unlocks with scripts off: the Unlock link leads to the

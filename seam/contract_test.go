@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/seamfake"
+	"github.com/latchkey/latchkey/internal/testing/seamfake"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/seam/sandbox"
 )
@@ -210,7 +210,7 @@ func startFake(t *testing.T) *env {
 	}
 	e.client, e.rec = e.newClient(f.APIKey, nil)
 	// The fake cannot give one account n devices through its API (its database API
-	// breaks the fake on write, see internal/seamfake), so each lock comes from its
+	// breaks the fake on write, see internal/testing/seamfake), so each lock comes from its
 	// own finished webview. userKey is ignored: the fake attaches every such account
 	// to the workspace's first client session and does not filter by user anyway.
 	e.addUserDevices = func(t *testing.T, _ string, n int) []string {

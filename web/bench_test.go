@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/testportal"
+	"github.com/latchkey/latchkey/internal/testing/testportal"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
 )

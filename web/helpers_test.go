@@ -15,8 +15,8 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
-	"github.com/latchkey/latchkey/internal/htmltest"
-	"github.com/latchkey/latchkey/internal/syncbuf"
+	"github.com/latchkey/latchkey/internal/testing/htmltest"
+	"github.com/latchkey/latchkey/internal/testing/syncbuf"
 )
 
 // syncBuffer collects log output written from several goroutines (the portal, the

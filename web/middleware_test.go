@@ -13,7 +13,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
-	"github.com/latchkey/latchkey/internal/htmltest"
+	"github.com/latchkey/latchkey/internal/testing/htmltest"
 )
 
 // cspDirectives splits a Content-Security-Policy into its directives.

@@ -20,9 +20,9 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
-	"github.com/latchkey/latchkey/internal/htmltest"
-	"github.com/latchkey/latchkey/internal/seamfake"
-	"github.com/latchkey/latchkey/internal/testportal"
+	"github.com/latchkey/latchkey/internal/testing/htmltest"
+	"github.com/latchkey/latchkey/internal/testing/seamfake"
+	"github.com/latchkey/latchkey/internal/testing/testportal"
 	"github.com/latchkey/latchkey/seam/sandbox"
 	"github.com/latchkey/latchkey/store"
 )

@@ -22,9 +22,9 @@ import (
 	"golang.org/x/net/html/atom"
 
 	"github.com/latchkey/latchkey/auth"
-	"github.com/latchkey/latchkey/internal/htmltest"
-	"github.com/latchkey/latchkey/internal/testop"
-	"github.com/latchkey/latchkey/internal/testportal"
+	"github.com/latchkey/latchkey/internal/testing/htmltest"
+	"github.com/latchkey/latchkey/internal/testing/testop"
+	"github.com/latchkey/latchkey/internal/testing/testportal"
 	"github.com/latchkey/latchkey/store"
 )
 

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
-	"github.com/latchkey/latchkey/internal/htmltest"
+	"github.com/latchkey/latchkey/internal/testing/htmltest"
 	"github.com/latchkey/latchkey/static"
 )
 

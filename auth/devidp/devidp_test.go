@@ -24,7 +24,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/oauth2"
 
-	"github.com/latchkey/latchkey/internal/syncbuf"
+	"github.com/latchkey/latchkey/internal/testing/syncbuf"
 )
 
 const (

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/testportal"
+	"github.com/latchkey/latchkey/internal/testing/testportal"
 )
 
 // TestSignInLandsOnDevices checks the harness itself: a dev IdP sign-in ends on

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/syncbuf"
+	"github.com/latchkey/latchkey/internal/testing/syncbuf"
 )
 
 // APIKey is the API key the fake's seed creates.

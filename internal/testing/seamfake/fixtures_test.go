@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/seamfake"
+	"github.com/latchkey/latchkey/internal/testing/seamfake"
 )
 
 // TestConnectAccountAddsOneLock checks the fixture helper: a finished webview gives

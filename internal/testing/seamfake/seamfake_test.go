@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/seamfake"
+	"github.com/latchkey/latchkey/internal/testing/seamfake"
 )
 
 // TestStartServesSeededDevices checks the launcher: the fake answers devices/list with

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/syncbuf"
+	"github.com/latchkey/latchkey/internal/testing/syncbuf"
 	"github.com/latchkey/latchkey/seam/sandbox"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/web"
