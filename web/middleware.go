@@ -102,14 +102,17 @@ func accessLog(log *slog.Logger) middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			info := &request.Info{ID: request.NewID()}
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				host = r.RemoteAddr
+			}
+			info := &request.Info{ID: request.NewID(), RemoteAddr: host, UserAgent: r.UserAgent()}
 			w.Header().Set("X-Request-Id", info.ID)
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r.WithContext(request.With(r.Context(), info)))
 			if rec.status == 0 {
 				rec.status = http.StatusOK
 			}
-			host, _, _ := net.SplitHostPort(r.RemoteAddr)
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("request_id", info.ID),
 				slog.String("method", r.Method),

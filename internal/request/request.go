@@ -1,6 +1,7 @@
-// Package request carries per-request facts (request id, signed-in user id) through the
-// context, so the access log written by the outermost middleware can name the user that
-// an inner middleware found.
+// Package request carries per-request facts (request id, client address and user agent,
+// signed-in user id) through the context, so the access log written by the outermost
+// middleware can name the user that an inner middleware found, and the domain packages
+// can name the client in the audit trail without seeing an *http.Request.
 package request
 
 import (
@@ -13,8 +14,12 @@ import (
 // Info is the mutable record of one request, shared by every layer that sees it.
 type Info struct {
 	// ID is the request id, also sent to the client as X-Request-Id.
-	ID     string
-	userID atomic.Value
+	ID string
+	// RemoteAddr is the client's address (after trusted proxies), without a port.
+	RemoteAddr string
+	// UserAgent is the client's User-Agent header.
+	UserAgent string
+	userID    atomic.Value
 }
 
 // SetUserID records the signed-in user for the access log.
