@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/latchkey/latchkey/store"
@@ -51,27 +50,4 @@ func (h *Handlers) activityList(ctx context.Context, userID string, before int64
 		list.NewestURL = newestURL
 	}
 	return list, nil
-}
-
-// beforeCursor is the ?before= page cursor; anything but a positive number means the
-// newest page, so a garbled link still shows something useful.
-func beforeCursor(r *http.Request) int64 {
-	n, err := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
-}
-
-// withQuery is path with the non-empty values as its query string.
-func withQuery(path string, values url.Values) string {
-	for k, v := range values {
-		if len(v) == 0 || v[0] == "" {
-			delete(values, k)
-		}
-	}
-	if len(values) == 0 {
-		return path
-	}
-	return path + "?" + values.Encode()
 }

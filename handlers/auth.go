@@ -116,10 +116,3 @@ func adminDetail(isAdmin bool) string {
 	}
 	return ""
 }
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}

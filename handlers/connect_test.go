@@ -15,6 +15,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
 )
@@ -119,6 +120,7 @@ func newConnectEnv(t *testing.T) *connectEnv {
 		Sessions: scs.New(),
 		Store:    db,
 		Seam:     Seam{ClientSessions: fs, ConnectWebviews: fs, Devices: fs},
+		Locks:    &locks.Service{Store: db, Seam: locks.Seam{Devices: fs}, Now: func() time.Time { return env.now }},
 		BaseURL:  "http://127.0.0.1:8080",
 	}
 	return env

@@ -14,9 +14,6 @@ type Seam struct {
 	ClientSessions  ClientSessionAPI
 	ConnectWebviews ConnectWebviewAPI
 	Devices         DeviceAPI
-	Locks           LockAPI
-	ActionAttempts  ActionAttemptAPI
-	Events          EventAPI
 }
 
 // ClientSessionAPI gives each user their Seam client session.
@@ -36,22 +33,6 @@ type DeviceAPI interface {
 	List(ctx context.Context, p seam.ListDevicesParams) ([]seam.Device, error)
 }
 
-// LockAPI locks and unlocks doors.
-type LockAPI interface {
-	UnlockDoor(ctx context.Context, deviceID string) (*seam.ActionAttempt, error)
-	LockDoor(ctx context.Context, deviceID string) (*seam.ActionAttempt, error)
-}
-
-// ActionAttemptAPI reads action attempts.
-type ActionAttemptAPI interface {
-	Get(ctx context.Context, actionAttemptID string) (*seam.ActionAttempt, error)
-}
-
-// EventAPI lists Seam's events.
-type EventAPI interface {
-	List(ctx context.Context, p seam.ListEventsParams) ([]seam.Event, error)
-}
-
 // Store is Latchkey's own records: users, ownership, action attempts, audit.
 type Store interface {
 	UserStore
@@ -66,16 +47,7 @@ type Store interface {
 
 	RecordConnectedAccount(ctx context.Context, a store.ConnectedAccount) error
 	ConnectedAccountsForUser(ctx context.Context, userID string) ([]store.ConnectedAccount, error)
-	UserOwnsConnectedAccount(ctx context.Context, userID, accountID string) (bool, error)
 	SetDeviceCounts(ctx context.Context, userID string, counts map[string]int, now time.Time) error
-
-	CreateActionAttempt(ctx context.Context, a store.ActionAttempt) error
-	ActionAttemptForUser(ctx context.Context, userID, attemptID string) (store.ActionAttempt, error)
-	PendingActionAttempt(ctx context.Context, userID, deviceID string, since time.Time) (store.ActionAttempt, error)
-	PendingActionAttempts(ctx context.Context) ([]store.ActionAttempt, error)
-	FinishActionAttempt(ctx context.Context, id, status, errMsg string, at time.Time) (bool, error)
-	CountActionAttemptsSince(ctx context.Context, userID string, since time.Time) (int, error)
-	LatestActionAttempts(ctx context.Context, userID, deviceID string, limit int) ([]store.ActionAttempt, error)
 
 	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, int64, error)
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/views"
@@ -17,15 +17,6 @@ import (
 
 // maxQueryLen bounds the name filter.
 const maxQueryLen = 100
-
-// currentUser is the signed-in user; routes that use it sit behind RequireUser.
-func currentUser(r *http.Request) store.User {
-	u, ok := auth.UserFrom(r.Context())
-	if !ok {
-		panic("handlers: route without RequireUser") // a wiring mistake, caught by tests
-	}
-	return u
-}
 
 // Devices lists the signed-in user's devices, filtered by name with ?q=.
 func (h *Handlers) Devices(w http.ResponseWriter, r *http.Request) error {
@@ -35,7 +26,7 @@ func (h *Handlers) Devices(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	list.BaseURL = "/devices"
-	if r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Target") == "device-list" {
+	if isHTMX(r) && r.Header.Get("HX-Target") == "device-list" {
 		h.render(w, r, status, views.DeviceListItems(list))
 		return nil
 	}
@@ -52,9 +43,10 @@ func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, q
 		query = query[:maxQueryLen]
 	}
 	list := views.DeviceList{Query: query}
-	devices, err := h.ownedDevices(ctx, userID)
-	var page *Error
-	if errors.As(err, &page) {
+	devices, err := h.Locks.Devices(ctx, userID)
+	var service *locks.ErrLockService
+	if errors.As(err, &service) {
+		page := pageFor(err)
 		h.Log.WarnContext(ctx, "device list unavailable", "error", err)
 		list.Unavailable = page.Message
 		for k, vs := range page.Header {
@@ -66,7 +58,7 @@ func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, q
 		return list, 0, err
 	}
 	list.Total = len(devices)
-	recent, err := h.Store.LatestActionAttempts(ctx, userID, "", 100)
+	recent, err := h.Locks.RecentActions(ctx, userID, "", 100)
 	if err != nil {
 		return list, 0, err
 	}
@@ -98,7 +90,7 @@ const recentActionWindow = 5 * time.Minute
 // Device shows one device: status, capabilities, problems and recent activity.
 func (h *Handlers) Device(w http.ResponseWriter, r *http.Request) error {
 	user := currentUser(r)
-	d, err := h.ownedDevice(r, user, r.PathValue("id"))
+	d, err := h.Locks.Device(r.Context(), user, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -113,7 +105,7 @@ func (h *Handlers) Device(w http.ResponseWriter, r *http.Request) error {
 func (h *Handlers) devicePage(ctx context.Context, userID string, d seam.Device) (views.DeviceDetail, error) {
 	v := deviceView(d)
 	now := h.Now()
-	attempts, err := h.Store.LatestActionAttempts(ctx, userID, d.DeviceID, 1)
+	attempts, err := h.Locks.RecentActions(ctx, userID, d.DeviceID, 1)
 	if err != nil {
 		return views.DeviceDetail{}, err
 	}
@@ -129,20 +121,13 @@ func (h *Handlers) devicePage(ctx context.Context, userID string, d seam.Device)
 	for _, e := range events {
 		page.Activity = append(page.Activity, activityEntry(e, names))
 	}
-	seamEvents, err := h.Seam.Events.List(ctx, seam.ListEventsParams{
-		DeviceIDs:  []string{d.DeviceID},
-		EventTypes: []string{seam.EventLockLocked, seam.EventLockUnlocked},
-		Since:      now.Add(-30 * 24 * time.Hour),
-		Limit:      20,
-	})
+	seamEvents, err := h.Locks.LockEvents(ctx, d.DeviceID, 20)
 	if err != nil {
 		h.Log.WarnContext(ctx, "device events unavailable", "device_id", d.DeviceID, "error", err)
 		page.EventsUnavailable = true
 	}
 	for _, e := range seamEvents {
-		if e.DeviceID == d.DeviceID {
-			page.Activity = append(page.Activity, seamEventEntry(e, v.Name))
-		}
+		page.Activity = append(page.Activity, seamEventEntry(e, v.Name))
 	}
 	slices.SortStableFunc(page.Activity, func(a, b views.ActivityEntry) int { return strings.Compare(b.ISOTime, a.ISOTime) })
 	if len(page.Activity) > 30 {
@@ -154,13 +139,13 @@ func (h *Handlers) devicePage(ctx context.Context, userID string, d seam.Device)
 // ConfirmUnlock is the no-JavaScript confirmation page for an unlock.
 func (h *Handlers) ConfirmUnlock(w http.ResponseWriter, r *http.Request) error {
 	user := currentUser(r)
-	d, err := h.ownedDevice(r, user, r.PathValue("id"))
+	d, err := h.Locks.Device(r.Context(), user, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	v := deviceView(d)
 	if !v.CanUnlock {
-		return errCannotUnlock
+		return locks.ErrCannotUnlock
 	}
 	h.render(w, r, http.StatusOK, views.ConfirmUnlockPage(h.page(r, "Unlock "+v.Name+"?"), v))
 	return nil

@@ -5,8 +5,6 @@ package handlers
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +15,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/store"
 
 	"github.com/latchkey/latchkey/internal/request"
@@ -38,14 +37,12 @@ type Handlers struct {
 	// Store is Latchkey's records; Seam the lock service.
 	Store Store
 	Seam  Seam
+	// Locks is what a customer may see and do to their locks.
+	Locks *locks.Service
 	// BaseURL is the portal's public URL (for Seam's redirects back to us).
 	BaseURL string
-	// ActionsPerMinute caps lock/unlock requests per user.
-	ActionsPerMinute int
-	// Followers follow action attempts to their end.
-	Followers *Followers
 
-	// inflight holds the device ids with a lock/unlock being sent right now.
+	// inflight holds the Connect Webviews being finished right now.
 	inflight sync.Map
 }
 
@@ -94,85 +91,13 @@ func (h *Handlers) Handle(f Func) http.Handler {
 	})
 }
 
-// Error is a failure that carries the page a user should see. Err is the cause, logged
-// but never shown.
-type Error struct {
-	Status  int
-	Title   string
-	Message string
-	// Retry offers a "try again" link back to the page that failed.
-	Retry bool
-	// Actions are extra links on the page ("Sign in again").
-	Actions []views.Link
-	// Header is set on the response (e.g. Retry-After).
-	Header http.Header
-	Err    error
-}
-
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%d %s: %v", e.Status, e.Title, e.Err)
-	}
-	return fmt.Sprintf("%d %s", e.Status, e.Title)
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// Errors users meet, each with words rather than Go error strings.
-var (
-	errNotFound = &Error{Status: http.StatusNotFound, Title: "Page not found",
-		Message: "There is nothing here, or it is not yours to see. Check the address, or go back to your devices."}
-	errMethodNotAllowed = &Error{Status: http.StatusMethodNotAllowed, Title: "Not allowed here",
-		Message: "This address does not accept that kind of request."}
-	errUnauthorized = &Error{Status: http.StatusUnauthorized, Title: "Sign in to continue",
-		Message: "You need to be signed in for that. Your session may have ended: sign in and try again.",
-		Actions: []views.Link{{Label: "Sign in", URL: "/login"}}}
-	errForbidden = &Error{Status: http.StatusForbidden, Title: "Not available to your account",
-		Message: "This page is for Latchkey administrators."}
-	errForbiddenCrossOrigin = &Error{Status: http.StatusForbidden, Title: "Request refused",
-		Message: "This request came from another site, so it was refused. If you clicked a button on Latchkey, reload the page and try again."}
-	errInternal = &Error{Status: http.StatusInternalServerError, Title: "Something went wrong",
-		Message: "We could not finish this request. Nothing was changed that you did not see confirmed. Please try again in a moment."}
-	errTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Title: "Request too large",
-		Message: "That request was larger than Latchkey accepts."}
-)
-
-// statusErrors are the pages for bare statuses the router and middleware produce.
-var statusErrors = map[int]*Error{
-	http.StatusNotFound:              errNotFound,
-	http.StatusMethodNotAllowed:      errMethodNotAllowed,
-	http.StatusUnauthorized:          errUnauthorized,
-	http.StatusForbidden:             errForbidden,
-	http.StatusInternalServerError:   errInternal,
-	http.StatusRequestEntityTooLarge: errTooLarge,
-}
-
-// CrossOriginRefused is the page for an unsafe request that came from another site.
-func CrossOriginRefused() *Error { return errForbiddenCrossOrigin }
-
 // Audit records e for the request r (for middleware outside this package).
 func (h *Handlers) Audit(r *http.Request, e store.AuditEvent) { h.audit(r, e) }
-
-// StatusError returns the standard page for a bare status code.
-func StatusError(status int) *Error {
-	if e, ok := statusErrors[status]; ok {
-		return e
-	}
-	return &Error{Status: status, Title: http.StatusText(status), Message: "This request could not be completed."}
-}
 
 // ServeError writes the page for err and logs it once: server-side failures at error
 // level, user mistakes at info.
 func (h *Handlers) ServeError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			e = errTooLarge
-		} else {
-			e = &Error{Status: errInternal.Status, Title: errInternal.Title, Message: errInternal.Message, Err: err}
-		}
-	}
+	e := pageFor(err)
 	level := slog.LevelInfo
 	if e.Status >= 500 {
 		level = slog.LevelError
@@ -189,7 +114,7 @@ func (h *Handlers) ServeError(w http.ResponseWriter, r *http.Request, err error)
 	if e.Retry {
 		view.RetryURL = r.URL.RequestURI()
 	}
-	if r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Boosted") != "true" {
+	if isHTMX(r) && r.Header.Get("HX-Boosted") != "true" {
 		// htmx swaps this into part of the page (a device row): a whole page would nest.
 		h.render(w, r, e.Status, views.ErrorFragment(view))
 		return

@@ -2,10 +2,12 @@ package handlers
 
 import (
 	"math"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/views"
@@ -44,16 +46,23 @@ func problemText(code, message string) string {
 // deviceView is what the pages show of a Seam device.
 func deviceView(d seam.Device) views.Device {
 	p := d.Properties
+	base := "/devices/" + url.PathEscape(d.DeviceID)
 	v := views.Device{
-		ID:           d.DeviceID,
-		Name:         firstNonEmpty(d.Nickname, d.DisplayName, p.Name, "Unnamed lock"),
-		Model:        p.Model.DisplayName,
-		Manufacturer: firstNonEmpty(p.Model.ManufacturerDisplayName, p.Manufacturer),
-		Online:       p.Online,
-		LockState:    "unknown",
-		CanUnlock:    d.CanRemotelyUnlock,
-		CanLock:      d.CanRemotelyLock,
-		Capabilities: d.CapabilitiesSupported,
+		ID:               d.DeviceID,
+		URL:              base,
+		ConfirmUnlockURL: base + "/unlock",
+		UnlockURL:        base + "/unlock",
+		LockURL:          base + "/lock",
+		ActionTarget:     "action-" + d.DeviceID,
+		BadgeID:          badgeID(d.DeviceID),
+		Name:             locks.DeviceName(d),
+		Model:            p.Model.DisplayName,
+		Manufacturer:     firstNonEmpty(p.Model.ManufacturerDisplayName, p.Manufacturer),
+		Online:           p.Online,
+		LockState:        "unknown",
+		CanUnlock:        d.CanRemotelyUnlock,
+		CanLock:          d.CanRemotelyLock,
+		Capabilities:     d.CapabilitiesSupported,
 	}
 	if p.Locked != nil {
 		v.LockState = map[bool]string{true: "locked", false: "unlocked"}[*p.Locked]
@@ -85,13 +94,45 @@ func deviceView(d seam.Device) views.Device {
 	return v
 }
 
-// actionView is the state of an action attempt for the status fragment.
+// badgeID is the id of a device's lock badge, which an action's result updates.
+func badgeID(deviceID string) string { return "lock-" + deviceID }
+
+// actionPollBound is how long a page polls an action before it says "still pending —
+// check again" (the follower keeps following it on the server).
+const actionPollBound = 20 * time.Second
+
+// actionView is an action as its status fragment shows it.
 func actionView(a store.ActionAttempt, now time.Time) *views.Action {
-	v := &views.Action{DeviceID: a.DeviceID, AttemptID: a.ID, Verb: a.Action, Status: a.Status, Message: a.Error}
-	if a.FinishedAt != nil {
-		v.FinishedAt = a.FinishedAt.UTC().Format("15:04 UTC")
+	deviceURL := "/devices/" + url.PathEscape(a.DeviceID)
+	v := &views.Action{
+		ElementID: "attempt-" + a.ID,
+		PollURL:   deviceURL + "/actions/" + url.PathEscape(a.ID),
+		DeviceURL: deviceURL,
 	}
-	v.Poll = a.Status == store.AttemptPending && now.Sub(a.CreatedAt) < actionPollBound
+	unlock := a.Action == store.ActionUnlock
+	verb := map[bool]string{true: "unlock", false: "lock"}[unlock]
+	switch a.Status {
+	case store.AttemptRequested, store.AttemptPending:
+		v.State, v.Text = views.ActionInProgress, map[bool]string{true: "Unlocking…", false: "Locking…"}[unlock]
+		if now.Sub(a.CreatedAt) >= actionPollBound {
+			v.State, v.Text = views.ActionStalled, "Still pending — check again."
+		}
+	case store.AttemptSuccess:
+		v.State = views.ActionSucceeded
+		v.Text = map[bool]string{true: "Unlocked", false: "Locked"}[unlock]
+		if a.FinishedAt != nil {
+			v.Text += " at " + a.FinishedAt.UTC().Format("15:04 UTC")
+		}
+		v.BadgeID, v.BadgeState = badgeID(a.DeviceID), map[bool]string{true: "unlocked", false: "locked"}[unlock]
+	case store.AttemptTimeout:
+		v.State, v.Text = views.ActionUncertain, "No answer from the lock in time. Check the lock before trying again."
+	case store.AttemptUnknown:
+		v.State, v.Text = views.ActionUncertain, "The lock service may have acted, but its answer was lost: check the door."
+	case store.AttemptNotSent:
+		v.State, v.Text = views.ActionFailed, "Could not "+verb+": "+orDefault(a.Error, "the request was not sent.")
+	default:
+		v.State, v.Text = views.ActionFailed, "Could not "+verb+": "+orDefault(a.Error, "the lock did not respond")
+	}
 	return v
 }
 
@@ -112,7 +153,11 @@ var auditWords = map[string]string{
 	store.AuditDeviceUnlockFailed:      "Unlock failed",
 	store.AuditDeviceLockSucceeded:     "Locked",
 	store.AuditDeviceLockFailed:        "Lock failed",
+	store.AuditDeviceUnlockSent:        "Unlock sent to the lock service",
+	store.AuditDeviceLockSent:          "Lock sent to the lock service",
 	store.AuditDeviceActionTimeout:     "No answer from the lock in time",
+	store.AuditDeviceActionUnknown:     "Outcome unknown: check the door",
+	store.AuditDeviceActionNotSent:     "Not sent",
 	store.AuditDeviceActionRateLimited: "Too many requests: refused",
 }
 
@@ -154,20 +199,4 @@ func seamEventEntry(e seam.Event, deviceName string) views.ActivityEntry {
 		Outcome: store.OutcomeSuccess,
 		Source:  "Seam",
 	}
-}
-
-func shortID(id string) string {
-	if len(id) > 8 {
-		return id[:8]
-	}
-	return id
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if strings.TrimSpace(s) != "" {
-			return s
-		}
-	}
-	return ""
 }

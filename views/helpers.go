@@ -60,27 +60,6 @@ func filterURL(base, q string) string {
 	return base + "?q=" + url.QueryEscape(q)
 }
 
-func actionProgress(verb string) string {
-	if verb == "lock" {
-		return "Locking…"
-	}
-	return "Unlocking…"
-}
-
-func actionDone(verb string) string {
-	if verb == "lock" {
-		return "Locked"
-	}
-	return "Unlocked"
-}
-
-func actionLockState(verb string) string {
-	if verb == "lock" {
-		return "locked"
-	}
-	return "unlocked"
-}
-
 func orText(s, def string) string {
 	if s == "" {
 		return def

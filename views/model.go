@@ -68,7 +68,17 @@ func (u *User) DisplayName() string {
 
 // Device is one lock as the device list and device page show it.
 type Device struct {
-	ID           string
+	ID string
+	// URL is the device page; ConfirmUnlockURL the no-JavaScript confirmation page;
+	// UnlockURL and LockURL take the POSTs.
+	URL              string
+	ConfirmUnlockURL string
+	UnlockURL        string
+	LockURL          string
+	// ActionTarget is the id of the element an action's status goes into.
+	ActionTarget string
+	// BadgeID is the id of the lock badge, which an action's result updates.
+	BadgeID      string
 	Name         string
 	Model        string
 	Manufacturer string
@@ -98,22 +108,37 @@ type Problem struct {
 	Severe bool
 }
 
+// ActionState is how far a lock or unlock got, as a page shows it.
+type ActionState string
+
+// The states of an action on a page.
+const (
+	// ActionInProgress shows a spinner and polls PollURL.
+	ActionInProgress ActionState = "in-progress"
+	// ActionStalled is still pending after the page stopped polling: "check again".
+	ActionStalled   ActionState = "stalled"
+	ActionSucceeded ActionState = "succeeded"
+	ActionFailed    ActionState = "failed"
+	// ActionUncertain is a timeout or a lost answer: the customer should check the door.
+	ActionUncertain ActionState = "uncertain"
+)
+
 // Action is the state of one lock or unlock request.
 type Action struct {
-	DeviceID  string
-	AttemptID string
-	// Verb is "unlock" or "lock".
-	Verb string
-	// Status is "pending", "success", "error" or "timeout".
-	Status string
-	// Message is Seam's reason for an error.
-	Message string
-	// FinishedAt is when it succeeded or failed, shown as "Unlocked at 14:02".
-	FinishedAt string
-	// Poll asks the browser to re-check in a second; false once the 20 s bound passed.
-	Poll bool
-	// UpdateBadge, in an htmx answer, also updates the device's lock badge in place.
-	UpdateBadge bool
+	// ElementID is the fragment's id, which htmx swaps.
+	ElementID string
+	State     ActionState
+	// Text is the line shown ("Unlocking…", "Unlocked at 14:02 UTC", "Could not unlock: …").
+	Text string
+	// PollURL is where the fragment asks again: every second while in progress, on
+	// "Check again" when stalled.
+	PollURL string
+	// DeviceURL is the device page, the no-JavaScript way to check again.
+	DeviceURL string
+	// BadgeID and BadgeState, when set in an htmx answer, update the device's lock badge
+	// in place (out of band).
+	BadgeID    string
+	BadgeState string
 }
 
 // DeviceList is the /devices page (and the admin's read-only copy of it).

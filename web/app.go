@@ -17,6 +17,7 @@ import (
 
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/handlers"
+	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/seam/sandbox"
 	"github.com/latchkey/latchkey/static"
@@ -35,6 +36,7 @@ type App struct {
 	sessions   *scs.SessionManager
 	authMW     *auth.Middleware
 	handlers   *handlers.Handlers
+	follower   *locks.Follower
 	static     *staticFiles
 	csp        string
 	handler    http.Handler
@@ -60,12 +62,10 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 	a.closers = append(a.closers, a.db.Close)
 
 	h := &handlers.Handlers{
-		Log:              log,
-		Now:              time.Now,
-		Store:            a.db,
-		BaseURL:          cfg.BaseURL.String(),
-		ActionsPerMinute: cfg.ActionsPerMinute,
-		Followers:        handlers.NewFollowers(ctx, time.Second, 2*time.Minute),
+		Log:     log,
+		Now:     time.Now,
+		Store:   a.db,
+		BaseURL: cfg.BaseURL.String(),
 	}
 	h.Health.Database = a.db
 	a.handlers = h
@@ -141,15 +141,21 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		ClientSessions:  client.ClientSessions,
 		ConnectWebviews: client.ConnectWebviews,
 		Devices:         client.Devices,
-		Locks:           client.Locks,
-		ActionAttempts:  client.ActionAttempts,
-		Events:          client.Events,
 	}
 	h.Health.Seam = newSeamProbe(client.Devices, 30*time.Second).check
-	if err := h.ResumeFollowing(ctx); err != nil {
-		return nil, err
+	h.Locks = &locks.Service{
+		Store:            a.db,
+		Seam:             locks.Seam{Devices: client.Devices, Locks: client.Locks, ActionAttempts: client.ActionAttempts, Events: client.Events},
+		Log:              log,
+		Now:              time.Now,
+		ActionsPerMinute: cfg.ActionsPerMinute,
+		SendTimeout:      cfg.ActionSendTimeout,
+		PendingBound:     cfg.ActionPendingBound,
 	}
-	a.closers = append(a.closers, h.Followers.Close)
+	// Any instance's follower takes over the actions a dead instance left open.
+	a.follower = locks.NewFollower(h.Locks, locks.FollowerOptions{Interval: cfg.FollowInterval})
+	a.follower.Start(ctx)
+	a.closers = append(a.closers, a.follower.Close)
 
 	a.csp = contentSecurityPolicy([]string{origin(seamEndpoint)}, []string{rp.IssuerOrigin()})
 	a.handler = a.routes()
@@ -168,8 +174,11 @@ func (a *App) Sandbox() *sandbox.Sandbox { return a.sandbox }
 // SandboxURL is the embedded Seam sandbox's endpoint, or "" when real Seam is configured.
 func (a *App) SandboxURL() string { return a.sandboxURL }
 
-// Handlers exposes the handlers (tests reach the action followers through it).
-func (a *App) Handlers() *handlers.Handlers { return a.handlers }
+// Locks is the lock use cases the portal serves (tests drive them directly).
+func (a *App) Locks() *locks.Service { return a.handlers.Locks }
+
+// Follower is the action follower the app runs.
+func (a *App) Follower() *locks.Follower { return a.follower }
 
 // Close releases what the app owns, newest first.
 func (a *App) Close() error {

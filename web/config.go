@@ -48,6 +48,12 @@ type Config struct {
 
 	// ActionsPerMinute caps lock/unlock requests per user.
 	ActionsPerMinute int
+	// ActionSendTimeout bounds one unlock/lock call to Seam; ActionPendingBound is how
+	// long an action may stay pending at Seam before it is recorded as timed out;
+	// FollowInterval is how often the follower claims open actions.
+	ActionSendTimeout  time.Duration
+	ActionPendingBound time.Duration
+	FollowInterval     time.Duration
 	// ShutdownTimeout bounds how long in-flight requests may take after SIGTERM.
 	ShutdownTimeout time.Duration
 
@@ -225,6 +231,9 @@ func settings() []setting {
 			c.ActionsPerMinute = n
 			return nil
 		}},
+		{env: "LATCHKEY_ACTION_SEND_TIMEOUT", flag: "action-send-timeout", def: "15s", usage: "how long one lock/unlock call to Seam may take (the browser cannot cut it short)", parse: dur(func(c *Config) *time.Duration { return &c.ActionSendTimeout })},
+		{env: "LATCHKEY_ACTION_PENDING_BOUND", flag: "action-pending-bound", def: "2m", usage: "how long a lock/unlock may stay pending at Seam before it is recorded as timed out", parse: dur(func(c *Config) *time.Duration { return &c.ActionPendingBound })},
+		{env: "LATCHKEY_FOLLOW_INTERVAL", flag: "follow-interval", def: "1s", usage: "how often each instance claims open lock/unlock actions to follow them at Seam", parse: dur(func(c *Config) *time.Duration { return &c.FollowInterval })},
 		{env: "LATCHKEY_SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "20s", usage: "how long in-flight requests may finish after SIGINT/SIGTERM", parse: dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{env: "LATCHKEY_DEV_IDP_ADDR", flag: "dev-idp-addr", def: "127.0.0.1:8081", usage: "development: address of the embedded OpenID Provider", parse: func(c *Config, v string) error {
 			if err := checkHostPort(v); err != nil {

@@ -144,8 +144,8 @@ type matrixEnv struct {
 func matrixEnvSetup(t *testing.T, p *testportal.Portal, calls func() []matrixCall, connect func(env *matrixEnv)) *matrixEnv {
 	t.Helper()
 	// The matrix settles every attempt by polling, as the browser does; a follower
-	// asking Seam in the background would land between a case's before and after.
-	p.App.Handlers().Followers.Interval = time.Hour
+	// asking Seam in the background would land between a case's before and after
+	// (testportal starts it with LATCHKEY_FOLLOW_INTERVAL unless told otherwise).
 	env := &matrixEnv{p: p, calls: calls, clients: map[string]*http.Client{}, userIDs: map[string]string{},
 		devices: map[string]string{}, names: map[string]string{}, attempts: map[string]string{}}
 	for _, who := range []string{matrixAlice, matrixBob, matrixAdmin} {
@@ -175,7 +175,7 @@ func matrixEnvSetup(t *testing.T, p *testportal.Portal, calls func() []matrixCal
 // honours user_identifier_key: checks 2 and 3 of DESIGN.md both hold there.
 func TestOwnershipMatrixSandbox(t *testing.T) {
 	p := testportal.Start(t, testportal.Options{
-		Env:         map[string]string{"LATCHKEY_ACTIONS_PER_MINUTE": "10000"},
+		Env:         map[string]string{"LATCHKEY_ACTIONS_PER_MINUTE": "10000", "LATCHKEY_FOLLOW_INTERVAL": "1h"},
 		ActionDelay: time.Millisecond,
 	})
 	calls := func() []matrixCall {
@@ -240,6 +240,7 @@ func TestOwnershipMatrixSeamFake(t *testing.T) {
 		"SEAM_API_KEY":                f.APIKey,
 		"SEAM_ENDPOINT":               proxy.url,
 		"LATCHKEY_ACTIONS_PER_MINUTE": "10000",
+		"LATCHKEY_FOLLOW_INTERVAL":    "1h",
 	}})
 	owner := map[string]string{matrixAlice: accounts[0], matrixBob: accounts[1]}
 	env := matrixEnvSetup(t, p, proxy.log, func(env *matrixEnv) {
@@ -295,8 +296,8 @@ func TestOwnershipMatrixSeamFake(t *testing.T) {
 // started it, and only under the device it was started on; any other pairing is the
 // not-found page, audited, and never makes Latchkey ask Seam about the attempt.
 func TestActionStatusAnswersOnlyItsStarter(t *testing.T) {
-	p := testportal.Start(t, testportal.Options{ActionDelay: time.Millisecond})
-	p.App.Handlers().Followers.Interval = time.Hour // no background polls in the call log
+	// No background polls in the call log.
+	p := testportal.Start(t, testportal.Options{ActionDelay: time.Millisecond, Env: map[string]string{"LATCHKEY_FOLLOW_INTERVAL": "1h"}})
 	alice, bob := signIn(t, p, matrixAlice), signIn(t, p, matrixBob)
 	jane := connectLocks(t, p, alice, sandbox.JaneEmail)
 	john := connectLocks(t, p, bob, sandbox.JohnEmail)

@@ -1,0 +1,82 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/seam"
+	"github.com/latchkey/latchkey/store"
+)
+
+// currentUser is the signed-in user; routes that use it sit behind RequireUser.
+func currentUser(r *http.Request) store.User {
+	u, ok := auth.UserFrom(r.Context())
+	if !ok {
+		panic("handlers: route without RequireUser") // a wiring mistake, caught by tests
+	}
+	return u
+}
+
+// isHTMX reports whether htmx sent r (and will swap the answer into the page).
+func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
+
+// seamReason is a Seam failure in a few words for the audit trail (never a key).
+func seamReason(err error) string {
+	var se *seam.Error
+	if errors.As(err, &se) {
+		if se.Message != "" {
+			return se.Type + ": " + se.Message
+		}
+		return se.Type
+	}
+	return "lock service unreachable"
+}
+
+// beforeCursor is the activity page cursor from ?before=, or 0 for the newest page.
+func beforeCursor(r *http.Request) int64 {
+	n, err := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// withQuery is path with the non-empty values as its query string.
+func withQuery(path string, values url.Values) string {
+	for k, v := range values {
+		if len(v) == 0 || v[0] == "" {
+			delete(values, k)
+		}
+	}
+	if len(values) == 0 {
+		return path
+	}
+	return path + "?" + values.Encode()
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,287 @@
+package locks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/latchkey/latchkey/seam"
+	"github.com/latchkey/latchkey/store"
+)
+
+// limitWindow is the window of the per-user action limit.
+const limitWindow = time.Minute
+
+// Words recorded with an action's outcome, shown on its page.
+const (
+	reasonUnknown     = "Seam may have acted — check the door."
+	reasonNoAnswer    = "No answer from the lock in time."
+	reasonNotSentLate = "It could not be sent in time, so it was not sent."
+	reasonNoResponse  = "the lock did not respond"
+)
+
+// Result is the outcome of a lock or unlock request.
+type Result struct {
+	// Attempt is the action as recorded once the request was handled: usually pending
+	// at Seam, sometimes already finished.
+	Attempt store.ActionAttempt
+	// Device is the device as Seam described it at the ownership check.
+	Device seam.Device
+	// Existing is set when the same action was already open on the device and the
+	// request was answered with it instead of starting another.
+	Existing bool
+}
+
+// Unlock asks Seam to unlock the user's device.
+func (s *Service) Unlock(ctx context.Context, user store.User, deviceID string) (Result, error) {
+	return s.act(ctx, user, deviceID, store.ActionUnlock)
+}
+
+// Lock asks Seam to lock the user's device.
+func (s *Service) Lock(ctx context.Context, user store.User, deviceID string) (Result, error) {
+	return s.act(ctx, user, deviceID, store.ActionLock)
+}
+
+// act runs one lock or unlock: ownership both ways, then one transaction that checks
+// the device's open action and the user's limit and records the action as requested
+// with its audit event; only then is Seam called, once, and its answer recorded, both
+// on a context the caller cannot cancel.
+func (s *Service) act(ctx context.Context, user store.User, deviceID, action string) (Result, error) {
+	// Over the limit, Seam is not even asked who owns the device: one customer's
+	// clicks must not spend the workspace's Seam budget.
+	if ValidDeviceID(deviceID) {
+		now := s.now()
+		count, oldest, err := s.Store.CountActionsSince(ctx, user.ID, now.Add(-limitWindow))
+		if err != nil {
+			return Result{}, fmt.Errorf("%s %s: %w", action, deviceID, err)
+		}
+		if count >= s.limit() {
+			return Result{}, s.rateLimited(ctx, user, deviceID, count, oldest, now)
+		}
+	}
+	device, err := s.Device(ctx, user, deviceID)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Device: device}
+	switch {
+	case action == store.ActionUnlock && !device.CanRemotelyUnlock:
+		return res, ErrCannotUnlock
+	case action == store.ActionLock && !device.CanRemotelyLock:
+		return res, ErrCannotLock
+	}
+
+	// From here on the browser going away changes nothing: what is recorded is sent,
+	// and what is sent is recorded.
+	ctx = context.WithoutCancel(ctx)
+	now := s.now()
+	lease := now.Add(s.senderLease())
+	requested := store.AuditEvent{Action: auditName(action, "requested"), DeviceID: deviceID, Outcome: store.OutcomeSuccess,
+		Detail: DeviceName(device)}
+	s.fillAudit(ctx, user, &requested)
+	recordCtx, cancel := context.WithTimeout(ctx, s.recordTimeout())
+	a, err := s.Store.BeginAction(recordCtx, store.NewAction{
+		Attempt: store.ActionAttempt{ID: uuid.NewString(), UserID: user.ID, DeviceID: deviceID, Action: action,
+			CreatedAt: now, ClaimedUntil: &lease},
+		Limit:  s.limit(),
+		Window: limitWindow,
+		Audit:  requested,
+	})
+	cancel()
+	var open *store.OpenActionError
+	var limited *store.LimitError
+	switch {
+	case errors.As(err, &open):
+		if open.Open.UserID == user.ID && open.Open.Action == action {
+			res.Attempt, res.Existing = open.Open, true
+			return res, nil
+		}
+		return res, &ErrBusy{Open: open.Open, DeviceName: DeviceName(device)}
+	case errors.As(err, &limited):
+		return res, s.rateLimited(ctx, user, deviceID, limited.Count, limited.Oldest, now)
+	case err != nil:
+		return res, fmt.Errorf("%s %s: %w", action, deviceID, err)
+	}
+	res.Attempt, err = s.send(ctx, user, a)
+	return res, err
+}
+
+// rateLimited audits a refusal by the limit and says when to try again: once the
+// oldest counted action leaves the window.
+func (s *Service) rateLimited(ctx context.Context, user store.User, deviceID string, count int, oldest, now time.Time) error {
+	s.audit(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionRateLimited, DeviceID: deviceID,
+		Outcome: store.OutcomeDenied, Detail: fmt.Sprintf("%d actions in the last minute", count)})
+	return &ErrRateLimited{Limit: s.limit(), RetryAfter: max(oldest.Add(limitWindow).Sub(now), time.Second)}
+}
+
+// send calls Seam for a requested action and records the answer. The call is bounded
+// by SendTimeout; an action that could not even start before its lease passed is not
+// sent at all.
+func (s *Service) send(ctx context.Context, user store.User, a store.ActionAttempt) (store.ActionAttempt, error) {
+	if a.ClaimedUntil != nil && !s.now().Before(a.ClaimedUntil.Add(-s.recordTimeout())) {
+		settled := s.settle(ctx, user, a, []string{store.AttemptRequested}, store.AttemptNotSent, reasonNotSentLate, "")
+		return settled, nil
+	}
+	call := s.Seam.Locks.UnlockDoor
+	if a.Action == store.ActionLock {
+		call = s.Seam.Locks.LockDoor
+	}
+	callCtx, cancel := context.WithTimeout(ctx, s.sendTimeout())
+	sa, err := call(callCtx, a.DeviceID)
+	cancel()
+	from := []string{store.AttemptRequested}
+	if err != nil {
+		status, reason := failedSend(err)
+		settled := s.settle(ctx, user, a, from, status, reason, "")
+		if status == store.AttemptUnknown {
+			return settled, nil
+		}
+		return settled, &ErrNotSent{Attempt: settled, Err: err}
+	}
+	switch sa.Status {
+	case seam.StatusPending:
+		return s.markPending(ctx, user, a, sa.ActionAttemptID), nil
+	case seam.StatusSuccess:
+		return s.settle(ctx, user, a, from, store.AttemptSuccess, "", sa.ActionAttemptID), nil
+	default:
+		return s.settle(ctx, user, a, from, store.AttemptError, seamAttemptReason(sa), sa.ActionAttemptID), nil
+	}
+}
+
+// failedSend classifies a failed unlock_door/lock_door call: Seam answered and refused
+// (nothing was done), or the answer was lost (Seam may have acted).
+func failedSend(err error) (status, reason string) {
+	var se *seam.Error
+	if !errors.As(err, &se) || se.Type == seam.TypeInvalidResponse {
+		return store.AttemptUnknown, reasonUnknown
+	}
+	switch {
+	case se.Status == http.StatusTooManyRequests:
+		return store.AttemptNotSent, "The lock service was busy and refused the request."
+	case se.Status == http.StatusServiceUnavailable:
+		return store.AttemptNotSent, "The lock service was unavailable and refused the request."
+	case se.Status >= 500:
+		return store.AttemptUnknown, reasonUnknown
+	}
+	reason = se.Type
+	if se.Message != "" {
+		reason = se.Message
+	}
+	return store.AttemptError, reason
+}
+
+func seamAttemptReason(sa *seam.ActionAttempt) string {
+	if sa.Error != nil && sa.Error.Message != "" {
+		return sa.Error.Message
+	}
+	return reasonNoResponse
+}
+
+// markPending records that Seam accepted the action, with Seam's id, and gives up the
+// sender's lease so a follower takes it on.
+func (s *Service) markPending(ctx context.Context, user store.User, a store.ActionAttempt, seamID string) store.ActionAttempt {
+	e := store.AuditEvent{Action: auditName(a.Action, "sent"), DeviceID: a.DeviceID, Outcome: store.OutcomeSuccess,
+		Detail: "Seam action attempt " + shortID(seamID)}
+	s.fillAudit(ctx, user, &e)
+	return s.transition(ctx, a, store.Transition{ID: a.ID, From: []string{store.AttemptRequested}, To: store.AttemptPending,
+		SeamID: seamID, Audit: e})
+}
+
+// settle records a final outcome with its audit event, if the action is still in one
+// of the from statuses; only the caller that changed it writes the event.
+func (s *Service) settle(ctx context.Context, user store.User, a store.ActionAttempt, from []string, status, reason, seamID string) store.ActionAttempt {
+	e := outcomeEvent(a, status, reason)
+	s.fillAudit(ctx, user, &e)
+	// A follower has no client to name.
+	if user.ID == "" {
+		e.ActorID, e.SubjectUserID = a.UserID, a.UserID
+	}
+	return s.transition(ctx, a, store.Transition{ID: a.ID, From: from, To: status, Error: reason, SeamID: seamID, Audit: e})
+}
+
+func (s *Service) transition(ctx context.Context, a store.ActionAttempt, t store.Transition) store.ActionAttempt {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.recordTimeout())
+	defer cancel()
+	t.At = s.now()
+	after, _, err := s.Store.TransitionAction(ctx, t)
+	if err != nil {
+		// The action stays open under the sender's lease; when it passes, a follower
+		// settles it (unknown if Seam's answer was lost with this write).
+		s.log().ErrorContext(ctx, "record action outcome", "action_attempt_id", a.ID, "to", t.To, "error", err)
+		return a
+	}
+	return after
+}
+
+// outcomeEvent is the audit event of an action's final status.
+func outcomeEvent(a store.ActionAttempt, status, reason string) store.AuditEvent {
+	e := store.AuditEvent{DeviceID: a.DeviceID, Outcome: store.OutcomeFailure, Detail: reason}
+	switch status {
+	case store.AttemptSuccess:
+		e.Action, e.Outcome = auditName(a.Action, "succeeded"), store.OutcomeSuccess
+	case store.AttemptError:
+		e.Action = auditName(a.Action, "failed")
+	case store.AttemptTimeout:
+		e.Action = store.AuditDeviceActionTimeout
+	case store.AttemptNotSent:
+		e.Action = store.AuditDeviceActionNotSent
+	default:
+		e.Action = store.AuditDeviceActionUnknown
+	}
+	return e
+}
+
+// auditName is device.<action>.<step>, e.g. device.unlock.requested.
+func auditName(action, step string) string { return "device." + action + "." + step }
+
+// Action returns one of the user's actions on the device, asking Seam about it first
+// if it is still pending (so a polling page sees the end as soon as Seam knows it).
+// Another user's action, or one on another device, is ErrNotOwned and audited.
+func (s *Service) Action(ctx context.Context, user store.User, deviceID, actionID string) (store.ActionAttempt, error) {
+	deny := func() (store.ActionAttempt, error) {
+		s.audit(ctx, user, store.AuditEvent{Action: store.AuditAccessDenied, DeviceID: deviceID, Outcome: store.OutcomeDenied,
+			Detail: "action " + shortID(actionID) + " not the user's on this device"})
+		return store.ActionAttempt{}, ErrNotOwned
+	}
+	if !ValidDeviceID(deviceID) || uuid.Validate(actionID) != nil || len(actionID) != 36 {
+		return deny()
+	}
+	a, err := s.Store.ActionAttemptForUser(ctx, user.ID, actionID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.DeviceID != deviceID) {
+		return deny()
+	}
+	if err != nil {
+		return store.ActionAttempt{}, err
+	}
+	if a.Status == store.AttemptPending {
+		a = s.refresh(ctx, a)
+	}
+	return a, nil
+}
+
+// refresh asks Seam about a pending action and records its end if it ended. On a Seam
+// failure the action stays pending: the next poll or the follower asks again.
+func (s *Service) refresh(ctx context.Context, a store.ActionAttempt) store.ActionAttempt {
+	if a.SeamID == "" {
+		return a
+	}
+	sa, err := s.Seam.ActionAttempts.Get(ctx, a.SeamID)
+	if err != nil {
+		s.log().WarnContext(ctx, "check action attempt", "action_attempt_id", a.ID, "error", err)
+		return a
+	}
+	from := []string{store.AttemptPending}
+	system := store.User{}
+	switch sa.Status {
+	case seam.StatusPending:
+		return a
+	case seam.StatusSuccess:
+		return s.settle(ctx, system, a, from, store.AttemptSuccess, "", "")
+	default:
+		return s.settle(ctx, system, a, from, store.AttemptError, seamAttemptReason(sa), "")
+	}
+}
