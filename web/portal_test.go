@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1213,4 +1214,92 @@ func TestAdminPages(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDroppedConnectionStillRecorded: Seam takes 1 s to answer unlock_door; twelve
+// browsers that give up after 200 ms submit at once. The one that started the action
+// gives up; the others are answered at once with that open action. The door is
+// unlocked once at Seam, and the action is recorded with both of its audit rows, as
+// the client that asked.
+func TestDroppedConnectionStillRecorded(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{ActionDelay: 10 * time.Second})
+	alice := signIn(t, p, "alice")
+	front := connectLocks(t, p, alice, sandbox.JaneEmail).deviceID(t, "Front Door")
+	p.Sandbox.InjectFault(sandbox.Fault{Path: "locks/unlock_door", Latency: time.Second})
+
+	impatient := *alice.c
+	impatient.Timeout = 200 * time.Millisecond
+	var gaveUp atomic.Int32
+	var wg sync.WaitGroup
+	for range 12 {
+		wg.Go(func() {
+			req, err := http.NewRequest(http.MethodPost, p.URL+"/devices/"+front+"/unlock", nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			req.Header.Set("HX-Request", "true")
+			req.Header.Set("User-Agent", "impatient-browser")
+			res, err := impatient.Do(req)
+			if err != nil {
+				gaveUp.Add(1)
+				return
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Errorf("a submit beside the open action: %d, want 200 with it", res.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	if gaveUp.Load() == 0 {
+		t.Fatal("no browser gave up: Seam's latency was not in the way")
+	}
+
+	deadline := time.Now().Add(5 * time.Second)
+	var a store.ActionAttempt
+	for {
+		a = latestAttempt(t, p, alice.user.ID, front)
+		if a.Status != store.AttemptRequested || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if a.Status != store.AttemptPending || a.SeamID == "" {
+		t.Fatalf("after the browsers left: %s %s (Seam id %q), want pending at Seam", a.Action, a.Status, a.SeamID)
+	}
+	if got := len(p.Sandbox.CallsTo("/locks/unlock_door")); got != 1 {
+		t.Errorf("Seam got %d unlock calls, want 1", got)
+	}
+	for _, action := range []string{store.AuditDeviceUnlockRequested, store.AuditDeviceUnlockSent} {
+		got := auditFor(t, p, action, a.ID)
+		if len(got) != 1 || got[0].ActorID != alice.user.ID || got[0].UserAgent != "impatient-browser" {
+			t.Errorf("%s events %+v, want one by alice from the impatient browser", action, got)
+		}
+	}
+}
+
+// TestLockDuringUnlock: a Lock while an Unlock of the same door is open is refused
+// with 409 naming the unlock, as a fragment for htmx and as a page without it; Seam
+// never gets the lock.
+func TestLockDuringUnlock(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{ActionDelay: 10 * time.Second})
+	alice := signIn(t, p, "alice")
+	front := connectLocks(t, p, alice, sandbox.JaneEmail).deviceID(t, "Front Door")
+	if res, body := htmxPost(t, p, alice.c, "/devices/"+front+"/unlock"); res.StatusCode != http.StatusOK {
+		t.Fatalf("unlock: %d\n%s", res.StatusCode, body)
+	}
+	res, body := htmxPost(t, p, alice.c, "/devices/"+front+"/lock")
+	if res.StatusCode != http.StatusConflict || !strings.Contains(htmltest.Text(parseDoc(t, body)), "An unlock of Front Door is in progress.") {
+		t.Errorf("htmx lock during unlock: %d, want 409 naming the unlock\n%s", res.StatusCode, body)
+	}
+	res, body = p.Post(t, alice.c, "/devices/"+front+"/lock", nil)
+	doc := parseDoc(t, body)
+	if res.StatusCode != http.StatusConflict || h1Text(t, doc) != "Another request for this lock is in progress" ||
+		!strings.Contains(htmltest.Text(doc), "An unlock of Front Door is in progress.") {
+		t.Errorf("plain lock during unlock: %d, want the 409 page naming the unlock\n%s", res.StatusCode, body)
+	}
+	if got := len(p.Sandbox.CallsTo("/locks/lock_door")); got != 0 {
+		t.Errorf("Seam got %d lock calls, want none", got)
+	}
 }
