@@ -29,6 +29,14 @@ build: ## build ./bin/latchkey
 test: node_modules chromium ## run every test (unit, contract, browser); installs npm packages first
 	$(GO) test -count=1 ./...
 
+.PHONY: check
+check: node_modules ## unit and contract tests, no browser (quick; what to run while working)
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+.PHONY: race
+race: node_modules chromium ## every test under the race detector
+	$(GO) test -race -count=1 ./...
+
 .PHONY: e2e
 e2e: node_modules chromium ## run the browser tests alone
 	$(GO) test -count=1 -v ./e2e/...

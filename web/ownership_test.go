@@ -334,7 +334,7 @@ func TestActionStatusAnswersOnlyItsStarter(t *testing.T) {
 			mark, calls := lastAuditID(t, p), len(p.Sandbox.Calls())
 			path := "/devices/" + tc.device + "/actions/" + tc.attempt
 			res, body := htmxGet(t, p, alice.c, path, "")
-			if res.StatusCode != http.StatusNotFound || !strings.Contains(body, "Page not found") {
+			if res.StatusCode != http.StatusNotFound || alertTitle(t, body) != "Page not found" {
 				t.Errorf("GET %s: %d, want the not-found fragment\n%s", path, res.StatusCode, body)
 			}
 			if res, _ := p.Get(t, alice.c, path); res.StatusCode != http.StatusNotFound {

@@ -392,6 +392,20 @@ func flash(doc *html.Node) string {
 }
 
 // h1Text is the text of the page's only <h1>.
+// alertTitle is the title of the error fragment htmx swaps in (role="alert"), or "".
+func alertTitle(t *testing.T, body string) string {
+	t.Helper()
+	alerts := findAll(parseDoc(t, body), func(n *html.Node) bool { return htmltest.Attr(n, "role") == "alert" })
+	if len(alerts) != 1 {
+		return ""
+	}
+	ps := findAll(alerts[0], byAtom(atom.P))
+	if len(ps) == 0 {
+		return ""
+	}
+	return htmltest.Text(ps[0])
+}
+
 func h1Text(t *testing.T, doc *html.Node) string {
 	t.Helper()
 	h1 := findAll(doc, byAtom(atom.H1))
@@ -854,7 +868,7 @@ func TestActionRateLimit(t *testing.T) {
 	if len(limited) != 1 || limited[0].ActorID != alice.user.ID || limited[0].DeviceID != garage {
 		t.Errorf("%s events %+v, want one by alice on %s", store.AuditDeviceActionRateLimited, limited, garage)
 	}
-	if res, body := htmxPost(t, p, alice.c, "/devices/"+garage+"/unlock"); res.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Too many requests") {
+	if res, body := htmxPost(t, p, alice.c, "/devices/"+garage+"/unlock"); res.StatusCode != http.StatusTooManyRequests || alertTitle(t, body) != "Too many requests" {
 		t.Errorf("htmx action 4: %d, want 429 with the message in the fragment", res.StatusCode)
 	}
 }
@@ -1290,7 +1304,8 @@ func TestLockDuringUnlock(t *testing.T) {
 		t.Fatalf("unlock: %d\n%s", res.StatusCode, body)
 	}
 	res, body := htmxPost(t, p, alice.c, "/devices/"+front+"/lock")
-	if res.StatusCode != http.StatusConflict || !strings.Contains(htmltest.Text(parseDoc(t, body)), "An unlock of Front Door is in progress.") {
+	if res.StatusCode != http.StatusConflict || alertTitle(t, body) != "Another request for this lock is in progress" ||
+		!strings.Contains(htmltest.Text(parseDoc(t, body)), "An unlock of Front Door is in progress.") {
 		t.Errorf("htmx lock during unlock: %d, want 409 naming the unlock\n%s", res.StatusCode, body)
 	}
 	res, body = p.Post(t, alice.c, "/devices/"+front+"/lock", nil)
