@@ -59,16 +59,16 @@ func deviceView(d seam.Device) views.Device {
 		Model:            p.Model.DisplayName,
 		Manufacturer:     firstNonEmpty(p.Model.ManufacturerDisplayName, p.Manufacturer),
 		Online:           p.Online,
-		LockState:        "unknown",
+		LockState:        views.LockUnknown,
 		CanUnlock:        d.CanRemotelyUnlock,
 		CanLock:          d.CanRemotelyLock,
 		Capabilities:     d.CapabilitiesSupported,
 	}
 	if p.Locked != nil {
-		v.LockState = map[bool]string{true: "locked", false: "unlocked"}[*p.Locked]
+		v.LockState = map[bool]views.LockState{true: views.LockLocked, false: views.LockUnlocked}[*p.Locked]
 	}
 	if p.DoorOpen != nil {
-		v.DoorOpen = map[bool]string{true: "open", false: "closed"}[*p.DoorOpen]
+		v.Door = map[bool]views.DoorState{true: views.DoorOpen, false: views.DoorClosed}[*p.DoorOpen]
 	}
 	switch {
 	case p.Battery != nil:
@@ -123,7 +123,7 @@ func actionView(a store.ActionAttempt, now time.Time) *views.Action {
 		if a.FinishedAt != nil {
 			v.Text += " at " + a.FinishedAt.UTC().Format("15:04 UTC")
 		}
-		v.BadgeID, v.BadgeState = badgeID(a.DeviceID), map[bool]string{true: "unlocked", false: "locked"}[unlock]
+		v.BadgeID, v.BadgeState = badgeID(a.DeviceID), map[bool]views.LockState{true: views.LockUnlocked, false: views.LockLocked}[unlock]
 	case store.AttemptTimeout:
 		v.State, v.Text = views.ActionUncertain, "No answer from the lock in time. Check the lock before trying again."
 	case store.AttemptUnknown:
@@ -176,7 +176,7 @@ func activityEntry(e store.AuditEvent, deviceNames map[string]string) views.Acti
 		ISOTime: e.At.UTC().Format(time.RFC3339),
 		What:    what,
 		Device:  device,
-		Outcome: e.Outcome,
+		Outcome: views.Outcome(e.Outcome),
 		Detail:  e.Detail,
 		Source:  "Latchkey",
 	}
@@ -196,7 +196,7 @@ func seamEventEntry(e seam.Event, deviceName string) views.ActivityEntry {
 		ISOTime: e.OccurredAt.UTC().Format(time.RFC3339),
 		What:    what,
 		Device:  deviceName,
-		Outcome: store.OutcomeSuccess,
+		Outcome: views.OutcomeSucceeded,
 		Source:  "Seam",
 	}
 }

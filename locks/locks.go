@@ -10,6 +10,7 @@
 package locks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -106,33 +107,14 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-func (s *Service) limit() int {
-	if s.ActionsPerMinute > 0 {
-		return s.ActionsPerMinute
-	}
-	return DefaultActionsPerMinute
-}
+// The bounds, with the defaults for those left zero.
+func (s *Service) limit() int { return cmp.Or(s.ActionsPerMinute, DefaultActionsPerMinute) }
 
-func (s *Service) sendTimeout() time.Duration {
-	if s.SendTimeout > 0 {
-		return s.SendTimeout
-	}
-	return DefaultSendTimeout
-}
+func (s *Service) sendTimeout() time.Duration { return cmp.Or(s.SendTimeout, DefaultSendTimeout) }
 
-func (s *Service) recordTimeout() time.Duration {
-	if s.RecordTimeout > 0 {
-		return s.RecordTimeout
-	}
-	return DefaultRecordTimeout
-}
+func (s *Service) recordTimeout() time.Duration { return cmp.Or(s.RecordTimeout, DefaultRecordTimeout) }
 
-func (s *Service) pendingBound() time.Duration {
-	if s.PendingBound > 0 {
-		return s.PendingBound
-	}
-	return DefaultPendingBound
-}
+func (s *Service) pendingBound() time.Duration { return cmp.Or(s.PendingBound, DefaultPendingBound) }
 
 func (s *Service) log() *slog.Logger {
 	if s.Log != nil {

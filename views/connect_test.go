@@ -66,7 +66,7 @@ func TestAdminUserPageHasNoLockButtons(t *testing.T) {
 	d := AdminUserDetail{
 		User: AdminUserRow{ID: "u1", Email: "alice@example.com"},
 		Devices: DeviceList{ReadOnly: true, BaseURL: "/admin/users/u1", Total: 1, Devices: []Device{
-			{ID: "d1", Name: "Front door", CanUnlock: true, CanLock: true, LockState: "locked", NeedsReconnect: true},
+			{ID: "d1", Name: "Front door", CanUnlock: true, CanLock: true, LockState: LockLocked, NeedsReconnect: true},
 		}},
 	}
 	var b strings.Builder

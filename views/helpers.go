@@ -74,11 +74,11 @@ func onlineText(online bool) string {
 	return "Offline"
 }
 
-func lockText(state string) string {
+func lockText(state LockState) string {
 	switch state {
-	case "locked":
+	case LockLocked:
 		return "Locked"
-	case "unlocked":
+	case LockUnlocked:
 		return "Unlocked"
 	}
 	return "Unknown"

@@ -83,10 +83,9 @@ type Device struct {
 	Model        string
 	Manufacturer string
 	Online       bool
-	// LockState is "locked", "unlocked" or "unknown".
-	LockState string
-	// DoorOpen is "open", "closed" or "" when the lock does not report it.
-	DoorOpen string
+	LockState LockState
+	// Door is DoorUnreported when the lock does not report it.
+	Door DoorState
 	// HasBattery is false when the device reports no battery level.
 	HasBattery     bool
 	BatteryPercent int
@@ -107,6 +106,36 @@ type Problem struct {
 	// Severe problems (errors) are shown in red, warnings in amber.
 	Severe bool
 }
+
+// LockState is whether a lock is locked, as a badge shows it.
+type LockState string
+
+// The lock states a page shows.
+const (
+	LockUnknown  LockState = "unknown"
+	LockLocked   LockState = "locked"
+	LockUnlocked LockState = "unlocked"
+)
+
+// DoorState is whether a door is open, for locks that report it.
+type DoorState string
+
+// The door states a page shows.
+const (
+	DoorUnreported DoorState = ""
+	DoorOpen       DoorState = "open"
+	DoorClosed     DoorState = "closed"
+)
+
+// Outcome is how an audited event ended, as the activity badges show it.
+type Outcome string
+
+// The outcomes of audited events.
+const (
+	OutcomeSucceeded Outcome = "success"
+	OutcomeRefused   Outcome = "denied"
+	OutcomeFailed    Outcome = "failure"
+)
 
 // ActionState is how far a lock or unlock got, as a page shows it.
 type ActionState string
@@ -138,7 +167,7 @@ type Action struct {
 	// BadgeID and BadgeState, when set in an htmx answer, update the device's lock badge
 	// in place (out of band).
 	BadgeID    string
-	BadgeState string
+	BadgeState LockState
 }
 
 // DeviceList is the /devices page (and the admin's read-only copy of it).
@@ -169,7 +198,7 @@ type ActivityEntry struct {
 	ISOTime string
 	What    string
 	Device  string
-	Outcome string
+	Outcome Outcome
 	Detail  string
 	// Source is "Latchkey" or "Seam".
 	Source string
