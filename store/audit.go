@@ -81,10 +81,15 @@ type AuditQuery struct {
 // NULL; over-long fields are cut, never rejected, so an audit line is not
 // lost to a long User-Agent.
 func (db *DB) AppendAudit(ctx context.Context, e AuditEvent) error {
+	return appendAudit(ctx, db.sql, e)
+}
+
+// appendAudit is AppendAudit on db or inside a transaction.
+func appendAudit(ctx context.Context, ex execer, e AuditEvent) error {
 	if e.Action == "" || e.Outcome == "" {
 		return errors.New("append audit: action and outcome are required")
 	}
-	_, err := db.sql.ExecContext(ctx, `
+	_, err := ex.ExecContext(ctx, `
 INSERT INTO audit_events (at, actor_id, subject_user_id, action, device_id, action_attempt_id, outcome, detail, remote_addr, user_agent)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		formatTime(nowOr(e.At)),
