@@ -14,6 +14,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
@@ -113,13 +114,22 @@ func newConnectEnv(t *testing.T) *connectEnv {
 	}
 	fs := &fakeConnectSeam{webview: seam.ConnectWebview{ConnectWebviewID: testWebviewID, URL: "http://127.0.0.1:8082/connect_webviews/view?x=1", Status: seam.WebviewPending}}
 	env := &connectEnv{db: db, seam: fs, alice: users[0], bob: users[1], now: now}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	clock := func() time.Time { return env.now }
 	env.h = &Handlers{
-		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Now:      func() time.Time { return env.now },
+		Log:      log,
+		Now:      clock,
 		Sessions: scs.New(),
 		Store:    db,
-		Seam:     Seam{ClientSessions: fs, ConnectWebviews: fs, Devices: fs},
+		Seam:     Seam{Devices: fs},
 		BaseURL:  "http://127.0.0.1:8080",
+		Accounts: &accounts.Service{
+			Store:   db,
+			Seam:    accounts.Seam{ClientSessions: fs, ConnectWebviews: fs, Devices: fs},
+			Log:     log,
+			Now:     clock,
+			BaseURL: "http://127.0.0.1:8080",
+		},
 	}
 	return env
 }
@@ -271,7 +281,7 @@ func TestConnectPendingAndExpired(t *testing.T) {
 	if w := e.do(t, e.h.ConnectReturn, e.alice, http.MethodGet, "/connect/return?connect_webview_id="+testWebviewID, nil); !strings.Contains(w.Body.String(), "Almost there") {
 		t.Errorf("pending return lacks Almost there: %d", w.Code)
 	}
-	e.now = e.now.Add(connectPollBound)
+	e.now = e.now.Add(accounts.PollBound)
 	w := e.do(t, e.h.ConnectWebview, e.alice, http.MethodGet, "/connect/"+testWebviewID, nil, "webview", testWebviewID)
 	if body := w.Body.String(); strings.Contains(body, "hx-trigger") || !strings.Contains(body, "expired") {
 		t.Error("expired webview page still polls or does not say expired")

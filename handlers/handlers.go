@@ -5,7 +5,6 @@ package handlers
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/store"
 
@@ -44,6 +44,8 @@ type Handlers struct {
 	ActionsPerMinute int
 	// Followers follow action attempts to their end.
 	Followers *Followers
+	// Accounts connects lock accounts (Connect Webviews and ownership records).
+	Accounts *accounts.Service
 
 	// inflight holds the device ids with a lock/unlock being sent right now.
 	inflight sync.Map
@@ -164,15 +166,7 @@ func StatusError(status int) *Error {
 // ServeError writes the page for err and logs it once: server-side failures at error
 // level, user mistakes at info.
 func (h *Handlers) ServeError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			e = errTooLarge
-		} else {
-			e = &Error{Status: errInternal.Status, Title: errInternal.Title, Message: errInternal.Message, Err: err}
-		}
-	}
+	e := pageFor(err)
 	level := slog.LevelInfo
 	if e.Status >= 500 {
 		level = slog.LevelError

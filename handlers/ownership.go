@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"strconv"
 
 	"github.com/google/uuid"
 
@@ -27,14 +26,7 @@ func seamError(what string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	page := errSeamUnavailable
-	var header http.Header
-	if seam.IsRateLimited(err) {
-		page = errSeamBusy
-		header = http.Header{"Retry-After": {strconv.Itoa(5)}}
-	}
-	return &Error{Status: page.Status, Title: page.Title, Message: page.Message, Retry: true, Header: header,
-		Err: fmt.Errorf("%s: %w", what, err)}
+	return seamPage(fmt.Errorf("%s: %w", what, err))
 }
 
 // validDeviceID reports whether id looks like a Seam device id (a UUID). Anything else

@@ -91,34 +91,6 @@ func (db *DB) ConnectWebviewForUser(ctx context.Context, userID, webviewID strin
 	return w, nil
 }
 
-// UpdateConnectWebview records what Seam reports about a webview. An empty
-// connectedAccountID keeps the one already recorded.
-func (db *DB) UpdateConnectWebview(ctx context.Context, webviewID, status, connectedAccountID, errorCode, errorMessage string, now time.Time) error {
-	if !validWebviewStatus(status) {
-		return fmt.Errorf("update connect webview %s: invalid status %q", webviewID, status)
-	}
-	res, err := db.sql.ExecContext(ctx, `
-UPDATE connect_webviews SET
-    status = $2,
-    connected_account_id = COALESCE($3, connected_account_id),
-    error_code = $4,
-    error_message = $5,
-    updated_at = $6
-WHERE id = $1`,
-		webviewID, status, nullString(connectedAccountID), errorCode, errorMessage, formatTime(nowOr(now)))
-	if err != nil {
-		return fmt.Errorf("update connect webview %s: %w", webviewID, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("update connect webview %s: %w", webviewID, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("update connect webview %s: %w", webviewID, ErrNotFound)
-	}
-	return nil
-}
-
 // WebviewEnd is how a Connect Webview ended, for FinishConnectWebview.
 type WebviewEnd struct {
 	WebviewID string
