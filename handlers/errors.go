@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/views"
@@ -82,6 +83,9 @@ var (
 	errBusy = &Error{Status: http.StatusConflict, Title: "Another request for this lock is in progress",
 		Message: "Wait for it to finish, then try again."}
 	errRateLimited = &Error{Status: http.StatusTooManyRequests, Title: "Too many requests"}
+
+	errWebviewUnusable = &Error{Status: http.StatusBadGateway, Title: "This connection window cannot be shown",
+		Message: "The lock service gave an address Latchkey cannot open. Please start again."}
 )
 
 // statusErrors are the pages for bare statuses the router and middleware produce.
@@ -120,8 +124,12 @@ func pageFor(err error) *Error {
 	switch {
 	case errors.As(err, &page):
 		return page
-	case errors.Is(err, locks.ErrNotOwned):
+	case errors.Is(err, locks.ErrNotOwned), errors.Is(err, accounts.ErrNotOwned), errors.Is(err, accounts.ErrAccountTaken):
 		return errNotFound
+	case errors.Is(err, accounts.ErrWebviewUnusable):
+		return errWebviewUnusable.because(err)
+	case errors.Is(err, accounts.ErrSeam):
+		return seamError(err)
 	case errors.Is(err, locks.ErrCannotUnlock):
 		return errCannotUnlock
 	case errors.Is(err, locks.ErrCannotLock):
@@ -142,13 +150,13 @@ func pageFor(err error) *Error {
 		}
 		return p
 	case errors.As(err, &service):
-		return seamError(service.Op, service.Err)
+		return seamError(err)
 	case errors.As(err, &tooLarge):
 		return errTooLarge
 	case errors.Is(err, context.Canceled):
 		return errCancelled.because(err)
 	case errors.As(err, &seamErr):
-		return seamError("lock service", err)
+		return seamError(err)
 	}
 	return errInternal.because(err)
 }
@@ -162,13 +170,12 @@ func refusedBySeam(e *seam.Error) bool {
 
 // seamError is the page for a failed Seam call: busy (with Retry-After) or unavailable.
 // The cause is logged.
-func seamError(what string, err error) *Error {
+func seamError(err error) *Error {
 	if errors.Is(err, context.Canceled) {
 		return errCancelled.because(err)
 	}
-	cause := fmt.Errorf("%s: %w", what, err)
 	if seam.IsRateLimited(err) {
-		return errSeamBusy.because(cause).withHeader("Retry-After", "5")
+		return errSeamBusy.because(err).withHeader("Retry-After", "5")
 	}
-	return errSeamUnavailable.because(cause)
+	return errSeamUnavailable.because(err)
 }

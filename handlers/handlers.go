@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/a-h/templ"
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/store"
@@ -34,16 +34,14 @@ type Handlers struct {
 	// Sessions is the signed-in session (scs); SignIn runs OpenID Connect.
 	Sessions *scs.SessionManager
 	SignIn   SignInProvider
-	// Store is Latchkey's records; Seam the lock service.
+	// Store is Latchkey's records.
 	Store Store
-	Seam  Seam
 	// Locks is what a customer may see and do to their locks.
 	Locks *locks.Service
 	// BaseURL is the portal's public URL (for Seam's redirects back to us).
 	BaseURL string
-
-	// inflight holds the Connect Webviews being finished right now.
-	inflight sync.Map
+	// Accounts connects lock accounts (Connect Webviews and ownership records).
+	Accounts *accounts.Service
 }
 
 // AuditLog is the append-only audit trail.

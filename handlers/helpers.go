@@ -1,14 +1,12 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/latchkey/latchkey/auth"
-	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
 )
 
@@ -23,18 +21,6 @@ func currentUser(r *http.Request) store.User {
 
 // isHTMX reports whether htmx sent r (and will swap the answer into the page).
 func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
-
-// seamReason is a Seam failure in a few words for the audit trail (never a key).
-func seamReason(err error) string {
-	var se *seam.Error
-	if errors.As(err, &se) {
-		if se.Message != "" {
-			return se.Type + ": " + se.Message
-		}
-		return se.Type
-	}
-	return "lock service unreachable"
-}
 
 // beforeCursor is the activity page cursor from ?before=, or 0 for the newest page.
 func beforeCursor(r *http.Request) int64 {

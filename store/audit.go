@@ -88,17 +88,12 @@ func (db *DB) AppendAudit(ctx context.Context, e AuditEvent) error {
 	return appendAudit(ctx, db.sql, e)
 }
 
-// execer is what *sql.DB and *sql.Tx have in common for writes, so an audit
-// event can be committed together with the change it describes.
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-func appendAudit(ctx context.Context, x execer, e AuditEvent) error {
+// appendAudit is AppendAudit on db or inside a transaction.
+func appendAudit(ctx context.Context, ex execer, e AuditEvent) error {
 	if e.Action == "" || e.Outcome == "" {
 		return errors.New("append audit: action and outcome are required")
 	}
-	_, err := x.ExecContext(ctx, `
+	_, err := ex.ExecContext(ctx, `
 INSERT INTO audit_events (at, actor_id, subject_user_id, action, device_id, action_attempt_id, outcome, detail, remote_addr, user_agent)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		formatTime(nowOr(e.At)),

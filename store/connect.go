@@ -91,32 +91,91 @@ func (db *DB) ConnectWebviewForUser(ctx context.Context, userID, webviewID strin
 	return w, nil
 }
 
-// UpdateConnectWebview records what Seam reports about a webview. An empty
-// connectedAccountID keeps the one already recorded.
-func (db *DB) UpdateConnectWebview(ctx context.Context, webviewID, status, connectedAccountID, errorCode, errorMessage string, now time.Time) error {
-	if !validWebviewStatus(status) {
-		return fmt.Errorf("update connect webview %s: invalid status %q", webviewID, status)
+// WebviewEnd is how a Connect Webview ended, for FinishConnectWebview.
+type WebviewEnd struct {
+	WebviewID string
+	// UserID is the webview's owner; another user's webview is not found.
+	UserID string
+	// Status is WebviewAuthorized or WebviewFailed.
+	Status string
+	// ConnectedAccountID is the account Seam confirmed (required when authorized). It is
+	// recorded as the user's, with DeviceCount.
+	ConnectedAccountID string
+	DeviceCount        int
+	// ErrorCode and ErrorMessage say why it failed.
+	ErrorCode    string
+	ErrorMessage string
+	// At is when it ended; zero means now.
+	At time.Time
+	// Audit is appended in the same transaction, only by the call that ends the webview.
+	Audit AuditEvent
+}
+
+// FinishConnectWebview ends a pending webview in one transaction: it moves the webview
+// to end.Status only if it is still pending, records the connected account as the
+// user's (when authorized) and appends end.Audit. changed reports whether this call
+// ended the webview; one that had already ended is returned as it was recorded, so of
+// any number of concurrent or repeated calls, from any instance, exactly one changes it
+// and audits. Another user's webview, or none, is ErrNotFound; an account another user
+// owns is ErrConflict, and then nothing changes.
+func (db *DB) FinishConnectWebview(ctx context.Context, end WebviewEnd) (wv ConnectWebview, changed bool, err error) {
+	switch {
+	case end.WebviewID == "" || end.UserID == "":
+		return ConnectWebview{}, false, errors.New("finish connect webview: webview id and user id are required")
+	case end.Status != WebviewAuthorized && end.Status != WebviewFailed:
+		return ConnectWebview{}, false, fmt.Errorf("finish connect webview %s: invalid final status %q", end.WebviewID, end.Status)
+	case end.Status == WebviewAuthorized && end.ConnectedAccountID == "":
+		return ConnectWebview{}, false, fmt.Errorf("finish connect webview %s: authorized without a connected account", end.WebviewID)
 	}
-	res, err := db.sql.ExecContext(ctx, `
+	at := nowOr(end.At)
+	if end.Audit.At.IsZero() {
+		end.Audit.At = at
+	}
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		// The status condition is the rule: whoever moves the webview off pending first
+		// ended it, and only that transaction records and audits.
+		res, err := tx.ExecContext(ctx, `
 UPDATE connect_webviews SET
-    status = $2,
-    connected_account_id = COALESCE($3, connected_account_id),
-    error_code = $4,
-    error_message = $5,
-    updated_at = $6
-WHERE id = $1`,
-		webviewID, status, nullString(connectedAccountID), errorCode, errorMessage, formatTime(nowOr(now)))
+    status = $3,
+    connected_account_id = $4,
+    error_code = $5,
+    error_message = $6,
+    updated_at = $7
+WHERE id = $1 AND user_id = $2 AND status = 'pending'`,
+			end.WebviewID, end.UserID, end.Status, nullString(end.ConnectedAccountID), end.ErrorCode, end.ErrorMessage,
+			formatTime(at))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			if end.Status == WebviewAuthorized {
+				if err := recordConnectedAccount(ctx, tx, ConnectedAccount{
+					ID: end.ConnectedAccountID, UserID: end.UserID, ConnectWebviewID: end.WebviewID,
+					DeviceCount: end.DeviceCount, CreatedAt: at,
+				}); err != nil {
+					return err
+				}
+			}
+			if err := appendAudit(ctx, tx, end.Audit); err != nil {
+				return err
+			}
+		}
+		wv, err = scanWebview(tx.QueryRowContext(ctx,
+			`SELECT `+webviewColumns+` FROM connect_webviews WHERE id = $1 AND user_id = $2`, end.WebviewID, end.UserID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		changed = n == 1
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("update connect webview %s: %w", webviewID, err)
+		return ConnectWebview{}, false, fmt.Errorf("finish connect webview %s: %w", end.WebviewID, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("update connect webview %s: %w", webviewID, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("update connect webview %s: %w", webviewID, ErrNotFound)
-	}
-	return nil
+	return wv, changed, nil
 }
 
 // ListConnectWebviews returns the user's webviews, newest first.
@@ -164,6 +223,11 @@ func scanWebview(s scanner) (ConnectWebview, error) {
 // updated_at; an account already owned by another user is ErrConflict and
 // stays theirs, because ownership is never re-assigned.
 func (db *DB) RecordConnectedAccount(ctx context.Context, a ConnectedAccount) error {
+	return recordConnectedAccount(ctx, db.sql, a)
+}
+
+// recordConnectedAccount is RecordConnectedAccount on db or inside a transaction.
+func recordConnectedAccount(ctx context.Context, ex execer, a ConnectedAccount) error {
 	if a.ID == "" || a.UserID == "" {
 		return errors.New("record connected account: id and user id are required")
 	}
@@ -174,7 +238,7 @@ func (db *DB) RecordConnectedAccount(ctx context.Context, a ConnectedAccount) er
 	}
 	// The conditional DO UPDATE touches no row when the owner differs, which
 	// is how a foreign claim shows up without a second query.
-	res, err := db.sql.ExecContext(ctx, `
+	res, err := ex.ExecContext(ctx, `
 INSERT INTO connected_accounts (id, user_id, connect_webview_id, device_count, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (id) DO UPDATE SET

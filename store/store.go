@@ -184,6 +184,11 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
+// execer runs a statement on the pool or inside a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // isBusy reports whether err is SQLite's "database is locked".
 func isBusy(err error) bool {
 	var se *sqlite.Error

@@ -83,7 +83,7 @@ type Device struct {
 	Model        string
 	Manufacturer string
 	Online       bool
-	LockState LockState
+	LockState    LockState
 	// Door is DoorUnreported when the lock does not report it.
 	Door DoorState
 	// HasBattery is false when the device reports no battery level.

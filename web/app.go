@@ -15,6 +15,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/handlers"
 	"github.com/latchkey/latchkey/locks"
@@ -137,10 +138,16 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		seam.WithEndpoint(seamEndpoint),
 		seam.WithLogger(log.With("component", "seam")),
 		seam.WithUserAgent("latchkey/"+version()))
-	h.Seam = handlers.Seam{
-		ClientSessions:  client.ClientSessions,
-		ConnectWebviews: client.ConnectWebviews,
-		Devices:         client.Devices,
+	h.Accounts = &accounts.Service{
+		Store: a.db,
+		Seam: accounts.Seam{
+			ClientSessions:  client.ClientSessions,
+			ConnectWebviews: client.ConnectWebviews,
+			Devices:         client.Devices,
+		},
+		Log:     log,
+		Now:     h.Now,
+		BaseURL: cfg.BaseURL.String(),
 	}
 	h.Health.Seam = newSeamProbe(client.Devices, 30*time.Second).check
 	h.Locks = &locks.Service{
