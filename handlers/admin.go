@@ -85,6 +85,7 @@ func (h *Handlers) AdminUser(w http.ResponseWriter, r *http.Request) error {
 func adminUserRow(u store.User) views.AdminUserRow {
 	row := views.AdminUserRow{
 		ID:            u.ID,
+		URL:           "/admin/users/" + url.PathEscape(u.ID),
 		Name:          u.Name,
 		Email:         u.Email,
 		EmailVerified: u.EmailVerified,

@@ -3,7 +3,6 @@ package handlers
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -31,12 +30,13 @@ func (h *Handlers) ConnectIndex(w http.ResponseWriter, r *http.Request) error {
 	var v views.ConnectOverview
 	for _, wv := range o.Webviews {
 		v.Attempts = append(v.Attempts, views.ConnectAttempt{
-			ID:         wv.ID,
-			Status:     wv.Status,
-			Started:    formatWhen(wv.CreatedAt),
-			StartedISO: wv.CreatedAt.UTC().Format(time.RFC3339),
-			Updated:    formatWhen(wv.UpdatedAt),
-			Message:    connectFailureText(wv.ErrorCode, wv.ErrorMessage),
+			ID:          wv.ID,
+			Status:      views.WebviewStatus(wv.Status),
+			ContinueURL: connectWindowURL(wv.ID),
+			Started:     formatWhen(wv.CreatedAt),
+			StartedISO:  wv.CreatedAt.UTC().Format(time.RFC3339),
+			Updated:     formatWhen(wv.UpdatedAt),
+			Message:     connectFailureText(wv.ErrorCode, wv.ErrorMessage),
 		})
 	}
 	for _, a := range o.Accounts {
@@ -132,12 +132,12 @@ func (h *Handlers) ConnectReturn(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 	case store.WebviewFailed:
 		h.render(w, r, http.StatusOK, views.ConnectResultPage(h.page(r, "Connecting did not work"), views.ConnectOutcome{
-			WebviewID: out.WebviewID, Failed: true, Message: connectFailureText(out.ErrorCode, out.ErrorMessage),
+			WebviewID: out.WebviewID, WindowURL: connectWindowURL(out.WebviewID), Failed: true, Message: connectFailureText(out.ErrorCode, out.ErrorMessage),
 			ReturnURL: connectReturnURL(out.WebviewID),
 		}))
 	default:
 		h.render(w, r, http.StatusOK, views.ConnectResultPage(h.page(r, "Almost there"), views.ConnectOutcome{
-			WebviewID: out.WebviewID, ReturnURL: connectReturnURL(out.WebviewID),
+			WebviewID: out.WebviewID, WindowURL: connectWindowURL(out.WebviewID), ReturnURL: connectReturnURL(out.WebviewID),
 		}))
 	}
 	return nil
@@ -146,12 +146,16 @@ func (h *Handlers) ConnectReturn(w http.ResponseWriter, r *http.Request) error {
 // connectProgress is the status line for a webview in state; it polls only while the
 // webview is waiting for something.
 func connectProgress(id string, state accounts.Progress) views.ConnectProgress {
-	p := views.ConnectProgress{WebviewID: id, State: string(state)}
+	p := views.ConnectProgress{WebviewID: id, State: views.ConnectState(state)}
 	if state == accounts.Waiting || state == accounts.Unavailable {
 		p.Poll = true
 		p.PollURL = "/connect/" + url.PathEscape(id) + "/status?shown=" + string(state)
 	}
 	return p
+}
+
+func connectWindowURL(id string) string {
+	return "/connect/" + url.PathEscape(id)
 }
 
 func connectReturnURL(id string) string {
@@ -171,19 +175,4 @@ func connectFailureText(code, message string) string {
 		return "The lock provider reported a problem (" + strings.ReplaceAll(code, "_", " ") + ")."
 	}
 	return "The sign-in to your lock provider did not finish."
-}
-
-func lockCount(n int) string {
-	if n == 1 {
-		return "1 lock"
-	}
-	return strconv.Itoa(n) + " locks"
-}
-
-// formatWhen is how pages show a moment.
-func formatWhen(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.UTC().Format("Jan 2, 2006 15:04 UTC")
 }

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/store"
@@ -65,4 +66,19 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+func lockCount(n int) string {
+	if n == 1 {
+		return "1 lock"
+	}
+	return strconv.Itoa(n) + " locks"
+}
+
+// formatWhen is how pages show a moment.
+func formatWhen(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("Jan 2, 2006 15:04 UTC")
 }

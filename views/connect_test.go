@@ -11,7 +11,7 @@ func TestConnectWebviewPageLoadsItsScriptAndData(t *testing.T) {
 	v := ConnectWindow{
 		WebviewID: "wv-1", URL: "http://127.0.0.1:8082/cw?x=1&y=2", SeamOrigin: "http://127.0.0.1:8082",
 		ReturnURL: "/connect/return?connect_webview_id=wv-1",
-		Status:    ConnectProgress{WebviewID: "wv-1", State: "waiting", Poll: true, PollURL: "/connect/wv-1/status?shown=waiting"},
+		Status:    ConnectProgress{WebviewID: "wv-1", State: ConnectWaiting, Poll: true, PollURL: "/connect/wv-1/status?shown=waiting"},
 	}
 	var b strings.Builder
 	if err := ConnectWebviewPage(p, v).Render(context.Background(), &b); err != nil {
@@ -47,7 +47,7 @@ func TestConnectPagesRenderEdgeCases(t *testing.T) {
 			return ConnectWebviewPage(p, ConnectWindow{WebviewID: "x", Failed: true, Message: "no"}).Render(context.Background(), b)
 		},
 		"expired window": func(b *strings.Builder) error {
-			return ConnectWebviewPage(p, ConnectWindow{WebviewID: "x", Status: ConnectProgress{State: "expired"}}).Render(context.Background(), b)
+			return ConnectWebviewPage(p, ConnectWindow{WebviewID: "x", Status: ConnectProgress{State: ConnectExpired}}).Render(context.Background(), b)
 		},
 		"empty activity": func(b *strings.Builder) error { return ActivityPage(p, ActivityList{}).Render(context.Background(), b) },
 		"no users":       func(b *strings.Builder) error { return AdminUsersPage(p, nil).Render(context.Background(), b) },

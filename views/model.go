@@ -212,12 +212,13 @@ type ConnectOverview struct {
 
 // ConnectAttempt is one Connect Webview Latchkey issued to the user.
 type ConnectAttempt struct {
-	ID string
-	// Status is "pending", "authorized" or "failed".
-	Status     string
-	Started    string
-	StartedISO string
-	Updated    string
+	ID     string
+	Status WebviewStatus
+	// ContinueURL is the sign-in window of a pending attempt.
+	ContinueURL string
+	Started     string
+	StartedISO  string
+	Updated     string
 	// Message is why a failed attempt failed, in plain words.
 	Message string
 }
@@ -247,11 +248,33 @@ type ConnectWindow struct {
 	Status ConnectProgress
 }
 
+// WebviewStatus is where a connection attempt ended, as its badge shows it.
+type WebviewStatus string
+
+// The statuses of a connection attempt.
+const (
+	WebviewPending    WebviewStatus = "pending"
+	WebviewAuthorized WebviewStatus = "authorized"
+	WebviewFailed     WebviewStatus = "failed"
+)
+
+// ConnectState is what the polled status line of a Connect Webview says.
+type ConnectState string
+
+// The states of the status line.
+const (
+	ConnectWaiting ConnectState = "waiting"
+	// ConnectUnavailable: Seam could not be asked just now; the page keeps asking.
+	ConnectUnavailable ConnectState = "unavailable"
+	ConnectExpired     ConnectState = "expired"
+	ConnectConnected   ConnectState = "connected"
+	ConnectEnded       ConnectState = "ended"
+)
+
 // ConnectProgress is the polled status line of a Connect Webview.
 type ConnectProgress struct {
 	WebviewID string
-	// State is "waiting", "unavailable" (Seam could not be asked), "expired" or "done".
-	State string
+	State     ConnectState
 	// Poll keeps the browser asking every 2 s; PollURL is where.
 	Poll    bool
 	PollURL string
@@ -260,6 +283,8 @@ type ConnectProgress struct {
 // ConnectOutcome is /connect/return when the connection did not (yet) succeed.
 type ConnectOutcome struct {
 	WebviewID string
+	// WindowURL is the sign-in window, to go back to while it is not finished.
+	WindowURL string
 	// Failed distinguishes "did not work" from "almost there" (still pending).
 	Failed  bool
 	Message string
@@ -278,7 +303,9 @@ type ActivityList struct {
 
 // AdminUserRow is one user in the admin's user table. Counts are Latchkey's records.
 type AdminUserRow struct {
-	ID            string
+	ID string
+	// URL is the user's admin page.
+	URL           string
 	Name          string
 	Email         string
 	EmailVerified bool
