@@ -26,16 +26,12 @@ build: ## build ./bin/latchkey
 	$(GO) build -trimpath -o bin/latchkey .
 
 .PHONY: test
-test: node_modules chromium ## run every test (unit, contract, browser); installs npm packages first
-	$(GO) test -count=1 ./...
+test: node_modules chromium ## run every test (unit, contract, browser) under the race detector; installs npm packages first
+	$(GO) test -race -count=1 ./...
 
 .PHONY: check
 check: node_modules ## unit and contract tests, no browser (quick; what to run while working)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /e2e)
-
-.PHONY: race
-race: node_modules chromium ## every test under the race detector
-	$(GO) test -race -count=1 ./...
 
 .PHONY: e2e
 e2e: node_modules chromium ## run the browser tests alone

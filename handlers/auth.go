@@ -3,12 +3,12 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/store"
-	"github.com/latchkey/latchkey/views"
 )
 
 // SignInProvider runs the OpenID Connect flow.
@@ -23,16 +23,8 @@ type UserStore interface {
 	UpsertUserAtLogin(ctx context.Context, l store.Login, now time.Time) (store.User, error)
 }
 
-var (
-	errSignInExpired = &Error{Status: http.StatusBadRequest, Title: "Sign-in expired, try again",
-		Message: "This sign-in link has expired or was already used. Sign in again to continue."}
-	errSignInFailed = &Error{Status: http.StatusBadGateway, Title: "Sign-in failed",
-		Message: "Your identity provider's answer could not be accepted, so you were not signed in. Please try again."}
-	errSignInRefused = &Error{Status: http.StatusForbidden, Title: "Sign-in cancelled",
-		Message: "Your identity provider did not sign you in. You can try again."}
-	errSignInUnavailable = &Error{Status: http.StatusServiceUnavailable, Title: "Sign-in is unavailable right now",
-		Message: "We cannot reach the identity provider at the moment. Please try again in a minute.", Retry: true}
-)
+// errCallbackFailed marks a failed sign-in callback, so its page offers to sign in again.
+var errCallbackFailed = errors.New("sign-in callback failed")
 
 // Login starts the OpenID Connect flow (303 to the IdP). A signed-in user goes straight
 // to where they were heading.
@@ -43,9 +35,6 @@ func (h *Handlers) Login(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	target, err := h.SignIn.Begin(w, r, returnTo)
-	if errors.Is(err, auth.ErrNotReady) {
-		return &Error{Status: errSignInUnavailable.Status, Title: errSignInUnavailable.Title, Message: errSignInUnavailable.Message, Retry: true, Err: err}
-	}
 	if err != nil {
 		return err
 	}
@@ -61,17 +50,7 @@ func (h *Handlers) Callback(w http.ResponseWriter, r *http.Request) error {
 	id, returnTo, err := h.SignIn.Finish(w, r)
 	if err != nil {
 		h.audit(r, store.AuditEvent{Action: store.AuditCallbackFailed, Outcome: store.OutcomeFailure, Detail: err.Error()})
-		page := errSignInFailed
-		switch {
-		case errors.Is(err, auth.ErrLoginExpired):
-			page = errSignInExpired
-		case errors.Is(err, auth.ErrIdPRefused):
-			page = errSignInRefused
-		case errors.Is(err, auth.ErrNotReady):
-			page = errSignInUnavailable
-		}
-		return &Error{Status: page.Status, Title: page.Title, Message: page.Message,
-			Actions: []views.Link{{Label: "Sign in again", URL: "/login"}}, Err: err}
+		return fmt.Errorf("%w: %w", errCallbackFailed, err)
 	}
 	u, err := h.Store.UpsertUserAtLogin(r.Context(), store.Login{
 		Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified,

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/latchkey/latchkey/accounts"
+	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/views"
@@ -84,6 +85,16 @@ var (
 		Message: "Wait for it to finish, then try again."}
 	errRateLimited = &Error{Status: http.StatusTooManyRequests, Title: "Too many requests"}
 
+	signInAgain      = []views.Link{{Label: "Sign in again", URL: "/login"}}
+	errSignInExpired = &Error{Status: http.StatusBadRequest, Title: "Sign-in expired, try again",
+		Message: "This sign-in link has expired or was already used. Sign in again to continue.", Actions: signInAgain}
+	errSignInFailed = &Error{Status: http.StatusBadGateway, Title: "Sign-in failed",
+		Message: "Your identity provider's answer could not be accepted, so you were not signed in. Please try again.", Actions: signInAgain}
+	errSignInRefused = &Error{Status: http.StatusForbidden, Title: "Sign-in cancelled",
+		Message: "Your identity provider did not sign you in. You can try again.", Actions: signInAgain}
+	errSignInUnavailable = &Error{Status: http.StatusServiceUnavailable, Title: "Sign-in is unavailable right now",
+		Message: "We cannot reach the identity provider at the moment. Please try again in a minute.", Retry: true}
+
 	errWebviewUnusable = &Error{Status: http.StatusBadGateway, Title: "This connection window cannot be shown",
 		Message: "The lock service gave an address Latchkey cannot open. Please start again."}
 )
@@ -124,6 +135,18 @@ func pageFor(err error) *Error {
 	switch {
 	case errors.As(err, &page):
 		return page
+	case errors.Is(err, auth.ErrLoginExpired):
+		return errSignInExpired.because(err)
+	case errors.Is(err, auth.ErrIdPRefused):
+		return errSignInRefused.because(err)
+	case errors.Is(err, auth.ErrNotReady):
+		p := errSignInUnavailable.because(err)
+		if errors.Is(err, errCallbackFailed) {
+			p.Actions = signInAgain
+		}
+		return p
+	case errors.Is(err, errCallbackFailed):
+		return errSignInFailed.because(err)
 	case errors.Is(err, locks.ErrNotOwned), errors.Is(err, accounts.ErrNotOwned), errors.Is(err, accounts.ErrAccountTaken):
 		return errNotFound
 	case errors.Is(err, accounts.ErrWebviewUnusable):

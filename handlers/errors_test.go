@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/accounts"
+	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
@@ -37,6 +38,10 @@ func TestPageFor(t *testing.T) {
 			Err: &seam.Error{Status: http.StatusBadRequest, Type: "device_offline", Message: "Device is offline"}}, http.StatusBadGateway, "Could not unlock the lock", ""},
 		{"Seam busy for the action", &locks.ErrNotSent{Attempt: store.ActionAttempt{Action: store.ActionUnlock}, Err: rateLimited}, http.StatusServiceUnavailable, errSeamBusy.Title, "5"},
 		{"Seam down for the device list", &locks.ErrLockService{Op: "list devices", Err: errors.New("dial tcp: refused")}, http.StatusServiceUnavailable, errSeamUnavailable.Title, ""},
+		{"sign-in expired", fmt.Errorf("%w: %w", errCallbackFailed, auth.ErrLoginExpired), http.StatusBadRequest, errSignInExpired.Title, ""},
+		{"IdP refused", fmt.Errorf("%w: %w", errCallbackFailed, auth.ErrIdPRefused), http.StatusForbidden, errSignInRefused.Title, ""},
+		{"IdP not ready", auth.ErrNotReady, http.StatusServiceUnavailable, errSignInUnavailable.Title, ""},
+		{"callback failed", fmt.Errorf("%w: %w", errCallbackFailed, errors.New("bad token")), http.StatusBadGateway, errSignInFailed.Title, ""},
 		{"anything else", errors.New("disk full"), http.StatusInternalServerError, errInternal.Title, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
