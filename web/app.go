@@ -159,9 +159,10 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		SendTimeout:      cfg.ActionSendTimeout,
 		PendingBound:     cfg.ActionPendingBound,
 	}
-	// Any instance's follower takes over the actions a dead instance left open.
+	// Any instance's follower takes over the actions a dead instance left open. It
+	// stops at Close, after the server drained its requests, not at the signal.
 	a.follower = locks.NewFollower(h.Locks, locks.FollowerOptions{Interval: cfg.FollowInterval})
-	a.follower.Start(ctx)
+	a.follower.Start(context.WithoutCancel(ctx))
 	a.closers = append(a.closers, a.follower.Close)
 
 	a.csp = contentSecurityPolicy([]string{origin(seamEndpoint)}, []string{rp.IssuerOrigin()})
