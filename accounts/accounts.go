@@ -32,6 +32,14 @@ type Service struct {
 	BaseURL string
 }
 
+// seamTimeout bounds the Seam calls of a use case run outside a request; a request's
+// calls share the request's Seam deadline (internal/request).
+const seamTimeout = 5 * time.Second
+
+func (s *Service) seamContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return request.SeamContext(ctx, seamTimeout)
+}
+
 // Store is the part of Latchkey's records the account use cases need.
 type Store interface {
 	CreateConnectWebview(ctx context.Context, w store.ConnectWebview) error

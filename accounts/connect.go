@@ -94,15 +94,17 @@ func (s *Service) Overview(ctx context.Context, user store.User) (Overview, erro
 // Connect Webview, access to it granted to that session; then records the webview as
 // the user's. A failure is audited (connect.failed).
 func (s *Service) Start(ctx context.Context, user store.User) (store.ConnectWebview, error) {
+	sctx, cancel := s.seamContext(ctx)
+	defer cancel()
 	fail := func(what string, err error) (store.ConnectWebview, error) {
 		s.audit(ctx, user, store.AuditConnectFailed, store.OutcomeFailure, what+": "+seamReason(err))
 		return store.ConnectWebview{}, seamFailed(what, err)
 	}
-	if _, err := s.Seam.ClientSessions.GetOrCreate(ctx, seam.GetOrCreateClientSessionParams{UserIdentifierKey: user.ID}); err != nil {
+	if _, err := s.Seam.ClientSessions.GetOrCreate(sctx, seam.GetOrCreateClientSessionParams{UserIdentifierKey: user.ID}); err != nil {
 		return fail("client session", err)
 	}
 	back := strings.TrimRight(s.BaseURL, "/") + "/connect/return"
-	sw, err := s.Seam.ConnectWebviews.Create(ctx, seam.CreateConnectWebviewParams{
+	sw, err := s.Seam.ConnectWebviews.Create(sctx, seam.CreateConnectWebviewParams{
 		CustomRedirectURL:        back,
 		CustomRedirectFailureURL: back,
 		WaitForDeviceCreation:    true,
@@ -114,7 +116,7 @@ func (s *Service) Start(ctx context.Context, user store.User) (store.ConnectWebv
 		s.audit(ctx, user, store.AuditConnectFailed, store.OutcomeFailure, "create connect webview: unusable webview id")
 		return store.ConnectWebview{}, fmt.Errorf("create connect webview: unusable connect_webview_id: %w", ErrWebviewUnusable)
 	}
-	if err := s.Seam.ClientSessions.GrantAccess(ctx, seam.GrantAccessParams{
+	if err := s.Seam.ClientSessions.GrantAccess(sctx, seam.GrantAccessParams{
 		UserIdentifierKey: user.ID, ConnectWebviewIDs: []string{sw.ConnectWebviewID},
 	}); err != nil {
 		return fail("grant access to connect webview", err)
@@ -150,6 +152,8 @@ func (s *Service) Webview(ctx context.Context, user store.User, id string) (Webv
 // Progress is the user's webview's status line: from Latchkey's record once it ended
 // or expired, else from Seam. Seam being unreachable is Unavailable, not an error.
 func (s *Service) Progress(ctx context.Context, user store.User, id string) (Progress, error) {
+	sctx, cancel := s.seamContext(ctx)
+	defer cancel()
 	wv, err := s.owned(ctx, user, id)
 	if err != nil {
 		return "", err
@@ -157,7 +161,7 @@ func (s *Service) Progress(ctx context.Context, user store.User, id string) (Pro
 	if p := s.recorded(wv); p != Waiting {
 		return p, nil
 	}
-	sw, err := s.Seam.ConnectWebviews.Get(ctx, wv.ID)
+	sw, err := s.Seam.ConnectWebviews.Get(sctx, wv.ID)
 	switch {
 	case errors.Is(err, context.Canceled):
 		return "", fmt.Errorf("check connect webview %s: %w", wv.ID, err)
@@ -180,6 +184,8 @@ func (s *Service) Progress(ctx context.Context, user store.User, id string) (Pro
 // frame's message and the status poll arriving together, a reload, or several portal
 // instances record and audit a completion once; the others read the outcome.
 func (s *Service) Complete(ctx context.Context, user store.User, id, queryErrorCode, queryErrorMessage string) (Outcome, error) {
+	sctx, cancel := s.seamContext(ctx)
+	defer cancel()
 	wv, err := s.owned(ctx, user, id)
 	if err != nil {
 		return Outcome{}, err
@@ -187,7 +193,7 @@ func (s *Service) Complete(ctx context.Context, user store.User, id, queryErrorC
 	if wv.Status != store.WebviewPending {
 		return s.outcome(ctx, user, wv)
 	}
-	sw, err := s.Seam.ConnectWebviews.Get(ctx, wv.ID)
+	sw, err := s.Seam.ConnectWebviews.Get(sctx, wv.ID)
 	if err != nil {
 		return Outcome{}, seamFailed("get connect webview", err)
 	}
@@ -260,7 +266,9 @@ func (s *Service) fail(ctx context.Context, user store.User, wv store.ConnectWeb
 // countDevices counts the account's devices for the pages, or -1 when Seam cannot say:
 // the connection stands, and the count is refreshed with the next device list.
 func (s *Service) countDevices(ctx context.Context, user store.User, accountID string) int {
-	devices, err := s.Seam.Devices.List(ctx, seam.ListDevicesParams{UserIdentifierKey: user.ID, ConnectedAccountID: accountID})
+	sctx, cancel := s.seamContext(ctx)
+	defer cancel()
+	devices, err := s.Seam.Devices.List(sctx, seam.ListDevicesParams{UserIdentifierKey: user.ID, ConnectedAccountID: accountID})
 	if err != nil {
 		s.Log.WarnContext(ctx, "count devices of new connected account", "connected_account_id", accountID, "error", err)
 		return -1

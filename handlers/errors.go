@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/auth"
@@ -162,7 +163,7 @@ func pageFor(err error) *Error {
 		p.Message = busy.Message() + " " + errBusy.Message
 		return p
 	case errors.As(err, &limited):
-		p := errRateLimited.withHeader("Retry-After", strconv.Itoa(int(limited.RetryAfter.Seconds()+0.999)))
+		p := errRateLimited.withHeader("Retry-After", retryAfterSeconds(limited.RetryAfter))
 		p.Message = fmt.Sprintf("You can lock or unlock at most %d times a minute. Please wait a minute and try again.", limited.Limit)
 		return p
 	case errors.As(err, &notSent) && errors.As(err, &seamErr) && refusedBySeam(seamErr):
@@ -197,8 +198,21 @@ func seamError(err error) *Error {
 	if errors.Is(err, context.Canceled) {
 		return errCancelled.because(err)
 	}
+	page := errSeamUnavailable
 	if seam.IsRateLimited(err) {
-		return errSeamBusy.because(err).withHeader("Retry-After", "5")
+		page = errSeamBusy
 	}
-	return errSeamUnavailable.because(err)
+	wait, ok := seam.RetryAfter(err)
+	if !ok {
+		wait = defaultRetryAfter
+	}
+	return page.because(err).withHeader("Retry-After", retryAfterSeconds(wait))
+}
+
+// defaultRetryAfter is what a page asks the browser to wait when Seam did not say.
+const defaultRetryAfter = 5 * time.Second
+
+// retryAfterSeconds is d as a Retry-After value: whole seconds, rounded up, at least 1.
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(max(int((d+time.Second-1)/time.Second), 1))
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -28,7 +29,7 @@ func TestPageFor(t *testing.T) {
 		{"not the user's webview", fmt.Errorf("x: %w", accounts.ErrNotOwned), http.StatusNotFound, errNotFound.Title, ""},
 		{"another user's account", fmt.Errorf("x: %w", accounts.ErrAccountTaken), http.StatusNotFound, errNotFound.Title, ""},
 		{"unusable webview", fmt.Errorf("x: %w", accounts.ErrWebviewUnusable), http.StatusBadGateway, errWebviewUnusable.Title, ""},
-		{"Seam unreachable", fmt.Errorf("%w: create: %w", accounts.ErrSeam, errors.New("dial tcp: refused")), http.StatusServiceUnavailable, errSeamUnavailable.Title, ""},
+		{"Seam unreachable", fmt.Errorf("%w: create: %w", accounts.ErrSeam, errors.New("dial tcp: refused")), http.StatusServiceUnavailable, errSeamUnavailable.Title, "5"},
 		{"Seam busy", fmt.Errorf("%w: create: %w", accounts.ErrSeam, rateLimited), http.StatusServiceUnavailable, errSeamBusy.Title, "5"},
 		{"not the user's device", fmt.Errorf("x: %w", locks.ErrNotOwned), http.StatusNotFound, errNotFound.Title, ""},
 		{"cannot unlock", locks.ErrCannotUnlock, http.StatusConflict, errCannotUnlock.Title, ""},
@@ -37,11 +38,14 @@ func TestPageFor(t *testing.T) {
 		{"Seam refused the action", &locks.ErrNotSent{Attempt: store.ActionAttempt{Action: store.ActionUnlock},
 			Err: &seam.Error{Status: http.StatusBadRequest, Type: "device_offline", Message: "Device is offline"}}, http.StatusBadGateway, "Could not unlock the lock", ""},
 		{"Seam busy for the action", &locks.ErrNotSent{Attempt: store.ActionAttempt{Action: store.ActionUnlock}, Err: rateLimited}, http.StatusServiceUnavailable, errSeamBusy.Title, "5"},
-		{"Seam down for the device list", &locks.ErrLockService{Op: "list devices", Err: errors.New("dial tcp: refused")}, http.StatusServiceUnavailable, errSeamUnavailable.Title, ""},
+		{"Seam down for the device list", &locks.ErrLockService{Op: "list devices", Err: errors.New("dial tcp: refused")}, http.StatusServiceUnavailable, errSeamUnavailable.Title, "5"},
 		{"sign-in expired", fmt.Errorf("%w: %w", errCallbackFailed, auth.ErrLoginExpired), http.StatusBadRequest, errSignInExpired.Title, ""},
 		{"IdP refused", fmt.Errorf("%w: %w", errCallbackFailed, auth.ErrIdPRefused), http.StatusForbidden, errSignInRefused.Title, ""},
 		{"IdP not ready", auth.ErrNotReady, http.StatusServiceUnavailable, errSignInUnavailable.Title, ""},
 		{"callback failed", fmt.Errorf("%w: %w", errCallbackFailed, errors.New("bad token")), http.StatusBadGateway, errSignInFailed.Title, ""},
+		{"Seam asked for 12 s", &locks.ErrLockService{Op: "list devices", Err: &seam.Error{Status: 429, Type: "rate_limited", RetryAfter: 12 * time.Second}},
+			http.StatusServiceUnavailable, errSeamBusy.Title, "12"},
+		{"a request's Seam deadline passed", &locks.ErrLockService{Op: "list devices", Err: context.DeadlineExceeded}, http.StatusServiceUnavailable, errSeamUnavailable.Title, "5"},
 		{"anything else", errors.New("disk full"), http.StatusInternalServerError, errInternal.Title, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -269,7 +269,9 @@ func (s *Service) refresh(ctx context.Context, a store.ActionAttempt) store.Acti
 	if a.SeamID == "" {
 		return a
 	}
-	sa, err := s.Seam.ActionAttempts.Get(ctx, a.SeamID)
+	sctx, cancel := s.seamContext(ctx)
+	sa, err := s.Seam.ActionAttempts.Get(sctx, a.SeamID)
+	cancel()
 	if err != nil {
 		s.log().WarnContext(ctx, "check action attempt", "action_attempt_id", a.ID, "error", err)
 		return a

@@ -75,6 +75,7 @@ type EventAPI interface {
 // Defaults for the Service's bounds.
 const (
 	DefaultActionsPerMinute = 10
+	DefaultSeamTimeout      = 5 * time.Second
 	DefaultSendTimeout      = 15 * time.Second
 	DefaultRecordTimeout    = 10 * time.Second
 	DefaultPendingBound     = 2 * time.Minute
@@ -90,6 +91,9 @@ type Service struct {
 	Now func() time.Time
 	// ActionsPerMinute caps the lock/unlock requests one user may start per minute.
 	ActionsPerMinute int
+	// SeamTimeout bounds a worker's Seam reads; a request's reads share the request's
+	// Seam deadline instead (internal/request).
+	SeamTimeout time.Duration
 	// SendTimeout bounds one call to Seam's unlock_door/lock_door, and RecordTimeout
 	// the recording of its answer. Both run on a context the browser cannot cancel;
 	// the sender's lease on the action covers both, then a follower may take it.
@@ -109,6 +113,11 @@ func (s *Service) now() time.Time {
 
 // The bounds, with the defaults for those left zero.
 func (s *Service) limit() int { return cmp.Or(s.ActionsPerMinute, DefaultActionsPerMinute) }
+
+// seamContext bounds one Seam read: by the request's deadline, or SeamTimeout.
+func (s *Service) seamContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return request.SeamContext(ctx, cmp.Or(s.SeamTimeout, DefaultSeamTimeout))
+}
 
 func (s *Service) sendTimeout() time.Duration { return cmp.Or(s.SendTimeout, DefaultSendTimeout) }
 

@@ -29,7 +29,9 @@ func (s *Service) Devices(ctx context.Context, userID string) ([]seam.Device, er
 		owned[a.ID] = a.DeviceCount
 		counts[a.ID] = 0
 	}
-	listed, err := s.Seam.Devices.List(ctx, seam.ListDevicesParams{UserIdentifierKey: userID})
+	sctx, cancel := s.seamContext(ctx)
+	listed, err := s.Seam.Devices.List(sctx, seam.ListDevicesParams{UserIdentifierKey: userID})
+	cancel()
 	if err != nil {
 		return nil, &ErrLockService{Op: "list devices", Err: err}
 	}
@@ -60,7 +62,9 @@ func (s *Service) Device(ctx context.Context, user store.User, deviceID string) 
 	if !ValidDeviceID(deviceID) {
 		return seam.Device{}, ErrNotOwned
 	}
-	listed, err := s.Seam.Devices.List(ctx, seam.ListDevicesParams{UserIdentifierKey: user.ID, DeviceIDs: []string{deviceID}})
+	sctx, cancel := s.seamContext(ctx)
+	listed, err := s.Seam.Devices.List(sctx, seam.ListDevicesParams{UserIdentifierKey: user.ID, DeviceIDs: []string{deviceID}})
+	cancel()
 	if err != nil {
 		return seam.Device{}, &ErrLockService{Op: "check device ownership", Err: err}
 	}
@@ -100,7 +104,9 @@ func (s *Service) RecentActions(ctx context.Context, userID, deviceID string, li
 // LockEvents returns Seam's own locked/unlocked events of a device the caller already
 // showed to be the user's, newest first, from the last 30 days.
 func (s *Service) LockEvents(ctx context.Context, deviceID string, limit int) ([]seam.Event, error) {
-	events, err := s.Seam.Events.List(ctx, seam.ListEventsParams{
+	sctx, cancel := s.seamContext(ctx)
+	defer cancel()
+	events, err := s.Seam.Events.List(sctx, seam.ListEventsParams{
 		DeviceIDs:  []string{deviceID},
 		EventTypes: []string{seam.EventLockLocked, seam.EventLockUnlocked},
 		Since:      s.now().Add(-30 * 24 * time.Hour),

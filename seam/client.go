@@ -286,9 +286,14 @@ func (c *Client) send(ctx context.Context, endpoint string, payload []byte) atte
 		return a
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		a.err = c.parseError(a.status, a.requestID, body)
-		a.retry = retryableStatus(resp.StatusCode)
 		a.retryAfter, a.hasRetryAfter = c.parseRetryAfter(resp.Header.Get("Retry-After"))
+		e := c.parseError(a.status, a.requestID, body)
+		if a.hasRetryAfter {
+			e.RetryAfter = a.retryAfter
+		}
+		a.err = e
+		// Seam asking for a longer wait than we would ever sleep means: not now.
+		a.retry = retryableStatus(resp.StatusCode) && (!a.hasRetryAfter || a.retryAfter <= c.maxDelay)
 		return a
 	}
 	a.body = body

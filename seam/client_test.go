@@ -38,12 +38,6 @@ func TestReadsRetryTransientFailures(t *testing.T) {
 			wantDelays: []time.Duration{1 * time.Millisecond},
 		},
 		{
-			name:       "429 Retry-After seconds capped at maxDelay",
-			replies:    []reply{{status: 429, header: map[string]string{"Retry-After": "1"}}},
-			wantCalls:  2,
-			wantDelays: []time.Duration{testMaxDelay},
-		},
-		{
 			name:       "429 Retry-After seconds below the cap is honoured exactly",
 			replies:    []reply{{status: 429, header: map[string]string{"Retry-After": "2"}}},
 			retry:      WithRetry(4, testBaseDelay, 5*time.Second),
@@ -90,6 +84,27 @@ func TestReadsRetryTransientFailures(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestReadsNotRetriedIntoALongerRetryAfter: a 429 whose Retry-After is longer than the
+// client would ever wait is not retried early (that would only hit the limit again);
+// the error carries Seam's wait.
+func TestReadsNotRetriedIntoALongerRetryAfter(t *testing.T) {
+	srv, c, rec := newScripted(t, reply{status: 429, body: `{"error":{"type":"rate_limited","message":"slow down"},"ok":false}`,
+		header: map[string]string{"Retry-After": "7"}}, ok("devices/get"))
+	_, err := c.Devices.Get(t.Context(), "d1")
+	if !IsRateLimited(err) {
+		t.Fatalf("err = %v, want the 429", err)
+	}
+	if d, ok := RetryAfter(err); !ok || d != 7*time.Second {
+		t.Errorf("RetryAfter = %v %v, want Seam's 7s", d, ok)
+	}
+	if got := srv.calls(); got != 1 {
+		t.Errorf("server saw %d calls, want 1", got)
+	}
+	if got := rec.recorded(); len(got) != 0 {
+		t.Errorf("slept %v, want no sleep", got)
 	}
 }
 

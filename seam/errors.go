@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -30,6 +31,9 @@ type Error struct {
 	RequestID string
 	// ValidationErrors is Seam's validation_errors object, as sent.
 	ValidationErrors json.RawMessage
+	// RetryAfter is how long Seam asked the client to wait (its Retry-After header),
+	// or zero when it did not say.
+	RetryAfter time.Duration
 }
 
 // Error formats the failure; it never contains the API key because every
@@ -60,6 +64,15 @@ func IsNotFound(err error) bool {
 func IsUnauthorized(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
+}
+
+// RetryAfter is how long Seam asked to wait before the next call, if err carries it.
+func RetryAfter(err error) (time.Duration, bool) {
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		return e.RetryAfter, true
+	}
+	return 0, false
 }
 
 // IsRateLimited reports whether Seam answered 429 Too Many Requests.

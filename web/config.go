@@ -48,6 +48,8 @@ type Config struct {
 
 	// ActionsPerMinute caps lock/unlock requests per user.
 	ActionsPerMinute int
+	// SeamDeadline bounds all the Seam calls of one request together.
+	SeamDeadline time.Duration
 	// ActionSendTimeout bounds one unlock/lock call to Seam; ActionPendingBound is how
 	// long an action may stay pending at Seam before it is recorded as timed out;
 	// FollowInterval is how often the follower claims open actions.
@@ -231,6 +233,7 @@ func settings() []setting {
 			c.ActionsPerMinute = n
 			return nil
 		}},
+		{env: "LATCHKEY_SEAM_DEADLINE", flag: "seam-deadline", def: "5s", usage: "how long one page may wait for all of its Seam calls together before it says the lock service is unavailable", parse: dur(func(c *Config) *time.Duration { return &c.SeamDeadline })},
 		{env: "LATCHKEY_ACTION_SEND_TIMEOUT", flag: "action-send-timeout", def: "15s", usage: "how long one lock/unlock call to Seam may take (the browser cannot cut it short)", parse: dur(func(c *Config) *time.Duration { return &c.ActionSendTimeout })},
 		{env: "LATCHKEY_ACTION_PENDING_BOUND", flag: "action-pending-bound", def: "2m", usage: "how long a lock/unlock may stay pending at Seam before it is recorded as timed out", parse: dur(func(c *Config) *time.Duration { return &c.ActionPendingBound })},
 		{env: "LATCHKEY_FOLLOW_INTERVAL", flag: "follow-interval", def: "1s", usage: "how often each instance claims open lock/unlock actions to follow them at Seam", parse: dur(func(c *Config) *time.Duration { return &c.FollowInterval })},

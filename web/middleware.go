@@ -127,6 +127,16 @@ func accessLog(log *slog.Logger) middleware {
 	}
 }
 
+// seamDeadline gives each request one deadline for all of its Seam calls.
+func seamDeadline(d time.Duration) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			request.From(r.Context()).SeamDeadline = time.Now().Add(d)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
 // recoverPanics turns a panic into the 500 page and a logged stack; the server keeps
 // serving. http.ErrAbortHandler is re-raised: it is how a handler asks to abort.
 func recoverPanics(log *slog.Logger, h *handlers.Handlers) middleware {

@@ -59,6 +59,7 @@ func (a *App) routes() http.Handler {
 	outer := []middleware{
 		realIP(a.cfg.TrustedProxies),
 		accessLog(a.log),
+		seamDeadline(a.cfg.SeamDeadline),
 		recoverPanics(a.log, h),
 		securityHeaders(a.csp, a.cfg.HTTPS()),
 	}

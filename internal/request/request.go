@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"sync/atomic"
+	"time"
 )
 
 // Info is the mutable record of one request, shared by every layer that sees it.
@@ -19,7 +20,10 @@ type Info struct {
 	RemoteAddr string
 	// UserAgent is the client's User-Agent header.
 	UserAgent string
-	userID    atomic.Value
+	// SeamDeadline is when every Seam call made for this request must have ended, so
+	// that no page waits longer however Seam fails; zero outside a request.
+	SeamDeadline time.Time
+	userID       atomic.Value
 }
 
 // SetUserID records the signed-in user for the access log.
@@ -55,3 +59,12 @@ func From(ctx context.Context) *Info {
 
 // ID is the request id in ctx, or "".
 func ID(ctx context.Context) string { return From(ctx).ID }
+
+// SeamContext bounds ctx by the request's Seam deadline, shared by every Seam call the
+// request makes; outside a request (a worker), by fallback from now.
+func SeamContext(ctx context.Context, fallback time.Duration) (context.Context, context.CancelFunc) {
+	if d := From(ctx).SeamDeadline; !d.IsZero() {
+		return context.WithDeadline(ctx, d)
+	}
+	return context.WithTimeout(ctx, fallback)
+}
