@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
 
 	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/internal/testing/htmltest"
 	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
@@ -148,6 +151,69 @@ func (e *connectEnv) audits(t *testing.T, userID, action string) int {
 
 var htmxHeader = http.Header{"Hx-Request": {"true"}}
 
+// h1Text is the text of the page's one <h1>.
+func h1Text(t *testing.T, doc *html.Node) string {
+	t.Helper()
+	h1s := htmltest.Find(doc, htmltest.ByTag(atom.H1))
+	if len(h1s) != 1 {
+		t.Errorf("page has %d <h1>, want 1", len(h1s))
+		return ""
+	}
+	return htmltest.Text(h1s[0])
+}
+
+// errorTitle is the title of an error: the <h1> of the error page, or the first <p> of
+// the error fragment (<div role="alert">).
+func errorTitle(t *testing.T, doc *html.Node) string {
+	t.Helper()
+	for _, alert := range htmltest.Find(doc, htmltest.HasAttr("role", "alert")) {
+		if alert.DataAtom == atom.Div {
+			if ps := htmltest.Find(alert, htmltest.ByTag(atom.P)); len(ps) > 0 {
+				return htmltest.Text(ps[0])
+			}
+		}
+	}
+	return h1Text(t, doc)
+}
+
+// links are the <a> elements for which match is true.
+func links(doc *html.Node, match func(*html.Node) bool) []*html.Node {
+	return htmltest.Find(doc, func(n *html.Node) bool {
+		return htmltest.ByTag(atom.A)(n) && match(n)
+	})
+}
+
+// linkText matches an <a> whose text contains s.
+func linkText(s string) func(*html.Node) bool {
+	return func(n *html.Node) bool { return strings.Contains(htmltest.Text(n), s) }
+}
+
+// connectForms are the forms that POST to /connect.
+func connectForms(doc *html.Node) []*html.Node {
+	return htmltest.Find(doc, func(n *html.Node) bool {
+		return htmltest.ByTag(atom.Form)(n) && htmltest.Attr(n, "action") == "/connect" && strings.EqualFold(htmltest.Attr(n, "method"), "post")
+	})
+}
+
+// pollers are the elements that would make htmx poll: any with an hx-trigger attribute
+// (or its data-hx-trigger spelling).
+func pollers(doc *html.Node) []*html.Node {
+	return htmltest.Find(doc, func(n *html.Node) bool {
+		return htmltest.HasAttrKey("hx-trigger")(n) || htmltest.HasAttrKey("data-hx-trigger")(n)
+	})
+}
+
+// activityRows is the number of <tr> in the <tbody> of the activity table.
+func activityRows(doc *html.Node) int {
+	rows := 0
+	for _, s := range htmltest.Find(doc, htmltest.HasAttr("aria-label", "Activity")) {
+		for _, tbody := range htmltest.Find(s, htmltest.ByTag(atom.Tbody)) {
+			rows += len(htmltest.Find(tbody, htmltest.ByTag(atom.Tr)))
+		}
+	}
+	return rows
+}
+
 // TestConnectPages walks the connect pages through a successful connection: each
 // answers with the status, redirect or fragment the browser (with or without htmx) needs.
 func TestConnectPages(t *testing.T) {
@@ -158,18 +224,26 @@ func TestConnectPages(t *testing.T) {
 	}
 
 	w = e.do(t, e.h.ConnectWebview, e.alice, http.MethodGet, "/connect/"+testWebviewID, nil, "webview", testWebviewID)
-	body := w.Body.String()
-	for _, want := range []string{`<iframe`, `data-seam-origin="http://127.0.0.1:8082"`, `hx-trigger="every 2s"`, `target="_blank"`} {
-		if !strings.Contains(body, want) {
-			t.Errorf("webview page lacks %s", want)
-		}
+	doc := htmltest.Parse(t, w.Body.String())
+	if len(htmltest.Find(doc, htmltest.ByTag(atom.Iframe))) != 1 {
+		t.Error("webview page lacks the <iframe>")
+	}
+	if len(htmltest.Find(doc, htmltest.HasAttr("data-seam-origin", "http://127.0.0.1:8082"))) != 1 {
+		t.Error(`webview page lacks data-seam-origin="http://127.0.0.1:8082"`)
+	}
+	if st := htmltest.Find(doc, htmltest.ByID("connect-status")); len(st) != 1 || htmltest.Attr(st[0], "hx-trigger") != "every 2s" {
+		t.Errorf("webview page: %d #connect-status, want one with hx-trigger=\"every 2s\"", len(st))
+	}
+	if len(links(doc, htmltest.HasAttr("target", "_blank"))) == 0 {
+		t.Error(`webview page lacks a link with target="_blank"`)
 	}
 
 	status := "/connect/" + testWebviewID + "/status"
 	if w := e.do(t, e.h.ConnectStatus, e.alice, http.MethodGet, status+"?shown=waiting", htmxHeader, "webview", testWebviewID); w.Code != http.StatusNoContent {
 		t.Errorf("unchanged poll = %d, want 204", w.Code)
 	}
-	if w := e.do(t, e.h.ConnectStatus, e.alice, http.MethodGet, status, htmxHeader, "webview", testWebviewID); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "Waiting for you") {
+	w = e.do(t, e.h.ConnectStatus, e.alice, http.MethodGet, status, htmxHeader, "webview", testWebviewID)
+	if st := htmltest.Find(htmltest.Parse(t, w.Body.String()), htmltest.ByID("connect-status")); w.Code != http.StatusOK || len(st) != 1 || !strings.Contains(htmltest.Text(st[0]), "Waiting for you") {
 		t.Errorf("first poll = %d %q", w.Code, w.Body.String())
 	}
 
@@ -196,7 +270,11 @@ func TestConnectPages(t *testing.T) {
 		t.Errorf("authorized webview page = %d, want 303", w.Code)
 	}
 	w = e.do(t, e.h.ConnectIndex, e.alice, http.MethodGet, "/connect", nil)
-	if body := w.Body.String(); w.Code != http.StatusOK || !strings.Contains(body, "Account acc-1") {
+	connected := htmltest.Find(htmltest.Parse(t, w.Body.String()), func(n *html.Node) bool {
+		return htmltest.ByTag(atom.Li)(n) && n.Parent != nil && htmltest.HasAttr("aria-label", "Connected accounts")(n.Parent) &&
+			strings.Contains(htmltest.Text(n), "Account acc-1")
+	})
+	if w.Code != http.StatusOK || len(connected) != 1 {
 		t.Errorf("GET /connect = %d, lacks the connected account", w.Code)
 	}
 }
@@ -214,8 +292,9 @@ func TestConnectNotOwnedIs404(t *testing.T) {
 		"/connect/return",
 		"/connect/return?connect_webview_id=%3Cscript%3E",
 	} {
-		if w := e.do(t, e.h.ConnectReturn, e.bob, http.MethodGet, target, nil); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "Page not found") {
-			t.Errorf("bob GET %s = %d, want the 404 page", target, w.Code)
+		w := e.do(t, e.h.ConnectReturn, e.bob, http.MethodGet, target, nil)
+		if title := errorTitle(t, htmltest.Parse(t, w.Body.String())); w.Code != http.StatusNotFound || title != "Page not found" {
+			t.Errorf("bob GET %s = %d %q, want the 404 page", target, w.Code, title)
 		}
 	}
 	for _, f := range []Func{e.h.ConnectWebview, e.h.ConnectStatus} {
@@ -231,8 +310,12 @@ func TestStartConnectSeamDown(t *testing.T) {
 	e := newConnectEnv(t)
 	e.seam.createErr = &seam.Error{Status: http.StatusInternalServerError, Type: "internal_error", Message: "boom"}
 	w := e.do(t, e.h.StartConnect, e.alice, http.MethodPost, "/connect", nil)
-	if body := w.Body.String(); w.Code != http.StatusServiceUnavailable || !strings.Contains(body, "cannot be reached") || strings.Contains(body, "boom") {
-		t.Errorf("POST /connect with Seam down = %d\n%s", w.Code, body)
+	body := w.Body.String()
+	if title := errorTitle(t, htmltest.Parse(t, body)); w.Code != http.StatusServiceUnavailable || !strings.Contains(title, "cannot be reached") {
+		t.Errorf("POST /connect with Seam down = %d %q\n%s", w.Code, title, body)
+	}
+	if strings.Contains(body, "boom") { // a leak: anywhere in the raw bytes
+		t.Errorf("POST /connect with Seam down shows Seam's words\n%s", body)
 	}
 }
 
@@ -245,11 +328,18 @@ func TestConnectReturnFailureShowsMessageAsText(t *testing.T) {
 	} {
 		w := e.do(t, e.h.ConnectReturn, e.alice, http.MethodGet, target, nil)
 		body := w.Body.String()
-		if w.Code != http.StatusOK || !strings.Contains(body, "Connecting did not work") || !strings.Contains(body, `action="/connect"`) {
-			t.Fatalf("failed return = %d\n%s", w.Code, body)
+		doc := htmltest.Parse(t, body)
+		if w.Code != http.StatusOK || h1Text(t, doc) != "Connecting did not work" || len(connectForms(doc)) != 1 {
+			t.Fatalf("failed return = %d, want the failure page with a form posting to /connect\n%s", w.Code, body)
 		}
-		if strings.Contains(body, "<b>hi") || !strings.Contains(body, "&lt;b&gt;hi") {
-			t.Error("error_message not shown as plain text")
+		shown := htmltest.Find(doc, func(n *html.Node) bool {
+			return htmltest.ByTag(atom.P)(n) && strings.Contains(htmltest.Text(n), "<b>hi")
+		})
+		bold := htmltest.Find(doc, func(n *html.Node) bool {
+			return htmltest.ByTag(atom.B)(n) && strings.Contains(htmltest.Text(n), "hi")
+		})
+		if strings.Contains(body, "<b>hi") || len(bold) != 0 || len(shown) != 1 {
+			t.Errorf("error_message not shown as plain text: %d <p> with the text, %d <b> elements", len(shown), len(bold))
 		}
 	}
 }
@@ -257,17 +347,24 @@ func TestConnectReturnFailureShowsMessageAsText(t *testing.T) {
 func TestConnectPendingAndExpired(t *testing.T) {
 	e := newConnectEnv(t)
 	e.do(t, e.h.StartConnect, e.alice, http.MethodPost, "/connect", nil)
-	if w := e.do(t, e.h.ConnectReturn, e.alice, http.MethodGet, "/connect/return?connect_webview_id="+testWebviewID, nil); !strings.Contains(w.Body.String(), "Almost there") {
-		t.Errorf("pending return lacks Almost there: %d", w.Code)
+	w := e.do(t, e.h.ConnectReturn, e.alice, http.MethodGet, "/connect/return?connect_webview_id="+testWebviewID, nil)
+	if title := h1Text(t, htmltest.Parse(t, w.Body.String())); title != "Almost there" {
+		t.Errorf("pending return = %d %q, want Almost there", w.Code, title)
 	}
 	e.now = e.now.Add(accounts.PollBound)
-	w := e.do(t, e.h.ConnectWebview, e.alice, http.MethodGet, "/connect/"+testWebviewID, nil, "webview", testWebviewID)
-	if body := w.Body.String(); strings.Contains(body, "hx-trigger") || !strings.Contains(body, "expired") {
-		t.Error("expired webview page still polls or does not say expired")
+	w = e.do(t, e.h.ConnectWebview, e.alice, http.MethodGet, "/connect/"+testWebviewID, nil, "webview", testWebviewID)
+	doc := htmltest.Parse(t, w.Body.String())
+	expired := htmltest.Find(doc, func(n *html.Node) bool {
+		return htmltest.ByTag(atom.H2)(n) && strings.Contains(htmltest.Text(n), "expired")
+	})
+	if p := pollers(doc); len(p) != 0 || len(expired) != 1 {
+		t.Errorf("expired webview page: %d elements still poll, %d headings say expired (want 0, 1)", len(p), len(expired))
 	}
 	w = e.do(t, e.h.ConnectStatus, e.alice, http.MethodGet, "/connect/"+testWebviewID+"/status?shown=waiting", htmxHeader, "webview", testWebviewID)
-	if w.Code != http.StatusOK || strings.Contains(w.Body.String(), "hx-trigger") {
-		t.Errorf("expired poll = %d, still polling: %v", w.Code, strings.Contains(w.Body.String(), "hx-trigger"))
+	doc = htmltest.Parse(t, w.Body.String())
+	st := htmltest.Find(doc, htmltest.ByID("connect-status"))
+	if p := pollers(doc); w.Code != http.StatusOK || len(st) != 1 || len(p) != 0 {
+		t.Errorf("expired poll = %d, %d #connect-status, %d elements still polling; want 200, 1, 0", w.Code, len(st), len(p))
 	}
 }
 
@@ -280,15 +377,15 @@ func TestActivityPagination(t *testing.T) {
 		}
 	}
 	w := e.do(t, e.h.Activity, e.alice, http.MethodGet, "/activity", nil)
-	body := w.Body.String()
-	if w.Code != http.StatusOK || strings.Count(body, "<tr>") != 26 || !strings.Contains(body, "/activity?before=") || strings.Contains(body, "Newest") {
-		t.Fatalf("first page = %d, rows %d", w.Code, strings.Count(body, "<tr>"))
+	doc := htmltest.Parse(t, w.Body.String())
+	older := links(doc, func(n *html.Node) bool { return strings.HasPrefix(htmltest.Attr(n, "href"), "/activity?before=") })
+	if rows := activityRows(doc); w.Code != http.StatusOK || rows != 25 || len(older) != 1 || len(links(doc, linkText("Newest"))) != 0 || strings.Contains(htmltest.Text(doc), "Newest") {
+		t.Fatalf("first page = %d, rows %d, %d links to older", w.Code, rows, len(older))
 	}
-	i := strings.Index(body, "/activity?before=")
-	next := body[i : i+len("/activity?before=")+strings.IndexByte(body[i+len("/activity?before="):], '"')]
-	w = e.do(t, e.h.Activity, e.alice, http.MethodGet, next, nil)
-	if body := w.Body.String(); strings.Count(body, "<tr>") != 6 || !strings.Contains(body, "Newest") || strings.Contains(body, "Older") {
-		t.Errorf("second page rows %d", strings.Count(body, "<tr>"))
+	w = e.do(t, e.h.Activity, e.alice, http.MethodGet, htmltest.Attr(older[0], "href"), nil)
+	doc = htmltest.Parse(t, w.Body.String())
+	if rows := activityRows(doc); rows != 5 || len(links(doc, linkText("Newest"))) != 1 || len(links(doc, linkText("Older"))) != 0 || strings.Contains(htmltest.Text(doc), "Older") {
+		t.Errorf("second page rows %d", rows)
 	}
 	for _, q := range []string{"abc", "-5", "99999999999999999999999"} {
 		if w := e.do(t, e.h.Activity, e.alice, http.MethodGet, "/activity?before="+q, nil); w.Code != http.StatusOK {
@@ -296,8 +393,9 @@ func TestActivityPagination(t *testing.T) {
 		}
 	}
 	// Bob sees none of alice's trail.
-	if w := e.do(t, e.h.Activity, e.bob, http.MethodGet, "/activity", nil); strings.Count(w.Body.String(), "<tr>") != 0 {
-		t.Error("bob sees alice's activity")
+	w = e.do(t, e.h.Activity, e.bob, http.MethodGet, "/activity", nil)
+	if rows := htmltest.Find(htmltest.Parse(t, w.Body.String()), htmltest.ByTag(atom.Tr)); len(rows) != 0 {
+		t.Errorf("bob sees alice's activity: %d rows", len(rows))
 	}
 }
 
@@ -311,15 +409,19 @@ func TestAdminUserNotFoundAndAudit(t *testing.T) {
 	}
 	for i := range 2 {
 		w := e.do(t, e.h.AdminUser, admin, http.MethodGet, "/admin/users/"+e.alice.ID, nil, "id", e.alice.ID)
-		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "alice@example.com") {
-			t.Fatalf("view %d = %d", i, w.Code)
+		email := htmltest.Find(htmltest.Parse(t, w.Body.String()), func(n *html.Node) bool {
+			return htmltest.ByTag(atom.Dd)(n) && strings.Contains(htmltest.Text(n), "alice@example.com")
+		})
+		if w.Code != http.StatusOK || len(email) != 1 {
+			t.Fatalf("view %d = %d, %d <dd> with alice's email", i, w.Code, len(email))
 		}
 	}
 	if n := e.audits(t, e.alice.ID, store.AuditAdminViewUser); n != 2 {
 		t.Errorf("admin.view_user audited %d times, want 2", n)
 	}
 	w := e.do(t, e.h.AdminUsers, admin, http.MethodGet, "/admin/users", nil)
-	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "/admin/users/"+e.alice.ID) || e.seam.gets.Load() != 0 {
-		t.Errorf("admin users = %d", w.Code)
+	alice := links(htmltest.Parse(t, w.Body.String()), htmltest.HasAttr("href", "/admin/users/"+e.alice.ID))
+	if w.Code != http.StatusOK || len(alice) != 1 || e.seam.gets.Load() != 0 {
+		t.Errorf("admin users = %d, %d links to alice", w.Code, len(alice))
 	}
 }
