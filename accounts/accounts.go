@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/internal/request"
+	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
 )
@@ -30,6 +31,9 @@ type Service struct {
 	Now func() time.Time
 	// BaseURL is the portal's public URL, for Seam's redirects back to /connect/return.
 	BaseURL string
+	// Guard is the per-user Seam and Connect Webview budgets and the audit of
+	// refusals; nil spends nothing.
+	Guard *locks.Guard
 }
 
 // seamTimeout bounds the Seam calls of a use case run outside a request; a request's
@@ -110,6 +114,16 @@ func (s *Service) event(ctx context.Context, user store.User, action, outcome, d
 		RemoteAddr:    info.RemoteAddr,
 		UserAgent:     info.UserAgent,
 	}
+}
+
+// refused audits a refusal: through the Guard (a kind at most once a window), or
+// plainly without one.
+func (s *Service) refused(ctx context.Context, user store.User, action, detail string) {
+	if s.Guard == nil {
+		s.audit(ctx, user, action, store.OutcomeDenied, detail)
+		return
+	}
+	s.Guard.Refused(ctx, s.event(ctx, user, action, store.OutcomeDenied, detail))
 }
 
 // audit appends an event of the user's doing. A failed write is logged, not returned:

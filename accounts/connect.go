@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
 )
@@ -100,6 +101,15 @@ func (s *Service) Start(ctx context.Context, user store.User) (store.ConnectWebv
 		s.audit(ctx, user, store.AuditConnectFailed, store.OutcomeFailure, what+": "+seamReason(err))
 		return store.ConnectWebview{}, seamFailed(what, err)
 	}
+	// Each connection costs a webview and three Seam calls of the user's budgets.
+	if err := s.Guard.SpendWebview(ctx, user.ID); err != nil {
+		return store.ConnectWebview{}, err
+	}
+	for range 3 {
+		if err := s.Guard.SpendSeamCall(ctx, user.ID); err != nil {
+			return store.ConnectWebview{}, err
+		}
+	}
 	if _, err := s.Seam.ClientSessions.GetOrCreate(sctx, seam.GetOrCreateClientSessionParams{UserIdentifierKey: user.ID}); err != nil {
 		return fail("client session", err)
 	}
@@ -161,6 +171,14 @@ func (s *Service) Progress(ctx context.Context, user store.User, id string) (Pro
 	if p := s.recorded(wv); p != Waiting {
 		return p, nil
 	}
+	// A spent Seam budget is a status line that keeps waiting, not an error page.
+	if err := s.Guard.SpendSeamCall(ctx, user.ID); err != nil {
+		var spent *locks.ErrBudgetSpent
+		if errors.As(err, &spent) {
+			return Unavailable, nil
+		}
+		return "", err
+	}
 	sw, err := s.Seam.ConnectWebviews.Get(sctx, wv.ID)
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -192,6 +210,9 @@ func (s *Service) Complete(ctx context.Context, user store.User, id, queryErrorC
 	}
 	if wv.Status != store.WebviewPending {
 		return s.outcome(ctx, user, wv)
+	}
+	if err := s.Guard.SpendSeamCall(ctx, user.ID); err != nil {
+		return Outcome{}, err
 	}
 	sw, err := s.Seam.ConnectWebviews.Get(sctx, wv.ID)
 	if err != nil {
@@ -266,6 +287,9 @@ func (s *Service) fail(ctx context.Context, user store.User, wv store.ConnectWeb
 // countDevices counts the account's devices for the pages, or -1 when Seam cannot say:
 // the connection stands, and the count is refreshed with the next device list.
 func (s *Service) countDevices(ctx context.Context, user store.User, accountID string) int {
+	if err := s.Guard.SpendSeamCall(ctx, user.ID); err != nil {
+		return -1
+	}
 	sctx, cancel := s.seamContext(ctx)
 	defer cancel()
 	devices, err := s.Seam.Devices.List(sctx, seam.ListDevicesParams{UserIdentifierKey: user.ID, ConnectedAccountID: accountID})
@@ -308,7 +332,7 @@ func (s *Service) outcome(ctx context.Context, user store.User, wv store.Connect
 // audit event, without asking Seam.
 func (s *Service) owned(ctx context.Context, user store.User, id string) (store.ConnectWebview, error) {
 	deny := func(reason string) (store.ConnectWebview, error) {
-		s.audit(ctx, user, store.AuditAccessDenied, store.OutcomeDenied, reason)
+		s.refused(ctx, user, store.AuditAccessDenied, reason)
 		return store.ConnectWebview{}, fmt.Errorf("%s: %w", reason, ErrNotOwned)
 	}
 	if !validWebviewID(id) {

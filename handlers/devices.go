@@ -94,7 +94,7 @@ func (h *Handlers) Device(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page, err := h.devicePage(r.Context(), user.ID, d)
+	page, err := h.devicePage(r.Context(), user, d)
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,8 @@ func (h *Handlers) Device(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *Handlers) devicePage(ctx context.Context, userID string, d seam.Device) (views.DeviceDetail, error) {
+func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Device) (views.DeviceDetail, error) {
+	userID := user.ID
 	v := deviceView(d)
 	now := h.Now()
 	attempts, err := h.Locks.RecentActions(ctx, userID, d.DeviceID, 1)
@@ -121,7 +122,7 @@ func (h *Handlers) devicePage(ctx context.Context, userID string, d seam.Device)
 	for _, e := range events {
 		page.Activity = append(page.Activity, activityEntry(e, names))
 	}
-	seamEvents, err := h.Locks.LockEvents(ctx, d.DeviceID, 20)
+	seamEvents, err := h.Locks.LockEvents(ctx, user, d.DeviceID, 20)
 	if err != nil {
 		h.Log.WarnContext(ctx, "device events unavailable", "device_id", d.DeviceID, "error", err)
 		page.EventsUnavailable = true

@@ -12,6 +12,7 @@ import (
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
+	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/views"
 )
 
@@ -85,6 +86,11 @@ var (
 	errBusy = &Error{Status: http.StatusConflict, Title: "Another request for this lock is in progress",
 		Message: "Wait for it to finish, then try again."}
 	errRateLimited = &Error{Status: http.StatusTooManyRequests, Title: "Too many requests"}
+	errSeamBudget  = &Error{Status: http.StatusTooManyRequests, Title: "Too many requests to the lock service",
+		Message: "Your recent pages asked the lock service more often than Latchkey allows one customer. Nothing was changed. Please wait a few seconds and try again.",
+		Retry:   true}
+	errWebviewBudget = &Error{Status: http.StatusTooManyRequests, Title: "Too many connection attempts",
+		Message: "You started several connections in the last few minutes. Finish one of them from the Connect page, or wait a few minutes before starting another."}
 
 	signInAgain      = []views.Link{{Label: "Sign in again", URL: "/login"}}
 	errSignInExpired = &Error{Status: http.StatusBadRequest, Title: "Sign-in expired, try again",
@@ -127,6 +133,7 @@ func pageFor(err error) *Error {
 	var (
 		page     *Error
 		busy     *locks.ErrBusy
+		spent    *locks.ErrBudgetSpent
 		limited  *locks.ErrRateLimited
 		notSent  *locks.ErrNotSent
 		tooLarge *http.MaxBytesError
@@ -162,6 +169,12 @@ func pageFor(err error) *Error {
 		p := errBusy.because(err)
 		p.Message = busy.Message() + " " + errBusy.Message
 		return p
+	case errors.As(err, &spent):
+		page := errSeamBudget
+		if spent.Kind == store.BudgetWebviews {
+			page = errWebviewBudget
+		}
+		return page.because(err).withHeader("Retry-After", retryAfterSeconds(spent.RetryAfter))
 	case errors.As(err, &limited):
 		p := errRateLimited.withHeader("Retry-After", retryAfterSeconds(limited.RetryAfter))
 		p.Message = fmt.Sprintf("You can lock or unlock at most %d times a minute. Please wait a minute and try again.", limited.Limit)

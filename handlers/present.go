@@ -127,9 +127,11 @@ func actionView(a store.ActionAttempt, now time.Time) *views.Action {
 	case store.AttemptTimeout:
 		v.State, v.Text = views.ActionUncertain, "No answer from the lock in time. Check the lock before trying again."
 	case store.AttemptUnknown:
-		v.State, v.Text = views.ActionUncertain, "The lock service may have acted, but its answer was lost: check the door."
+		v.State = views.ActionUncertain
+		v.Text = "We could not confirm whether " + orDefault(a.DeviceName, "the lock") + " " +
+			map[bool]string{true: "unlocked", false: "locked"}[unlock] + " — check the door."
 	case store.AttemptNotSent:
-		v.State, v.Text = views.ActionFailed, "Could not "+verb+": "+orDefault(a.Error, "the request was not sent.")
+		v.State, v.Text = views.ActionFailed, strings.ToUpper(verb[:1])+verb[1:]+" not sent: "+orDefault(a.Error, "nothing was done.")
 	default:
 		v.State, v.Text = views.ActionFailed, "Could not "+verb+": "+orDefault(a.Error, "the lock did not respond")
 	}

@@ -1,6 +1,7 @@
 package locks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/latchkey/latchkey/internal/request"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
 )
@@ -18,9 +20,9 @@ const limitWindow = time.Minute
 
 // Words recorded with an action's outcome, shown on its page.
 const (
-	reasonUnknown     = "Seam may have acted — check the door."
+	reasonUnknown     = "The lock service may have acted, but its answer was lost — check the door."
 	reasonNoAnswer    = "No answer from the lock in time."
-	reasonNotSentLate = "It could not be sent in time, so it was not sent."
+	reasonNotSentLate = "it could not be sent within seconds of your click, so it never will be. Nothing was done."
 	reasonNoResponse  = "the lock did not respond"
 )
 
@@ -49,44 +51,53 @@ func (s *Service) Lock(ctx context.Context, user store.User, deviceID string) (R
 // act runs one lock or unlock: ownership both ways, then one transaction that checks
 // the device's open action and the user's limit and records the action as requested
 // with its audit event; only then is Seam called, once, and its answer recorded, both
-// on a context the caller cannot cancel.
+// on a context the caller cannot cancel. The caller waits for Seam's answer until the
+// request's Seam deadline at most, then is answered with the action in progress.
+// Every refusal is audited (a kind at most once a window, see Guard).
 func (s *Service) act(ctx context.Context, user store.User, deviceID, action string) (Result, error) {
+	clicked := s.now()
 	// Over the limit, Seam is not even asked who owns the device: one customer's
 	// clicks must not spend the workspace's Seam budget.
 	if ValidDeviceID(deviceID) {
-		now := s.now()
-		count, oldest, err := s.Store.CountActionsSince(ctx, user.ID, now.Add(-limitWindow))
+		count, oldest, err := s.Store.CountActionsSince(ctx, user.ID, clicked.Add(-limitWindow))
 		if err != nil {
 			return Result{}, fmt.Errorf("%s %s: %w", action, deviceID, err)
 		}
 		if count >= s.limit() {
-			return Result{}, s.rateLimited(ctx, user, deviceID, count, oldest, now)
+			return Result{}, s.rateLimited(ctx, user, deviceID, count, oldest, clicked)
 		}
 	}
 	device, err := s.Device(ctx, user, deviceID)
+	var service *ErrLockService
+	if errors.As(err, &service) {
+		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionUnavailable, DeviceID: deviceID,
+			Outcome: store.OutcomeFailure, Detail: action + " not sent: the lock service could not be asked who owns the lock"})
+	}
 	if err != nil {
 		return Result{}, err
 	}
 	res := Result{Device: device}
-	switch {
-	case action == store.ActionUnlock && !device.CanRemotelyUnlock:
-		return res, ErrCannotUnlock
-	case action == store.ActionLock && !device.CanRemotelyLock:
+	if (action == store.ActionUnlock && !device.CanRemotelyUnlock) || (action == store.ActionLock && !device.CanRemotelyLock) {
+		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionUnsupported, DeviceID: deviceID,
+			Outcome: store.OutcomeDenied, Detail: "the lock's provider does not allow a remote " + action})
+		if action == store.ActionUnlock {
+			return res, ErrCannotUnlock
+		}
 		return res, ErrCannotLock
 	}
 
 	// From here on the browser going away changes nothing: what is recorded is sent,
 	// and what is sent is recorded.
-	ctx = context.WithoutCancel(ctx)
+	detached := context.WithoutCancel(ctx)
 	now := s.now()
 	lease := now.Add(s.senderLease())
 	requested := store.AuditEvent{Action: auditName(action, "requested"), DeviceID: deviceID, Outcome: store.OutcomeSuccess,
 		Detail: DeviceName(device)}
 	s.fillAudit(ctx, user, &requested)
-	recordCtx, cancel := context.WithTimeout(ctx, s.recordTimeout())
+	recordCtx, cancel := context.WithTimeout(detached, s.recordTimeout())
 	a, err := s.Store.BeginAction(recordCtx, store.NewAction{
-		Attempt: store.ActionAttempt{ID: uuid.NewString(), UserID: user.ID, DeviceID: deviceID, Action: action,
-			CreatedAt: now, ClaimedUntil: &lease},
+		Attempt: store.ActionAttempt{ID: uuid.NewString(), UserID: user.ID, DeviceID: deviceID, DeviceName: DeviceName(device),
+			Action: action, CreatedAt: now, ClaimedUntil: &lease},
 		Limit:  s.limit(),
 		Window: limitWindow,
 		Audit:  requested,
@@ -100,29 +111,66 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 			res.Attempt, res.Existing = open.Open, true
 			return res, nil
 		}
+		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionBusy, DeviceID: deviceID,
+			ActionAttemptID: open.Open.ID, Outcome: store.OutcomeDenied, Detail: action + " refused: a " + open.Open.Action + " is in progress"})
 		return res, &ErrBusy{Open: open.Open, DeviceName: DeviceName(device)}
 	case errors.As(err, &limited):
 		return res, s.rateLimited(ctx, user, deviceID, limited.Count, limited.Oldest, now)
 	case err != nil:
 		return res, fmt.Errorf("%s %s: %w", action, deviceID, err)
 	}
-	res.Attempt, err = s.send(ctx, user, a)
-	return res, err
+
+	type sent struct {
+		a   store.ActionAttempt
+		err error
+	}
+	done := make(chan sent, 1)
+	s.sends.Add(1)
+	go func() {
+		defer s.sends.Done()
+		a, err := s.send(detached, user, a, clicked)
+		done <- sent{a, err}
+	}()
+	wait := time.NewTimer(s.answerWait(ctx))
+	defer wait.Stop()
+	select {
+	case r := <-done:
+		res.Attempt = r.a
+		return res, r.err
+	case <-wait.C:
+		// Seam is slow: the page shows the action in progress and polls; the send goes
+		// on, bounded by SendTimeout, and records whatever Seam answers.
+		res.Attempt = a
+		return res, nil
+	}
 }
+
+// answerWait is how long a request waits for Seam's answer to its action: until the
+// request's Seam deadline, or SeamTimeout outside a request.
+func (s *Service) answerWait(ctx context.Context) time.Duration {
+	if d := request.From(ctx).SeamDeadline; !d.IsZero() {
+		return max(time.Until(d), 0)
+	}
+	return cmp.Or(s.SeamTimeout, DefaultSeamTimeout)
+}
+
+// Wait blocks until every action being sent has its answer recorded (or its bounds
+// passed); the app calls it at shutdown, after the server stopped taking requests.
+func (s *Service) Wait() { s.sends.Wait() }
 
 // rateLimited audits a refusal by the limit and says when to try again: once the
 // oldest counted action leaves the window.
 func (s *Service) rateLimited(ctx context.Context, user store.User, deviceID string, count int, oldest, now time.Time) error {
-	s.audit(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionRateLimited, DeviceID: deviceID,
+	s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionRateLimited, DeviceID: deviceID,
 		Outcome: store.OutcomeDenied, Detail: fmt.Sprintf("%d actions in the last minute", count)})
 	return &ErrRateLimited{Limit: s.limit(), RetryAfter: max(oldest.Add(limitWindow).Sub(now), time.Second)}
 }
 
-// send calls Seam for a requested action and records the answer. The call is bounded
-// by SendTimeout; an action that could not even start before its lease passed is not
-// sent at all.
-func (s *Service) send(ctx context.Context, user store.User, a store.ActionAttempt) (store.ActionAttempt, error) {
-	if a.ClaimedUntil != nil && !s.now().Before(a.ClaimedUntil.Add(-s.recordTimeout())) {
+// send calls Seam for a requested action and records the answer. An action that could
+// not be sent within SendBound of the click is never sent: it is recorded not_sent.
+// The call is bounded by SendTimeout.
+func (s *Service) send(ctx context.Context, user store.User, a store.ActionAttempt, clicked time.Time) (store.ActionAttempt, error) {
+	if s.now().Sub(clicked) > s.sendBound() {
 		settled := s.settle(ctx, user, a, []string{store.AttemptRequested}, store.AttemptNotSent, reasonNotSentLate, "")
 		return settled, nil
 	}
@@ -161,9 +209,9 @@ func failedSend(err error) (status, reason string) {
 	}
 	switch {
 	case se.Status == http.StatusTooManyRequests:
-		return store.AttemptNotSent, "The lock service was busy and refused the request."
+		return store.AttemptNotSent, "the lock service was busy and refused it. Nothing was done."
 	case se.Status == http.StatusServiceUnavailable:
-		return store.AttemptNotSent, "The lock service was unavailable and refused the request."
+		return store.AttemptNotSent, "the lock service was unavailable and refused it. Nothing was done."
 	case se.Status >= 500:
 		return store.AttemptUnknown, reasonUnknown
 	}
@@ -243,7 +291,7 @@ func auditName(action, step string) string { return "device." + action + "." + s
 // Another user's action, or one on another device, is ErrNotOwned and audited.
 func (s *Service) Action(ctx context.Context, user store.User, deviceID, actionID string) (store.ActionAttempt, error) {
 	deny := func() (store.ActionAttempt, error) {
-		s.audit(ctx, user, store.AuditEvent{Action: store.AuditAccessDenied, DeviceID: deviceID, Outcome: store.OutcomeDenied,
+		s.refused(ctx, user, store.AuditEvent{Action: store.AuditAccessDenied, DeviceID: deviceID, Outcome: store.OutcomeDenied,
 			Detail: "action " + shortID(actionID) + " not the user's on this device"})
 		return store.ActionAttempt{}, ErrNotOwned
 	}
@@ -257,7 +305,8 @@ func (s *Service) Action(ctx context.Context, user store.User, deviceID, actionI
 	if err != nil {
 		return store.ActionAttempt{}, err
 	}
-	if a.Status == store.AttemptPending {
+	// A spent Seam budget only means the page reads what the follower recorded.
+	if a.Status == store.AttemptPending && s.Guard.SpendSeamCall(ctx, user.ID) == nil {
 		a = s.refresh(ctx, a)
 	}
 	return a, nil

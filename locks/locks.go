@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -77,6 +78,7 @@ const (
 	DefaultActionsPerMinute = 10
 	DefaultSeamTimeout      = 5 * time.Second
 	DefaultSendTimeout      = 15 * time.Second
+	DefaultSendBound        = 5 * time.Second
 	DefaultRecordTimeout    = 10 * time.Second
 	DefaultPendingBound     = 2 * time.Minute
 )
@@ -102,6 +104,14 @@ type Service struct {
 	// PendingBound is how long an action may stay pending at Seam before it is
 	// settled as timed out.
 	PendingBound time.Duration
+	// SendBound is how soon after the click an action must be sent to Seam; one that
+	// could not be (a slow database, a slow ownership check) is never sent later.
+	SendBound time.Duration
+	// Guard is the per-user Seam budget and the audit of refusals; nil spends nothing.
+	Guard *Guard
+
+	// sends are the actions being sent, which Wait waits for.
+	sends sync.WaitGroup
 }
 
 func (s *Service) now() time.Time {
@@ -120,6 +130,8 @@ func (s *Service) seamContext(ctx context.Context) (context.Context, context.Can
 }
 
 func (s *Service) sendTimeout() time.Duration { return cmp.Or(s.SendTimeout, DefaultSendTimeout) }
+
+func (s *Service) sendBound() time.Duration { return cmp.Or(s.SendBound, DefaultSendBound) }
 
 func (s *Service) recordTimeout() time.Duration { return cmp.Or(s.RecordTimeout, DefaultRecordTimeout) }
 
@@ -227,6 +239,22 @@ func (s *Service) audit(ctx context.Context, user store.User, e store.AuditEvent
 	if err := s.Store.AppendAudit(ctx, e); err != nil {
 		s.log().ErrorContext(ctx, "audit write failed", "action", e.Action, "error", err)
 	}
+}
+
+// refused audits a refusal through the Guard (a kind at most once a window), or
+// plainly without one.
+func (s *Service) refused(ctx context.Context, user store.User, e store.AuditEvent) {
+	if s.Guard == nil {
+		s.audit(ctx, user, e)
+		return
+	}
+	if e.ActorID == "" {
+		e.ActorID = user.ID
+	}
+	if e.SubjectUserID == "" {
+		e.SubjectUserID = user.ID
+	}
+	s.Guard.Refused(ctx, e)
 }
 
 // fillAudit completes e from the context and user, for events committed with a change.

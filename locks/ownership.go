@@ -29,6 +29,9 @@ func (s *Service) Devices(ctx context.Context, userID string) ([]seam.Device, er
 		owned[a.ID] = a.DeviceCount
 		counts[a.ID] = 0
 	}
+	if err := s.Guard.SpendSeamCall(ctx, userID); err != nil {
+		return nil, err
+	}
 	sctx, cancel := s.seamContext(ctx)
 	listed, err := s.Seam.Devices.List(sctx, seam.ListDevicesParams{UserIdentifierKey: userID})
 	cancel()
@@ -62,6 +65,9 @@ func (s *Service) Device(ctx context.Context, user store.User, deviceID string) 
 	if !ValidDeviceID(deviceID) {
 		return seam.Device{}, ErrNotOwned
 	}
+	if err := s.Guard.SpendSeamCall(ctx, user.ID); err != nil {
+		return seam.Device{}, err
+	}
 	sctx, cancel := s.seamContext(ctx)
 	listed, err := s.Seam.Devices.List(sctx, seam.ListDevicesParams{UserIdentifierKey: user.ID, DeviceIDs: []string{deviceID}})
 	cancel()
@@ -88,7 +94,7 @@ func (s *Service) Device(ctx context.Context, user store.User, deviceID string) 
 		}
 	}
 	if reason != "" {
-		s.audit(ctx, user, store.AuditEvent{Action: store.AuditAccessDenied, DeviceID: deviceID,
+		s.refused(ctx, user, store.AuditEvent{Action: store.AuditAccessDenied, DeviceID: deviceID,
 			Outcome: store.OutcomeDenied, Detail: reason})
 		return seam.Device{}, ErrNotOwned
 	}
@@ -103,7 +109,10 @@ func (s *Service) RecentActions(ctx context.Context, userID, deviceID string, li
 
 // LockEvents returns Seam's own locked/unlocked events of a device the caller already
 // showed to be the user's, newest first, from the last 30 days.
-func (s *Service) LockEvents(ctx context.Context, deviceID string, limit int) ([]seam.Event, error) {
+func (s *Service) LockEvents(ctx context.Context, user store.User, deviceID string, limit int) ([]seam.Event, error) {
+	if err := s.Guard.SpendSeamCall(ctx, user.ID); err != nil {
+		return nil, err
+	}
 	sctx, cancel := s.seamContext(ctx)
 	defer cancel()
 	events, err := s.Seam.Events.List(sctx, seam.ListEventsParams{

@@ -57,9 +57,11 @@ type ActionAttempt struct {
 	SeamID   string // Seam's action_attempt_id, once Seam accepted it
 	UserID   string
 	DeviceID string
-	Action   string // ActionUnlock or ActionLock
-	Status   string // one of the Attempt* statuses
-	Error    string
+	// DeviceName is the device's name when the action was requested.
+	DeviceName string
+	Action     string // ActionUnlock or ActionLock
+	Status     string // one of the Attempt* statuses
+	Error      string
 	// ClaimedUntil is the lease of whoever is working on the attempt (the request
 	// that sends it, then a follower); nil when nobody holds it.
 	ClaimedUntil *time.Time
@@ -71,7 +73,7 @@ type ActionAttempt struct {
 // Open reports whether the attempt may still change.
 func (a ActionAttempt) Open() bool { return IsOpenStatus(a.Status) }
 
-const attemptColumns = `id, seam_action_attempt_id, user_id, device_id, action, status, error, claimed_until, created_at, updated_at, finished_at`
+const attemptColumns = `id, seam_action_attempt_id, user_id, device_id, device_name, action, status, error, claimed_until, created_at, updated_at, finished_at`
 
 // NewAction is an action to record before Seam is told about it.
 type NewAction struct {
@@ -153,9 +155,9 @@ SELECT COUNT(*), MIN(created_at) FROM action_attempts WHERE user_id = $1 AND cre
 			return le
 		}
 		if _, err := tx.ExecContext(ctx, `
-INSERT INTO action_attempts (id, user_id, device_id, action, status, claimed_until, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			a.ID, a.UserID, a.DeviceID, a.Action, a.Status, nullTime(a.ClaimedUntil),
+INSERT INTO action_attempts (id, user_id, device_id, device_name, action, status, claimed_until, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			a.ID, a.UserID, a.DeviceID, clean(a.DeviceName, maxDetailBytes), a.Action, a.Status, nullTime(a.ClaimedUntil),
 			formatTime(a.CreatedAt), formatTime(a.UpdatedAt)); err != nil {
 			if isUniqueViolation(err) {
 				return fmt.Errorf("%w: %w", ErrConflict, err)
@@ -382,7 +384,7 @@ func scanAttempt(s scanner) (ActionAttempt, error) {
 	var a ActionAttempt
 	var seamID, claimed, finished sql.NullString
 	var created, updated string
-	if err := s.Scan(&a.ID, &seamID, &a.UserID, &a.DeviceID, &a.Action, &a.Status, &a.Error,
+	if err := s.Scan(&a.ID, &seamID, &a.UserID, &a.DeviceID, &a.DeviceName, &a.Action, &a.Status, &a.Error,
 		&claimed, &created, &updated, &finished); err != nil {
 		return ActionAttempt{}, err
 	}

@@ -33,6 +33,10 @@ const (
 	AuditDeviceActionUnknown     = "device.action.unknown"
 	AuditDeviceActionNotSent     = "device.action.not_sent"
 	AuditDeviceActionRateLimited = "device.action.rate_limited"
+	AuditDeviceActionBusy        = "device.action.busy"
+	AuditDeviceActionUnavailable = "device.action.unavailable"
+	AuditDeviceActionUnsupported = "device.action.unsupported"
+	AuditBudgetSpent             = "budget.spent"
 )
 
 // Audit outcomes.

@@ -138,7 +138,16 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		seam.WithEndpoint(seamEndpoint),
 		seam.WithLogger(log.With("component", "seam")),
 		seam.WithUserAgent("latchkey/"+version()))
+	guard := &locks.Guard{
+		Store:              a.db,
+		Log:                log,
+		Now:                time.Now,
+		SeamCalls:          cfg.SeamBudget,
+		Webviews:           cfg.WebviewBudget,
+		RefusalAuditWindow: cfg.RefusalAuditWindow,
+	}
 	h.Accounts = &accounts.Service{
+		Guard: guard,
 		Store: a.db,
 		Seam: accounts.Seam{
 			ClientSessions:  client.ClientSessions,
@@ -156,14 +165,21 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		Log:              log,
 		Now:              time.Now,
 		ActionsPerMinute: cfg.ActionsPerMinute,
+		SeamTimeout:      cfg.SeamDeadline,
 		SendTimeout:      cfg.ActionSendTimeout,
+		SendBound:        cfg.ActionSendBound,
 		PendingBound:     cfg.ActionPendingBound,
+		Guard:            guard,
 	}
 	// Any instance's follower takes over the actions a dead instance left open. It
 	// stops at Close, after the server drained its requests, not at the signal.
 	a.follower = locks.NewFollower(h.Locks, locks.FollowerOptions{Interval: cfg.FollowInterval})
 	a.follower.Start(context.WithoutCancel(ctx))
-	a.closers = append(a.closers, a.follower.Close)
+	a.closers = append(a.closers, func() error {
+		// Actions being sent get their answers recorded first; then the follower stops.
+		h.Locks.Wait()
+		return a.follower.Close()
+	})
 
 	a.csp = contentSecurityPolicy([]string{origin(seamEndpoint)}, []string{rp.IssuerOrigin()})
 	a.handler = a.routes()

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/latchkey/latchkey/locks"
 )
 
 // Environments Latchkey knows.
@@ -50,6 +52,14 @@ type Config struct {
 	ActionsPerMinute int
 	// SeamDeadline bounds all the Seam calls of one request together.
 	SeamDeadline time.Duration
+	// SeamBudget and WebviewBudget are per user: Seam calls made for their requests,
+	// Connect Webviews they create.
+	SeamBudget    locks.Budget
+	WebviewBudget locks.Budget
+	// RefusalAuditWindow is how often one user's repeated refusals of one kind are audited.
+	RefusalAuditWindow time.Duration
+	// ActionSendBound is how soon after the click a lock/unlock must be sent to Seam.
+	ActionSendBound time.Duration
 	// ActionSendTimeout bounds one unlock/lock call to Seam; ActionPendingBound is how
 	// long an action may stay pending at Seam before it is recorded as timed out;
 	// FollowInterval is how often the follower claims open actions.
@@ -94,6 +104,18 @@ func settings() []setting {
 				return fmt.Errorf("want a positive duration such as 30m or 12h, got %q", v)
 			}
 			*dst(c) = d
+			return nil
+		}
+	}
+	budget := func(dst func(*Config) *locks.Budget) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			n, d, ok := strings.Cut(v, "/")
+			limit, err := strconv.Atoi(n)
+			window, derr := time.ParseDuration(d)
+			if !ok || err != nil || derr != nil || limit < 1 || window <= 0 {
+				return fmt.Errorf("want N/DURATION such as 20/10s, got %q", v)
+			}
+			*dst(c) = locks.Budget{Limit: limit, Window: window}
 			return nil
 		}
 	}
@@ -234,6 +256,10 @@ func settings() []setting {
 			return nil
 		}},
 		{env: "LATCHKEY_SEAM_DEADLINE", flag: "seam-deadline", def: "5s", usage: "how long one page may wait for all of its Seam calls together before it says the lock service is unavailable", parse: dur(func(c *Config) *time.Duration { return &c.SeamDeadline })},
+		{env: "LATCHKEY_SEAM_BUDGET", flag: "seam-budget", def: "20/10s", usage: "Seam calls one user's requests may make per window (N/DURATION); past it, a 429 page and no Seam call", parse: budget(func(c *Config) *locks.Budget { return &c.SeamBudget })},
+		{env: "LATCHKEY_WEBVIEW_BUDGET", flag: "webview-budget", def: "5/10m", usage: "Connect Webviews one user may start per window (N/DURATION)", parse: budget(func(c *Config) *locks.Budget { return &c.WebviewBudget })},
+		{env: "LATCHKEY_REFUSAL_AUDIT_WINDOW", flag: "refusal-audit-window", def: "1m", usage: "repeated refusals of one kind (not owned, busy, over a limit, lock service down) are audited once per user per window", parse: dur(func(c *Config) *time.Duration { return &c.RefusalAuditWindow })},
+		{env: "LATCHKEY_ACTION_SEND_BOUND", flag: "action-send-bound", def: "5s", usage: "a lock/unlock not sent to Seam this soon after the click is never sent (recorded not_sent)", parse: dur(func(c *Config) *time.Duration { return &c.ActionSendBound })},
 		{env: "LATCHKEY_ACTION_SEND_TIMEOUT", flag: "action-send-timeout", def: "15s", usage: "how long one lock/unlock call to Seam may take (the browser cannot cut it short)", parse: dur(func(c *Config) *time.Duration { return &c.ActionSendTimeout })},
 		{env: "LATCHKEY_ACTION_PENDING_BOUND", flag: "action-pending-bound", def: "2m", usage: "how long a lock/unlock may stay pending at Seam before it is recorded as timed out", parse: dur(func(c *Config) *time.Duration { return &c.ActionPendingBound })},
 		{env: "LATCHKEY_FOLLOW_INTERVAL", flag: "follow-interval", def: "1s", usage: "how often each instance claims open lock/unlock actions to follow them at Seam", parse: dur(func(c *Config) *time.Duration { return &c.FollowInterval })},

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/locks"
 )
 
 // Keys of known lengths, as an operator would paste them.
@@ -135,6 +137,14 @@ func TestParseConfigGoodValues(t *testing.T) {
 			func(c *Config) (any, any) { return c.ShutdownTimeout, 5 * time.Second }},
 		{"seam deadline", map[string]string{"LATCHKEY_SEAM_DEADLINE": "3s"},
 			func(c *Config) (any, any) { return c.SeamDeadline, 3 * time.Second }},
+		{"seam budget", map[string]string{"LATCHKEY_SEAM_BUDGET": "30/15s"},
+			func(c *Config) (any, any) { return c.SeamBudget, locks.Budget{Limit: 30, Window: 15 * time.Second} }},
+		{"webview budget", map[string]string{"LATCHKEY_WEBVIEW_BUDGET": "3/1h"},
+			func(c *Config) (any, any) { return c.WebviewBudget, locks.Budget{Limit: 3, Window: time.Hour} }},
+		{"refusal audit window", map[string]string{"LATCHKEY_REFUSAL_AUDIT_WINDOW": "5m"},
+			func(c *Config) (any, any) { return c.RefusalAuditWindow, 5 * time.Minute }},
+		{"action send bound", map[string]string{"LATCHKEY_ACTION_SEND_BOUND": "2s"},
+			func(c *Config) (any, any) { return c.ActionSendBound, 2 * time.Second }},
 		{"action send timeout", map[string]string{"LATCHKEY_ACTION_SEND_TIMEOUT": "7s"},
 			func(c *Config) (any, any) { return c.ActionSendTimeout, 7 * time.Second }},
 		{"action pending bound", map[string]string{"LATCHKEY_ACTION_PENDING_BOUND": "90s"},
@@ -247,6 +257,10 @@ func TestParseConfigBadValues(t *testing.T) {
 		{variable: "LATCHKEY_SHUTDOWN_TIMEOUT", value: "soon"},
 		{variable: "LATCHKEY_ACTION_SEND_TIMEOUT", value: "0s"},
 		{variable: "LATCHKEY_SEAM_DEADLINE", value: "-5s"},
+		{variable: "LATCHKEY_SEAM_BUDGET", value: "20"},
+		{variable: "LATCHKEY_SEAM_BUDGET", value: "0/10s"},
+		{variable: "LATCHKEY_WEBVIEW_BUDGET", value: "5/never"},
+		{variable: "LATCHKEY_ACTION_SEND_BOUND", value: "soon"},
 		{variable: "LATCHKEY_ACTION_PENDING_BOUND", value: "-1m"},
 		{variable: "LATCHKEY_FOLLOW_INTERVAL", value: "often"},
 		{variable: "LATCHKEY_DEV_IDP_ADDR", value: "8081"},
@@ -321,7 +335,8 @@ func TestParseConfigHelp(t *testing.T) {
 		"TRUSTED_PROXIES", "SEAM_API_KEY", "SEAM_ENDPOINT", "OIDC_ISSUER", "OIDC_CLIENT_ID",
 		"OIDC_CLIENT_SECRET", "OIDC_ADMIN_CLAIM", "ADMIN_EMAILS", "SESSION_KEY", "SESSION_KEY_PREVIOUS",
 		"SESSION_IDLE_TIMEOUT", "SESSION_LIFETIME", "LATCHKEY_ACTIONS_PER_MINUTE", "LATCHKEY_SHUTDOWN_TIMEOUT",
-		"LATCHKEY_SEAM_DEADLINE", "LATCHKEY_ACTION_SEND_TIMEOUT", "LATCHKEY_ACTION_PENDING_BOUND", "LATCHKEY_FOLLOW_INTERVAL",
+		"LATCHKEY_SEAM_DEADLINE", "LATCHKEY_SEAM_BUDGET", "LATCHKEY_WEBVIEW_BUDGET", "LATCHKEY_REFUSAL_AUDIT_WINDOW",
+		"LATCHKEY_ACTION_SEND_BOUND", "LATCHKEY_ACTION_SEND_TIMEOUT", "LATCHKEY_ACTION_PENDING_BOUND", "LATCHKEY_FOLLOW_INTERVAL",
 		"LATCHKEY_DEV_IDP_ADDR", "LATCHKEY_SANDBOX_ADDR", "LATCHKEY_SANDBOX_ACTION_DELAY", "SEAM_SANDBOX_API_KEY",
 		"DEV_PASSWORD",
 	}

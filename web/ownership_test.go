@@ -175,7 +175,8 @@ func matrixEnvSetup(t *testing.T, p *testportal.Portal, calls func() []matrixCal
 // honours user_identifier_key: checks 2 and 3 of DESIGN.md both hold there.
 func TestOwnershipMatrixSandbox(t *testing.T) {
 	p := testportal.Start(t, testportal.Options{
-		Env:         map[string]string{"LATCHKEY_ACTIONS_PER_MINUTE": "10000", "LATCHKEY_FOLLOW_INTERVAL": "1h"},
+		Env: map[string]string{"LATCHKEY_ACTIONS_PER_MINUTE": "10000", "LATCHKEY_FOLLOW_INTERVAL": "1h",
+			"LATCHKEY_SEAM_BUDGET": "10000/1s", "LATCHKEY_REFUSAL_AUDIT_WINDOW": "1ns"},
 		ActionDelay: time.Millisecond,
 	})
 	calls := func() []matrixCall {
@@ -237,10 +238,12 @@ func TestOwnershipMatrixSeamFake(t *testing.T) {
 	}
 	proxy := startMatrixProxy(t, f.URL, ids)
 	p := testportal.Start(t, testportal.Options{Env: map[string]string{
-		"SEAM_API_KEY":                f.APIKey,
-		"SEAM_ENDPOINT":               proxy.url,
-		"LATCHKEY_ACTIONS_PER_MINUTE": "10000",
-		"LATCHKEY_FOLLOW_INTERVAL":    "1h",
+		"SEAM_API_KEY":                  f.APIKey,
+		"SEAM_ENDPOINT":                 proxy.url,
+		"LATCHKEY_ACTIONS_PER_MINUTE":   "10000",
+		"LATCHKEY_FOLLOW_INTERVAL":      "1h",
+		"LATCHKEY_SEAM_BUDGET":          "10000/1s",
+		"LATCHKEY_REFUSAL_AUDIT_WINDOW": "1ns",
 	}})
 	owner := map[string]string{matrixAlice: accounts[0], matrixBob: accounts[1]}
 	env := matrixEnvSetup(t, p, proxy.log, func(env *matrixEnv) {
@@ -297,7 +300,8 @@ func TestOwnershipMatrixSeamFake(t *testing.T) {
 // not-found page, audited, and never makes Latchkey ask Seam about the attempt.
 func TestActionStatusAnswersOnlyItsStarter(t *testing.T) {
 	// No background polls in the call log.
-	p := testportal.Start(t, testportal.Options{ActionDelay: time.Millisecond, Env: map[string]string{"LATCHKEY_FOLLOW_INTERVAL": "1h"}})
+	p := testportal.Start(t, testportal.Options{ActionDelay: time.Millisecond, Env: map[string]string{"LATCHKEY_FOLLOW_INTERVAL": "1h",
+		"LATCHKEY_REFUSAL_AUDIT_WINDOW": "1ns"}})
 	alice, bob := signIn(t, p, matrixAlice), signIn(t, p, matrixBob)
 	jane := connectLocks(t, p, alice, sandbox.JaneEmail)
 	john := connectLocks(t, p, bob, sandbox.JohnEmail)

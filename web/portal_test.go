@@ -516,7 +516,8 @@ func TestConnectFlow(t *testing.T) {
 // TestDevicesList: /devices shows exactly alice's three sandbox locks with their state
 // as Seam reports it, and ?q= filters without JavaScript and as an htmx fragment.
 func TestDevicesList(t *testing.T) {
-	p := testportal.Start(t, testportal.Options{})
+	// Many filtered lists in a row: more Seam calls than a customer's default budget.
+	p := testportal.Start(t, testportal.Options{Env: map[string]string{"LATCHKEY_SEAM_BUDGET": "1000/10s"}})
 	bob := signIn(t, p, "bob")
 	connectLocks(t, p, bob, sandbox.JohnEmail) // someone else's locks in the same workspace
 	alice := signIn(t, p, "alice")

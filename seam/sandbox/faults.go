@@ -23,6 +23,9 @@ type Fault struct {
 	Latency time.Duration
 	// Times is how many requests the fault affects; 0 means until ClearFaults.
 	Times int
+	// LoseAnswer makes the sandbox do what was asked, then drop the connection instead
+	// of answering: the caller cannot know that Seam acted.
+	LoseAnswer bool
 }
 
 type activeFault struct {
@@ -76,23 +79,24 @@ func (s *Sandbox) takeFault(path string) (Fault, bool) {
 }
 
 // applyFault waits out an injected latency and returns the injected error, if any.
-// gone reports that the request's context ended during the wait.
-func (s *Sandbox) applyFault(ctx context.Context, path string) (ferr *apiError, gone bool) {
+// gone reports that the request's context ended during the wait; lose, that the answer
+// must be dropped once the request is done.
+func (s *Sandbox) applyFault(ctx context.Context, path string) (ferr *apiError, gone, lose bool) {
 	f, ok := s.takeFault(path)
 	if !ok {
-		return nil, false
+		return nil, false, false
 	}
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
 		defer t.Stop()
 		select {
 		case <-ctx.Done():
-			return nil, true
+			return nil, true, false
 		case <-t.C:
 		}
 	}
 	if f.Status == 0 {
-		return nil, false
+		return nil, false, f.LoseAnswer
 	}
 	typ, msg := f.Type, f.Message
 	if typ == "" {
@@ -111,5 +115,5 @@ func (s *Sandbox) applyFault(ctx context.Context, path string) (ferr *apiError, 
 	if f.RetryAfter != "" {
 		e.header = http.Header{"Retry-After": {f.RetryAfter}}
 	}
-	return e, false
+	return e, false, false
 }

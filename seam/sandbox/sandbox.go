@@ -220,7 +220,7 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
-	body := s.serveAPI(rec, r)
+	body, lose := s.serveAPI(rec, r)
 	if rec.status == 0 {
 		rec.status = statusClientClosed
 	}
@@ -231,40 +231,45 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.log.Debug("sandbox request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 		"duration", time.Since(start), "request_id", reqID)
+	if lose {
+		panic(http.ErrAbortHandler)
+	}
 }
 
-// serveAPI answers one API request and returns its body for the call log.
-func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) json.RawMessage {
+// serveAPI answers one API request and returns its body for the call log, and whether
+// the answer is to be lost (a LoseAnswer fault).
+func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) (json.RawMessage, bool) {
 	rt, ok := s.routes[strings.TrimPrefix(r.URL.Path, "/")]
 	if !ok {
 		writeError(w, notFound("not_found", "No such endpoint: "+r.URL.Path))
-		return nil
+		return nil, false
 	}
 	if err := s.authenticate(r); err != nil {
 		writeError(w, err)
-		return nil
+		return nil, false
 	}
 	if !slices.Contains(rt.methods, r.Method) {
 		err := newAPIError(http.StatusMethodNotAllowed, "method_not_allowed", "only "+strings.Join(rt.methods, ",")+" accepted")
 		err.header = http.Header{"Allow": {strings.Join(rt.methods, ", ")}}
 		writeError(w, err)
-		return nil
+		return nil, false
 	}
 	raw, body, err := readInput(w, r)
 	if err != nil {
 		writeError(w, err)
-		return body
+		return body, false
 	}
-	if ferr, gone := s.applyFault(r.Context(), r.URL.Path); gone {
-		return body
+	ferr, gone, lose := s.applyFault(r.Context(), r.URL.Path)
+	if gone {
+		return body, false
 	} else if ferr != nil {
 		writeError(w, ferr)
-		return body
+		return body, false
 	}
 	p, issues := validate(raw, rt.fields, r.Method == http.MethodGet)
 	if len(issues) > 0 {
 		writeError(w, invalidInput(issues))
-		return body
+		return body, false
 	}
 	req := &request{method: r.Method, p: p, base: s.baseURL(r), raw: raw}
 
@@ -279,13 +284,17 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) json.RawMessa
 	}
 	s.mu.Unlock()
 
+	if lose {
+		// Done, but the caller never hears of it: ServeHTTP drops the connection.
+		return body, true
+	}
 	if aerr != nil {
 		writeError(w, aerr)
-		return body
+		return body, false
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_, _ = w.Write(out)
-	return body
+	return body, false
 }
 
 // marshal encodes v without escaping &, < and >, as Seam does: URLs in webview and
