@@ -29,10 +29,9 @@ const (
 // loginAttemptMaxAge bounds how long a sign-in at the IdP may take.
 const loginAttemptMaxAge = 10 * time.Minute
 
-// SessionConfig shapes the signed-in session.
+// SessionConfig shapes the signed-in session. The idle timeout is SaveSessions's.
 type SessionConfig struct {
-	IdleTimeout time.Duration
-	Lifetime    time.Duration
+	Lifetime time.Duration
 	// Secure marks the cookie Secure (the base URL is https).
 	Secure bool
 	// ErrorFunc renders a failure of the session store (our 500 page).
@@ -40,11 +39,11 @@ type SessionConfig struct {
 }
 
 // NewSessionManager returns the server-side session manager: sessions live in the
-// database (table sessions), so signing out or deleting rows revokes them.
+// database (table sessions), so signing out or deleting rows revokes them. Serve it
+// with SaveSessions, not its own LoadAndSave.
 func NewSessionManager(db *sql.DB, cfg SessionConfig) *scs.SessionManager {
 	sm := scs.New()
 	sm.Store = sqlite3store.NewWithCleanupInterval(db, 10*time.Minute)
-	sm.IdleTimeout = cfg.IdleTimeout
 	sm.Lifetime = cfg.Lifetime
 	sm.Cookie.Name = SessionCookie
 	sm.Cookie.HttpOnly = true

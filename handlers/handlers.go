@@ -117,11 +117,21 @@ func (h *Handlers) ServeError(w http.ResponseWriter, r *http.Request, err error)
 		h.render(w, r, e.Status, views.ErrorFragment(view))
 		return
 	}
-	h.render(w, r, e.Status, views.ErrorPage(h.page(r, e.Title), view))
+	h.render(w, r, e.Status, views.ErrorPage(h.frame(r, e.Title), view))
 }
 
-// page is the frame every page shares.
+// page is the frame every page shares, with the one-time message it is to show.
 func (h *Handlers) page(r *http.Request, title string) views.Page {
+	p := h.frame(r, title)
+	if p.User != nil && h.Sessions != nil {
+		p.Flash = auth.PopFlash(r.Context(), h.Sessions)
+	}
+	return p
+}
+
+// frame is the frame without the one-time message: error pages leave it for the next
+// real page (and do not write the session to take it).
+func (h *Handlers) frame(r *http.Request, title string) views.Page {
 	p := views.Page{
 		Title:     title,
 		Path:      r.URL.Path,
@@ -130,9 +140,6 @@ func (h *Handlers) page(r *http.Request, title string) views.Page {
 	}
 	if u, ok := auth.UserFrom(r.Context()); ok {
 		p.User = &views.User{ID: u.ID, Name: u.Name, Email: u.Email, IsAdmin: u.IsAdmin}
-		if h.Sessions != nil {
-			p.Flash = auth.PopFlash(r.Context(), h.Sessions)
-		}
 	}
 	return p
 }

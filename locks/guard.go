@@ -97,7 +97,7 @@ func (g *Guard) spend(ctx context.Context, userID, kind string, b Budget) error 
 	now := g.now()
 	ok, reset, err := g.Store.Spend(ctx, userID, kind, now, b.Window, b.Limit)
 	if err != nil {
-		return fmt.Errorf("spend %s budget: %w", kind, err)
+		return err
 	}
 	if ok {
 		return nil

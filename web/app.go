@@ -35,14 +35,16 @@ type App struct {
 	// sandboxURL is the embedded sandbox's endpoint, when it runs.
 	sandboxURL string
 	sessions   *scs.SessionManager
-	authMW     *auth.Middleware
-	handlers   *handlers.Handlers
-	follower   *locks.Follower
-	static     *staticFiles
-	csp        string
-	handler    http.Handler
-	closers    []func() error
-	banner     []string
+	// saveSessions loads and saves the session around every dynamic page.
+	saveSessions func(http.Handler) http.Handler
+	authMW       *auth.Middleware
+	handlers     *handlers.Handlers
+	follower     *locks.Follower
+	static       *staticFiles
+	csp          string
+	handler      http.Handler
+	closers      []func() error
+	banner       []string
 }
 
 // NewApp builds the portal from cfg, starting the embedded stand-ins that cfg asks for
@@ -69,6 +71,9 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		BaseURL: cfg.BaseURL.String(),
 	}
 	h.Health.Database = a.db
+	h.Health.Writable = newCachedProbe(5*time.Second, func(ctx context.Context) error {
+		return a.db.ProbeWrite(ctx, time.Now())
+	}).run
 	a.handlers = h
 	if a.static, err = newStaticFiles(static.FS, h); err != nil {
 		return nil, fmt.Errorf("static files: %w", err)
@@ -85,14 +90,15 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		_, _ = rand.Read(sessionKey)
 		a.banner = append(a.banner, "SESSION_KEY is unset: a random key is used, so sign-ins last until the next start")
 	}
+	sessionError := func(w http.ResponseWriter, r *http.Request, err error) {
+		h.ServeError(w, r, fmt.Errorf("session store: %w", err))
+	}
 	a.sessions = auth.NewSessionManager(a.db.SQL(), auth.SessionConfig{
-		IdleTimeout: cfg.SessionIdleTimeout,
-		Lifetime:    cfg.SessionLifetime,
-		Secure:      cfg.HTTPS(),
-		ErrorFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			h.ServeError(w, r, fmt.Errorf("session store: %w", err))
-		},
+		Lifetime:  cfg.SessionLifetime,
+		Secure:    cfg.HTTPS(),
+		ErrorFunc: sessionError,
 	})
+	a.saveSessions = auth.SaveSessions(a.sessions, cfg.SessionIdleTimeout, time.Now, sessionError)
 	h.Sessions = a.sessions
 	a.authMW = &auth.Middleware{
 		Sessions: a.sessions,
@@ -158,7 +164,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		Now:     h.Now,
 		BaseURL: cfg.BaseURL.String(),
 	}
-	h.Health.Seam = newSeamProbe(client.Devices, 30*time.Second).check
+	h.Health.Seam = newCachedProbe(30*time.Second, seamReachable(client.Devices)).run
 	h.Locks = &locks.Service{
 		Store:            a.db,
 		Seam:             locks.Seam{Devices: client.Devices, Locks: client.Locks, ActionAttempts: client.ActionAttempts, Events: client.Events},
@@ -242,29 +248,38 @@ func version() string {
 	return "dev"
 }
 
-// seamProbe reports Seam's reachability for /readyz, asking at most once per ttl so
-// probes do not spend the Seam rate limit.
-type seamProbe struct {
-	devices handlers.DeviceAPI
-	ttl     time.Duration
+// cachedProbe runs a readiness check at most once per ttl and otherwise repeats its
+// last answer, so probes neither spend the Seam rate limit nor write the database on
+// every call.
+type cachedProbe struct {
+	check func(context.Context) error
+	ttl   time.Duration
 
 	mu      sync.Mutex
 	checked time.Time
 	err     error
 }
 
-func newSeamProbe(devices handlers.DeviceAPI, ttl time.Duration) *seamProbe {
-	return &seamProbe{devices: devices, ttl: ttl}
+func newCachedProbe(ttl time.Duration, check func(context.Context) error) *cachedProbe {
+	return &cachedProbe{check: check, ttl: ttl}
 }
 
-func (p *seamProbe) check(ctx context.Context) error {
+func (p *cachedProbe) run(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.checked.IsZero() && time.Since(p.checked) < p.ttl {
 		return p.err
 	}
-	// A user key no one has: an empty answer proves the API and the key work.
-	_, p.err = p.devices.List(ctx, seam.ListDevicesParams{UserIdentifierKey: "latchkey-readiness-probe", Limit: 1})
+	p.err = p.check(ctx)
 	p.checked = time.Now()
 	return p.err
+}
+
+// seamReachable asks Seam about a user key no one has: an empty answer proves the API
+// and the key work.
+func seamReachable(devices handlers.DeviceAPI) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := devices.List(ctx, seam.ListDevicesParams{UserIdentifierKey: "latchkey-readiness-probe", Limit: 1})
+		return err
+	}
 }

@@ -1,7 +1,10 @@
 package web_test
 
 import (
+	"context"
+	"database/sql"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -236,5 +239,45 @@ func TestWebviewBudgetPerCustomer(t *testing.T) {
 	}
 	if got := len(p.Sandbox.CallsTo("/connect_webviews/create")); got != 2 {
 		t.Errorf("Seam created %d webviews, want 2", got)
+	}
+}
+
+// TestDatabaseWriteLockHeld: another process holds the database's write lock. An
+// unlock waits out the busy timeout and gets one clean error page (one <h1>, no
+// second document), and nothing reaches Seam; /readyz says the database cannot be
+// written.
+func TestDatabaseWriteLockHeld(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locked.db")
+	p, alice, front := faultPortal(t, map[string]string{"DATABASE_URL": "sqlite:" + path})
+	holder, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	conn, err := holder.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+
+	var res *http.Response
+	var body string
+	took := timed(func() { res, body = p.Post(t, alice.c, "/devices/"+front+"/unlock", nil) })
+	t.Logf("POST unlock with the write lock held: %d in %v", res.StatusCode, took.Round(time.Millisecond))
+	doc := parseDoc(t, body)
+	if res.StatusCode != http.StatusInternalServerError || h1Text(t, doc) != "Something went wrong" || strings.Count(body, "<!doctype html>")+strings.Count(body, "<!DOCTYPE html>") != 1 {
+		t.Errorf("unlock: %d, want one clean 500 page\n%s", res.StatusCode, body)
+	}
+	if got := len(p.Sandbox.CallsTo("/locks/unlock_door")); got != 0 {
+		t.Errorf("Seam got %d unlocks with nothing recorded", got)
+	}
+	res, body = p.Get(t, alice.c, "/readyz")
+	t.Logf("GET /readyz with the write lock held: %d %s", res.StatusCode, strings.TrimSpace(body))
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"database":"not writable"`) {
+		t.Errorf("/readyz: %d %s, want 503 not writable", res.StatusCode, body)
 	}
 }

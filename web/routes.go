@@ -14,13 +14,13 @@ func (a *App) routes() http.Handler {
 	// Named middleware chains: dynamic pages know the session and the signed-in user;
 	// protected ones require a user; admin ones an admin.
 	dynamic := func(hf handlers.Func) http.Handler {
-		return chain(h.Handle(hf), a.sessions.LoadAndSave, a.authMW.LoadUser)
+		return chain(h.Handle(hf), a.saveSessions, a.authMW.LoadUser)
 	}
 	protected := func(hf handlers.Func) http.Handler {
-		return chain(h.Handle(hf), a.sessions.LoadAndSave, a.authMW.LoadUser, a.authMW.RequireUser)
+		return chain(h.Handle(hf), a.saveSessions, a.authMW.LoadUser, a.authMW.RequireUser)
 	}
 	admin := func(hf handlers.Func) http.Handler {
-		return chain(h.Handle(hf), a.sessions.LoadAndSave, a.authMW.LoadUser, a.authMW.RequireUser, a.authMW.RequireAdmin)
+		return chain(h.Handle(hf), a.saveSessions, a.authMW.LoadUser, a.authMW.RequireUser, a.authMW.RequireAdmin)
 	}
 
 	// Public, no session.
