@@ -22,8 +22,8 @@ run: ## run the portal on the embedded defaults (Seam sandbox, dev IdP, SQLite);
 	$(GO) run .
 
 .PHONY: build
-build: ## build ./bin/latchkey
-	$(GO) build -trimpath -o bin/latchkey .
+build: ## build ./bin/latchkey: static (no cgo), stripped, reproducible paths
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/latchkey .
 
 .PHONY: test
 test: node_modules chromium ## run every test (unit, contract, browser) under the race detector; installs npm packages first

@@ -3,11 +3,9 @@ package auth
 import (
 	"crypto/hkdf"
 	"crypto/sha256"
-	"database/sql"
 	"net/http"
 	"time"
 
-	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
 	"github.com/gorilla/sessions"
 )
@@ -41,9 +39,9 @@ type SessionConfig struct {
 // NewSessionManager returns the server-side session manager: sessions live in the
 // database (table sessions), so signing out or deleting rows revokes them. Serve it
 // with SaveSessions, not its own LoadAndSave.
-func NewSessionManager(db *sql.DB, cfg SessionConfig) *scs.SessionManager {
+func NewSessionManager(sessions scs.Store, cfg SessionConfig) *scs.SessionManager {
 	sm := scs.New()
-	sm.Store = sqlite3store.NewWithCleanupInterval(db, 10*time.Minute)
+	sm.Store = sessions
 	sm.Lifetime = cfg.Lifetime
 	sm.Cookie.Name = SessionCookie
 	sm.Cookie.HttpOnly = true

@@ -22,6 +22,10 @@ import (
 // cancelled (a browser that closed its connection); the action and both of its audit
 // rows are recorded anyway, with the client that asked.
 func TestUnlockSurvivesTheCallerGoingAway(t *testing.T) {
+	eachDialect(t, testUnlockSurvivesTheCallerGoingAway)
+}
+
+func testUnlockSurvivesTheCallerGoingAway(t *testing.T) {
 	e := newEnv(t)
 	alice, account := e.customer(t, "alice")
 	front := e.seam.addDevice(alice.ID, account, "Front Door")
@@ -57,7 +61,9 @@ func TestUnlockSurvivesTheCallerGoingAway(t *testing.T) {
 
 // TestNothingSentWithoutItsRecord: when the intent cannot be recorded (here: the
 // database is closed, as on a full or read-only disk), Seam is never called.
-func TestNothingSentWithoutItsRecord(t *testing.T) {
+func TestNothingSentWithoutItsRecord(t *testing.T) { eachDialect(t, testNothingSentWithoutItsRecord) }
+
+func testNothingSentWithoutItsRecord(t *testing.T) {
 	e := newEnv(t)
 	alice, account := e.customer(t, "alice")
 	front := e.seam.addDevice(alice.ID, account, "Front Door")
@@ -80,7 +86,9 @@ func (failingBegin) BeginAction(context.Context, store.NewAction) (store.ActionA
 
 // TestTwelveAtOnceOnOneDevice: twelve concurrent unlocks of one device make exactly one
 // Seam call; every caller is answered with that one action.
-func TestTwelveAtOnceOnOneDevice(t *testing.T) {
+func TestTwelveAtOnceOnOneDevice(t *testing.T) { eachDialect(t, testTwelveAtOnceOnOneDevice) }
+
+func testTwelveAtOnceOnOneDevice(t *testing.T) {
 	e := newEnv(t)
 	alice, account := e.customer(t, "alice")
 	front := e.seam.addDevice(alice.ID, account, "Front Door")
@@ -111,7 +119,9 @@ func TestTwelveAtOnceOnOneDevice(t *testing.T) {
 // TestBurstsOverNineDevices: two bursts of 27 unlocks over nine devices, 5 s apart,
 // reach Seam at most ActionsPerMinute times; the refused get 429-style errors with a
 // Retry-After, and every Seam call has its requested row.
-func TestBurstsOverNineDevices(t *testing.T) {
+func TestBurstsOverNineDevices(t *testing.T) { eachDialect(t, testBurstsOverNineDevices) }
+
+func testBurstsOverNineDevices(t *testing.T) {
 	e := newEnv(t)
 	alice, account := e.customer(t, "alice")
 	var devices []string
@@ -165,7 +175,9 @@ func TestBurstsOverNineDevices(t *testing.T) {
 
 // TestLockDuringUnlock: a Lock while the Unlock is open is refused with ErrBusy naming
 // the unlock; the same Unlock again is answered with the open one; Seam saw one call.
-func TestLockDuringUnlock(t *testing.T) {
+func TestLockDuringUnlock(t *testing.T) { eachDialect(t, testLockDuringUnlock) }
+
+func testLockDuringUnlock(t *testing.T) {
 	e := newEnv(t)
 	alice, account := e.customer(t, "alice")
 	front := e.seam.addDevice(alice.ID, account, "Front Door")
@@ -195,7 +207,9 @@ func TestLockDuringUnlock(t *testing.T) {
 // TestOwnershipBothWays: a device Seam lists for the user but of an account Latchkey
 // never recorded for them, another user's device, and malformed ids are all
 // ErrNotOwned, never sent, and audited (except malformed ids, which never reach Seam).
-func TestOwnershipBothWays(t *testing.T) {
+func TestOwnershipBothWays(t *testing.T) { eachDialect(t, testOwnershipBothWays) }
+
+func testOwnershipBothWays(t *testing.T) {
 	e := newEnv(t)
 	alice, account := e.customer(t, "alice")
 	bob, bobAccount := e.customer(t, "bob")
@@ -228,7 +242,9 @@ func TestOwnershipBothWays(t *testing.T) {
 
 // TestSeamRefusalAndLostAnswer: a refusal Seam answers is recorded as error (nothing
 // was done), a lost answer as unknown (Seam may have acted); both audited once.
-func TestSeamRefusalAndLostAnswer(t *testing.T) {
+func TestSeamRefusalAndLostAnswer(t *testing.T) { eachDialect(t, testSeamRefusalAndLostAnswer) }
+
+func testSeamRefusalAndLostAnswer(t *testing.T) {
 	cases := []struct {
 		name       string
 		err        error
@@ -274,6 +290,10 @@ func TestSeamRefusalAndLostAnswer(t *testing.T) {
 // TestFollowerSettlesPendingAndTimesOut: the follower records Seam's outcome once; an
 // action pending past the bound is a timeout.
 func TestFollowerSettlesPendingAndTimesOut(t *testing.T) {
+	eachDialect(t, testFollowerSettlesPendingAndTimesOut)
+}
+
+func testFollowerSettlesPendingAndTimesOut(t *testing.T) {
 	e := newEnv(t)
 	alice, account := e.customer(t, "alice")
 	front := e.seam.addDevice(alice.ID, account, "Front Door")
@@ -313,7 +333,9 @@ func TestFollowerSettlesPendingAndTimesOut(t *testing.T) {
 
 // TestActionAnswersOnlyItsStarter: another user's action, or one under another device,
 // is ErrNotOwned and audited.
-func TestActionAnswersOnlyItsStarter(t *testing.T) {
+func TestActionAnswersOnlyItsStarter(t *testing.T) { eachDialect(t, testActionAnswersOnlyItsStarter) }
+
+func testActionAnswersOnlyItsStarter(t *testing.T) {
 	e := newEnv(t)
 	alice, account := e.customer(t, "alice")
 	bob, _ := e.customer(t, "bob")

@@ -6,12 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
 	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
@@ -142,10 +144,33 @@ func (f *fakeSeam) calls() []string {
 	return append([]string(nil), f.lockCalls...)
 }
 
-// env is a Service over a real SQLite file and the Seam double.
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// eachDialect runs test as the subtests "sqlite" and "postgres": the use cases hold on
+// either database. Inside, newEnv opens the subtest's dialect.
+func eachDialect(t *testing.T, test func(t *testing.T)) {
+	t.Helper()
+	t.Run("sqlite", test)
+	t.Run("postgres", test)
+}
+
+// testDatabaseURL is a fresh, migrated database of the test's dialect.
+func testDatabaseURL(t *testing.T) string {
+	t.Helper()
+	if !strings.Contains(t.Name()+"/", "/postgres/") {
+		return "sqlite:" + filepath.Join(t.TempDir(), "latchkey.db")
+	}
+	url := pgtest.URL(t)
+	if err := store.Migrate(t.Context(), url); err != nil {
+		t.Fatal(err)
+	}
+	return url
+}
+
+// env is a Service over a real database (SQLite file or PostgreSQL) and the Seam double.
 type env struct {
 	db    *store.DB
-	path  string
+	url   string
 	seam  *fakeSeam
 	clock *clock
 	svc   *locks.Service
@@ -153,13 +178,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "latchkey.db")
-	db, err := store.Open(t.Context(), "sqlite:"+path)
+	url := testDatabaseURL(t)
+	db, err := store.Open(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &env{db: db, path: path, seam: newFakeSeam(), clock: newClock()}
+	e := &env{db: db, url: url, seam: newFakeSeam(), clock: newClock()}
 	e.svc = e.service(db)
 	return e
 }

@@ -29,7 +29,9 @@ const (
 // in flight. Another instance's follower settles both: the pending one with Seam's
 // outcome, the requested one, once its sender's lease has passed, as unknown. Each
 // outcome is audited exactly once.
-func TestKilledInstance(t *testing.T) {
+func TestKilledInstance(t *testing.T) { eachDialect(t, testKilledInstance) }
+
+func testKilledInstance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
@@ -39,7 +41,7 @@ func TestKilledInstance(t *testing.T) {
 	requestedDevice := e.seam.addDevice(alice.ID, account, "Back Door")
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelper$", "-test.v")
-	cmd.Env = append(os.Environ(), killHelperEnv+"=1", killDBEnv+"="+e.path, killUserEnv+"="+alice.ID,
+	cmd.Env = append(os.Environ(), killHelperEnv+"=1", killDBEnv+"="+e.url, killUserEnv+"="+alice.ID,
 		killPendEnv+"="+pendingDevice, killReqEnv+"="+requestedDevice)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -126,7 +128,7 @@ func TestKillHelper(t *testing.T) {
 	if os.Getenv(killHelperEnv) != "1" {
 		t.Skip("the child process of TestKilledInstance")
 	}
-	db, err := store.Open(context.Background(), "sqlite:"+os.Getenv(killDBEnv))
+	db, err := store.Open(context.Background(), os.Getenv(killDBEnv))
 	if err != nil {
 		t.Fatal(err)
 	}

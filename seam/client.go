@@ -73,6 +73,8 @@ type Client struct {
 	maxDelay    time.Duration
 	userAgent   string
 	maxPages    int
+	// observe hears of every HTTP attempt, for metrics.
+	observe func(endpoint string, status int, err error, d time.Duration)
 
 	// The API key is captured only by these closures, so printing a Client
 	// (fmt's %+v, a debugger dump, a log attribute) cannot reveal it.
@@ -138,6 +140,17 @@ func WithUserAgent(ua string) Option {
 	}
 }
 
+// WithObserver has f called after every HTTP attempt (each retry is one) with the
+// endpoint, the HTTP status (0 when no response arrived), the attempt's error and how
+// long it took. f must be quick: it runs on the caller's goroutine.
+func WithObserver(f func(endpoint string, status int, err error, d time.Duration)) Option {
+	return func(c *Client) {
+		if f != nil {
+			c.observe = f
+		}
+	}
+}
+
 // New returns a client that authenticates with apiKey.
 func New(apiKey string, opts ...Option) *Client {
 	c := &Client{
@@ -153,6 +166,7 @@ func New(apiKey string, opts ...Option) *Client {
 		sleep:       sleepContext,
 		now:         time.Now,
 		jitter:      fullJitter,
+		observe:     func(string, int, error, time.Duration) {},
 	}
 	c.authorize = func(h http.Header) { h.Set("Authorization", "Bearer "+apiKey) }
 	c.redact = func(s string) string {
@@ -216,7 +230,9 @@ func (c *Client) call(ctx context.Context, endpoint string, req, out any) error 
 		attempts = c.maxAttempts
 	}
 	for n := 1; ; n++ {
+		start := c.now()
 		a := c.send(ctx, endpoint, payload)
+		c.observe(endpoint, a.status, a.err, c.now().Sub(start))
 		if a.err == nil {
 			return c.decode(endpoint, a, out)
 		}

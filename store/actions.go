@@ -154,15 +154,21 @@ SELECT COUNT(*), MIN(created_at) FROM action_attempts WHERE user_id = $1 AND cre
 			}
 			return le
 		}
-		if _, err := tx.ExecContext(ctx, `
+		// DO NOTHING rather than an error: a PostgreSQL transaction would be aborted
+		// half-way by a unique violation.
+		res, err := tx.ExecContext(ctx, `
 INSERT INTO action_attempts (id, user_id, device_id, device_name, action, status, claimed_until, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT DO NOTHING`,
 			a.ID, a.UserID, a.DeviceID, clean(a.DeviceName, maxDetailBytes), a.Action, a.Status, nullTime(a.ClaimedUntil),
-			formatTime(a.CreatedAt), formatTime(a.UpdatedAt)); err != nil {
-			if isUniqueViolation(err) {
-				return fmt.Errorf("%w: %w", ErrConflict, err)
-			}
+			formatTime(a.CreatedAt), formatTime(a.UpdatedAt))
+		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrConflict
 		}
 		n.Audit.ActionAttemptID = a.ID
 		if n.Audit.At.IsZero() {
@@ -213,7 +219,9 @@ SELECT COUNT(*), MIN(created_at) FROM action_attempts WHERE user_id = $1 AND cre
 // counted atomically with the insert. SQLite's immediate transaction already
 // holds the database's one write lock; PostgreSQL takes a per-user advisory
 // transaction lock here.
-func (db *DB) lockUserActions(context.Context, *sql.Tx, string) error { return nil }
+func (db *DB) lockUserActions(ctx context.Context, tx *sql.Tx, userID string) error {
+	return db.lockKey(ctx, tx, "actions:"+userID)
+}
 
 func (db *DB) openAction(ctx context.Context, deviceID string) (ActionAttempt, error) {
 	return scanAttempt(db.sql.QueryRowContext(ctx, `

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -37,6 +36,10 @@ func auditCount(t *testing.T, db *DB, action, attemptID string) int {
 }
 
 func TestBeginActionRecordsIntentWithItsAuditEvent(t *testing.T) {
+	eachDialect(t, testBeginActionRecordsIntentWithItsAuditEvent)
+}
+
+func testBeginActionRecordsIntentWithItsAuditEvent(t *testing.T) {
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
 	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
@@ -59,6 +62,10 @@ func TestBeginActionRecordsIntentWithItsAuditEvent(t *testing.T) {
 // TestBeginActionWithoutAuditRecordsNothing: if the audit event cannot be written,
 // the action is not recorded either (and so is never sent).
 func TestBeginActionWithoutAuditRecordsNothing(t *testing.T) {
+	eachDialect(t, testBeginActionWithoutAuditRecordsNothing)
+}
+
+func testBeginActionWithoutAuditRecordsNothing(t *testing.T) {
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
 	_, err := db.BeginAction(t.Context(), NewAction{
@@ -74,7 +81,9 @@ func TestBeginActionWithoutAuditRecordsNothing(t *testing.T) {
 	}
 }
 
-func TestBeginActionOneOpenPerDevice(t *testing.T) {
+func TestBeginActionOneOpenPerDevice(t *testing.T) { eachDialect(t, testBeginActionOneOpenPerDevice) }
+
+func testBeginActionOneOpenPerDevice(t *testing.T) {
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
 	t0 := time.Now()
@@ -107,6 +116,10 @@ func TestBeginActionOneOpenPerDevice(t *testing.T) {
 // TestOpenActionIndexHoldsWithoutBeginAction: the rule is the database's, not the
 // method's: a writer that skips the check still cannot open a second action.
 func TestOpenActionIndexHoldsWithoutBeginAction(t *testing.T) {
+	eachDialect(t, testOpenActionIndexHoldsWithoutBeginAction)
+}
+
+func testOpenActionIndexHoldsWithoutBeginAction(t *testing.T) {
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
 	now := formatTime(time.Now())
@@ -127,6 +140,10 @@ VALUES ($1, $2, 'd1', 'unlock', $3, $4, $4)`, id, alice.ID, status, now)
 }
 
 func TestBeginActionLimitCountsEveryStatus(t *testing.T) {
+	eachDialect(t, testBeginActionLimitCountsEveryStatus)
+}
+
+func testBeginActionLimitCountsEveryStatus(t *testing.T) {
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
 	bob := newUser(t, db, "bob", "bob@example.test")
@@ -169,18 +186,16 @@ func TestBeginActionLimitCountsEveryStatus(t *testing.T) {
 
 // TestBeginActionConcurrentLimit: many goroutines at once never get more than the limit
 // recorded, and one device never gets two open actions.
-func TestBeginActionConcurrentLimit(t *testing.T) {
-	db, err := Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "l.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	alice := newUser(t, db, "alice", "alice@example.test")
+func TestBeginActionConcurrentLimit(t *testing.T) { eachDialect(t, testBeginActionConcurrentLimit) }
+
+func testBeginActionConcurrentLimit(t *testing.T) {
+	dbs := newTestDBs(t, 2)
+	alice := newUser(t, dbs[0], "alice", "alice@example.test")
 	var ok, open, limited atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 27 {
 		wg.Go(func() {
-			_, err := db.BeginAction(context.Background(), NewAction{
+			_, err := dbs[i%2].BeginAction(context.Background(), NewAction{
 				Attempt: ActionAttempt{ID: uuid.NewString(), UserID: alice.ID, DeviceID: fmt.Sprintf("d%d", i%9), Action: ActionUnlock},
 				Limit:   5, Window: time.Minute,
 				Audit: AuditEvent{Action: AuditDeviceUnlockRequested, Outcome: OutcomeSuccess},
@@ -204,12 +219,16 @@ func TestBeginActionConcurrentLimit(t *testing.T) {
 		t.Errorf("%d actions recorded (%d open-refused, %d limited), want exactly the limit 5", ok.Load(), open.Load(), limited.Load())
 	}
 	var rows int
-	if err := db.sql.QueryRow(`SELECT COUNT(*) FROM action_attempts`).Scan(&rows); err != nil || rows != 5 {
+	if err := dbs[1].sql.QueryRow(`SELECT COUNT(*) FROM action_attempts`).Scan(&rows); err != nil || rows != 5 {
 		t.Errorf("%d rows, %v; want 5", rows, err)
 	}
 }
 
 func TestTransitionActionChangesAndAuditsOnce(t *testing.T) {
+	eachDialect(t, testTransitionActionChangesAndAuditsOnce)
+}
+
+func testTransitionActionChangesAndAuditsOnce(t *testing.T) {
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
 	a, err := begin(t, db, alice.ID, "d1", ActionUnlock, time.Now())
@@ -264,6 +283,10 @@ func TestTransitionActionChangesAndAuditsOnce(t *testing.T) {
 // TestTransitionActionWithoutAuditChangesNothing: a status change and its audit event
 // commit together or not at all.
 func TestTransitionActionWithoutAuditChangesNothing(t *testing.T) {
+	eachDialect(t, testTransitionActionWithoutAuditChangesNothing)
+}
+
+func testTransitionActionWithoutAuditChangesNothing(t *testing.T) {
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
 	a, err := begin(t, db, alice.ID, "d1", ActionUnlock, time.Now())
@@ -280,7 +303,9 @@ func TestTransitionActionWithoutAuditChangesNothing(t *testing.T) {
 	}
 }
 
-func TestClaimOpenActionsLease(t *testing.T) {
+func TestClaimOpenActionsLease(t *testing.T) { eachDialect(t, testClaimOpenActionsLease) }
+
+func testClaimOpenActionsLease(t *testing.T) {
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
 	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
@@ -335,12 +360,11 @@ func TestClaimOpenActionsLease(t *testing.T) {
 }
 
 // TestClaimOpenActionsConcurrent: workers claiming at once never share an action.
-func TestClaimOpenActionsConcurrent(t *testing.T) {
-	db, err := Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "c.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+func TestClaimOpenActionsConcurrent(t *testing.T) { eachDialect(t, testClaimOpenActionsConcurrent) }
+
+func testClaimOpenActionsConcurrent(t *testing.T) {
+	dbs := newTestDBs(t, 2)
+	db := dbs[0]
 	alice := newUser(t, db, "alice", "alice@example.test")
 	now := time.Now()
 	for i := range 40 {
@@ -351,9 +375,9 @@ func TestClaimOpenActionsConcurrent(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]int{}
 	var wg sync.WaitGroup
-	for range 8 {
+	for i := range 8 {
 		wg.Go(func() {
-			got, err := db.ClaimOpenActions(context.Background(), now, now.Add(time.Minute), 10)
+			got, err := dbs[i%2].ClaimOpenActions(context.Background(), now, now.Add(time.Minute), 10)
 			if err != nil {
 				t.Error(err)
 				return
@@ -376,7 +400,9 @@ func TestClaimOpenActionsConcurrent(t *testing.T) {
 	}
 }
 
-func TestLatestActionAttempts(t *testing.T) {
+func TestLatestActionAttempts(t *testing.T) { eachDialect(t, testLatestActionAttempts) }
+
+func testLatestActionAttempts(t *testing.T) {
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
 	bob := newUser(t, db, "bob", "bob@example.test")
@@ -425,7 +451,7 @@ func TestLatestActionAttempts(t *testing.T) {
 // TestMigration002KeepsOldAttempts: rows written by 001 survive the rebuild under their
 // id (also their Seam id), and duplicate pending rows of one device are settled.
 func TestMigration002KeepsOldAttempts(t *testing.T) {
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := loadMigrations(migrationFiles, "sqlite")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,13 +461,18 @@ func TestMigration002KeepsOldAttempts(t *testing.T) {
 	}
 	defer raw.Close()
 	raw.SetMaxOpenConns(1)
-	if _, err := raw.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+	conn, err := raw.Conn(t.Context())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := applyMigration(t.Context(), raw, ms[0]); err != nil {
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(`
+	if err := applyMigration(t.Context(), conn, ms[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(t.Context(), `
 INSERT INTO users (id, issuer, subject, created_at, last_login_at) VALUES ('u1', 'i', 's', 'x', 'x');
 INSERT INTO action_attempts (id, user_id, device_id, action, status, error, created_at, finished_at) VALUES
  ('old-done', 'u1', 'd1', 'unlock', 'success', '', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:02.000000Z'),
@@ -449,13 +480,13 @@ INSERT INTO action_attempts (id, user_id, device_id, action, status, error, crea
  ('old-pending-2', 'u1', 'd2', 'lock', 'pending', '', '2026-01-01T00:01:00.000000Z', NULL);`); err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range ms[1:] {
-		if err := applyMigration(t.Context(), raw, m); err != nil {
+	for _, m := range ms[1:3] {
+		if err := applyMigration(t.Context(), conn, m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	got := map[string][2]string{}
-	rows, err := raw.Query(`SELECT id, seam_action_attempt_id, status FROM action_attempts`)
+	rows, err := conn.QueryContext(t.Context(), `SELECT id, seam_action_attempt_id, status FROM action_attempts`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,9 @@ func (db *DB) AppendAuditOnce(ctx context.Context, e AuditEvent, since time.Time
 	}
 	var wrote bool
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := db.lockKey(ctx, tx, "refusal:"+e.ActorID+":"+e.Action); err != nil {
+			return err
+		}
 		var seen bool
 		if err := tx.QueryRowContext(ctx, `
 SELECT EXISTS (SELECT 1 FROM audit_events WHERE actor_id = $1 AND action = $2 AND at >= $3)`,

@@ -3,14 +3,15 @@ package store
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-func TestSpendWithinWindow(t *testing.T) {
+func TestSpendWithinWindow(t *testing.T) { eachDialect(t, testSpendWithinWindow) }
+
+func testSpendWithinWindow(t *testing.T) {
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
 	bob := newUser(t, db, "bob", "bob@example.test")
@@ -41,17 +42,10 @@ func TestSpendWithinWindow(t *testing.T) {
 
 // TestSpendConcurrent: two handles on one file (two instances) spending at once never
 // spend past the limit.
-func TestSpendConcurrent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "b.db")
-	var dbs []*DB
-	for range 2 {
-		db, err := Open(t.Context(), "sqlite:"+path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		dbs = append(dbs, db)
-	}
+func TestSpendConcurrent(t *testing.T) { eachDialect(t, testSpendConcurrent) }
+
+func testSpendConcurrent(t *testing.T) {
+	dbs := newTestDBs(t, 2)
 	alice := newUser(t, dbs[0], "alice", "alice@example.test")
 	now := time.Now()
 	var spent atomic.Int32
@@ -73,7 +67,9 @@ func TestSpendConcurrent(t *testing.T) {
 	}
 }
 
-func TestAppendAuditOnce(t *testing.T) {
+func TestAppendAuditOnce(t *testing.T) { eachDialect(t, testAppendAuditOnce) }
+
+func testAppendAuditOnce(t *testing.T) {
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
 	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
@@ -103,7 +99,9 @@ func TestAppendAuditOnce(t *testing.T) {
 	}
 }
 
-func TestProbeWrite(t *testing.T) {
+func TestProbeWrite(t *testing.T) { eachDialect(t, testProbeWrite) }
+
+func testProbeWrite(t *testing.T) {
 	db := newTestDB(t)
 	for range 2 {
 		if err := db.ProbeWrite(t.Context(), time.Now()); err != nil {

@@ -3,14 +3,15 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-func TestConnectWebviewLifecycle(t *testing.T) {
+func TestConnectWebviewLifecycle(t *testing.T) { eachDialect(t, testConnectWebviewLifecycle) }
+
+func testConnectWebviewLifecycle(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
@@ -57,7 +58,9 @@ func TestConnectWebviewLifecycle(t *testing.T) {
 	}
 }
 
-func TestConnectWebviewErrors(t *testing.T) {
+func TestConnectWebviewErrors(t *testing.T) { eachDialect(t, testConnectWebviewErrors) }
+
+func testConnectWebviewErrors(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
@@ -86,6 +89,10 @@ func TestConnectWebviewErrors(t *testing.T) {
 }
 
 func TestRecordConnectedAccountOwnership(t *testing.T) {
+	eachDialect(t, testRecordConnectedAccountOwnership)
+}
+
+func testRecordConnectedAccountOwnership(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
@@ -133,6 +140,10 @@ func TestRecordConnectedAccountOwnership(t *testing.T) {
 }
 
 func TestSetDeviceCountsOnlyTouchesTheUsersAccounts(t *testing.T) {
+	eachDialect(t, testSetDeviceCountsOnlyTouchesTheUsersAccounts)
+}
+
+func testSetDeviceCountsOnlyTouchesTheUsersAccounts(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
@@ -194,6 +205,10 @@ func countAudit(t *testing.T, db *DB, userID, action string) int {
 }
 
 func TestFinishConnectWebviewEndsAPendingWebviewOnce(t *testing.T) {
+	eachDialect(t, testFinishConnectWebviewEndsAPendingWebviewOnce)
+}
+
+func testFinishConnectWebviewEndsAPendingWebviewOnce(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
@@ -240,7 +255,9 @@ func TestFinishConnectWebviewEndsAPendingWebviewOnce(t *testing.T) {
 	}
 }
 
-func TestFinishConnectWebviewFailed(t *testing.T) {
+func TestFinishConnectWebviewFailed(t *testing.T) { eachDialect(t, testFinishConnectWebviewFailed) }
+
+func testFinishConnectWebviewFailed(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
@@ -267,7 +284,9 @@ func TestFinishConnectWebviewFailed(t *testing.T) {
 	}
 }
 
-func TestFinishConnectWebviewRefusals(t *testing.T) {
+func TestFinishConnectWebviewRefusals(t *testing.T) { eachDialect(t, testFinishConnectWebviewRefusals) }
+
+func testFinishConnectWebviewRefusals(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
@@ -318,17 +337,12 @@ func TestFinishConnectWebviewRefusals(t *testing.T) {
 // TestFinishConnectWebviewConcurrently: many requests, on two instances sharing the
 // database, finish the same webview at once; exactly one ends it and audits.
 func TestFinishConnectWebviewConcurrently(t *testing.T) {
+	eachDialect(t, testFinishConnectWebviewConcurrently)
+}
+
+func testFinishConnectWebviewConcurrently(t *testing.T) {
 	ctx := context.Background()
-	url := "sqlite:" + filepath.Join(t.TempDir(), "latchkey.db")
-	var instances [2]*DB
-	for i := range instances {
-		db, err := Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		instances[i] = db
-	}
+	instances := newTestDBs(t, 2)
 	db := instances[0]
 	alice := newUser(t, db, "alice", "alice@example.test")
 	if err := db.CreateConnectWebview(ctx, ConnectWebview{ID: "cw_1", UserID: alice.ID}); err != nil {
@@ -388,6 +402,10 @@ func TestFinishConnectWebviewConcurrently(t *testing.T) {
 // TestFinishConnectWebviewCompletedOnce: every concurrent call completes it the same
 // way; exactly one connect.completed audit row and one ownership row result.
 func TestFinishConnectWebviewCompletedOnce(t *testing.T) {
+	eachDialect(t, testFinishConnectWebviewCompletedOnce)
+}
+
+func testFinishConnectWebviewCompletedOnce(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")

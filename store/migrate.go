@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -13,7 +14,12 @@ import (
 	"time"
 )
 
-//go:embed migrations/*.sql
+// Each dialect has its own numbered migrations. Every migration must keep the previous
+// release working on the migrated database (add, never drop, rename or retype what it
+// uses), so that on PostgreSQL `latchkey migrate` can run before instances are
+// restarted one by one, and an instance accepts a database newer than itself.
+//
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
 // migration is one numbered schema change.
@@ -23,9 +29,10 @@ type migration struct {
 	sql     string
 }
 
-// loadMigrations reads the embedded migrations, ordered by version.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	paths, err := fs.Glob(fsys, "migrations/*.sql")
+// loadMigrations reads the embedded migrations of a dialect ("sqlite" or
+// "postgres"), ordered by version.
+func loadMigrations(fsys fs.FS, dialect string) ([]migration, error) {
+	paths, err := fs.Glob(fsys, "migrations/"+dialect+"/*.sql")
 	if err != nil {
 		return nil, fmt.Errorf("list migrations: %w", err)
 	}
@@ -52,32 +59,58 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 	return ms, nil
 }
 
-// migrate applies, in order and each in its own transaction, the embedded
-// migrations that schema_migrations does not list yet. The check runs inside
-// the (immediate, so exclusive) transaction, so two processes starting at
-// once cannot both apply the same migration.
-func migrate(ctx context.Context, db *sql.DB) error {
-	ms, err := loadMigrations(migrationFiles)
-	if err != nil {
-		return err
-	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+// schemaMigrationsDDL creates the table that lists applied migrations.
+var schemaMigrationsDDL = map[dialect]string{
+	sqliteDialect: `CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
     name       TEXT NOT NULL,
     applied_at TEXT NOT NULL
-)`); err != nil {
+)`,
+	postgresDialect: `CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL
+)`,
+}
+
+// migrateLockKey is the PostgreSQL advisory lock `latchkey migrate` holds, so two
+// migrations never run at once.
+const migrateLockKey = 0x4c4b4d49 // "LKMI"
+
+// migrate applies, in order and each in its own transaction, the embedded migrations
+// of the dialect that schema_migrations does not list yet. On SQLite the check runs
+// inside the (immediate, so exclusive) transaction; on PostgreSQL the whole run holds
+// an advisory lock. Either way two processes migrating at once apply each migration
+// once.
+func migrate(ctx context.Context, db *sql.DB, d dialect) error {
+	ms, err := loadMigrations(migrationFiles, d.String())
+	if err != nil {
+		return err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	if d == postgresDialect {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrateLockKey); err != nil {
+			return fmt.Errorf("migrate: take the migration lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLockKey)
+	}
+	if _, err := conn.ExecContext(ctx, schemaMigrationsDDL[d]); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	for _, m := range ms {
-		if err := applyMigration(ctx, db, m); err != nil {
+		if err := applyMigration(ctx, conn, m); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, m migration) error {
-	tx, err := db.BeginTx(ctx, nil)
+func applyMigration(ctx context.Context, conn *sql.Conn, m migration) error {
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("migration %s: begin: %w", m.name, err)
 	}
@@ -104,4 +137,25 @@ func applyMigration(ctx context.Context, db *sql.DB, m migration) error {
 		return fmt.Errorf("migration %s: commit: %w", m.name, err)
 	}
 	return nil
+}
+
+// ErrSchemaTooOld says the database lacks migrations this binary needs.
+var ErrSchemaTooOld = errors.New("database schema is older than this Latchkey needs")
+
+// checkSchema refuses a database older than the embedded migrations of the dialect;
+// a newer one is accepted (migrations stay compatible with the previous release).
+func checkSchema(ctx context.Context, db *sql.DB, d dialect) (int, error) {
+	ms, err := loadMigrations(migrationFiles, d.String())
+	if err != nil {
+		return 0, err
+	}
+	want := ms[len(ms)-1].version
+	var have int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return 0, fmt.Errorf("%w: no schema_migrations table (run `latchkey migrate` with the owner role first): %w", ErrSchemaTooOld, err)
+	}
+	if have < want {
+		return have, fmt.Errorf("%w: it is at version %d, this Latchkey needs %d: run `latchkey migrate` with the owner role", ErrSchemaTooOld, have, want)
+	}
+	return have, nil
 }

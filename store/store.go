@@ -1,7 +1,9 @@
 // Package store is Latchkey's database access: users, Connect Webviews,
-// connected-account ownership, action attempts, the audit log and the table
-// that holds scs sessions. SQLite (modernc.org/sqlite, no cgo) ships now; the
-// SQL sticks to what PostgreSQL also understands where that costs nothing.
+// connected-account ownership, action attempts, budgets, the audit log and the
+// signed-in sessions. One API over two databases: SQLite (modernc.org/sqlite, no
+// cgo; the embedded default, one process) and PostgreSQL (pgx; several instances).
+// The SQL is written once wherever both understand it; times travel as text in one
+// fixed-width UTC layout (TEXT columns in SQLite, TIMESTAMPTZ in PostgreSQL).
 package store
 
 import (
@@ -15,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -33,6 +36,24 @@ type DB struct {
 	// pin keeps an in-memory database alive while the pool recycles its
 	// other connections; nil for file databases.
 	pin *sql.Conn
+	// dialect says which database this is.
+	dialect dialect
+}
+
+// dialect is the kind of database behind a DB.
+type dialect int
+
+const (
+	sqliteDialect dialect = iota
+	postgresDialect
+)
+
+// String is the dialect's name, also its migrations' directory.
+func (d dialect) String() string {
+	if d == postgresDialect {
+		return "postgres"
+	}
+	return "sqlite"
 }
 
 // Pool sizes for a file database: WAL lets readers run beside the one
@@ -49,9 +70,44 @@ const filePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragm
 // memoryPragmas omit WAL and synchronous, which mean nothing without a file.
 const memoryPragmas = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_txlock=immediate"
 
-// Open connects to databaseURL (sqlite:PATH or sqlite::memory:), applies any
-// pending migrations and returns the ready database.
+// Open connects to databaseURL and returns the ready database. SQLite
+// (sqlite:PATH or sqlite::memory:) is migrated on the spot; PostgreSQL
+// (postgres://… or postgresql://…) only has its schema version checked: migrating
+// it is `latchkey migrate`'s job (Migrate), run with the owner role.
 func Open(ctx context.Context, databaseURL string) (*DB, error) {
+	if isPostgresURL(databaseURL) {
+		db, err := openPostgres(ctx, databaseURL)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := checkSchema(ctx, db.sql, postgresDialect); err != nil {
+			db.Close()
+			return nil, err
+		}
+		return db, nil
+	}
+	return openSQLite(ctx, databaseURL)
+}
+
+// Migrate applies the pending migrations of the database at databaseURL. On
+// PostgreSQL run it with the owner role before starting (or restarting) instances.
+func Migrate(ctx context.Context, databaseURL string) error {
+	if isPostgresURL(databaseURL) {
+		db, err := openPostgres(ctx, databaseURL)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return migrate(ctx, db.sql, postgresDialect)
+	}
+	db, err := openSQLite(ctx, databaseURL)
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+func openSQLite(ctx context.Context, databaseURL string) (*DB, error) {
 	dsn, memory, err := parseDatabaseURL(databaseURL)
 	if err != nil {
 		return nil, err
@@ -78,7 +134,7 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := migrate(ctx, sqlDB); err != nil {
+	if err := migrate(ctx, sqlDB, sqliteDialect); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -94,7 +150,7 @@ func parseDatabaseURL(databaseURL string) (dsn string, memory bool, err error) {
 		return "", false, errors.New("DATABASE_URL: not of the form sqlite:PATH")
 	}
 	if scheme != "sqlite" {
-		return "", false, fmt.Errorf("DATABASE_URL: unsupported scheme %q (want sqlite:PATH)", scheme)
+		return "", false, fmt.Errorf("DATABASE_URL: unsupported scheme %q (want sqlite:PATH or postgres://…)", scheme)
 	}
 	if rest == ":memory:" {
 		// The memdb VFS with a name starting with "/" is one database shared
@@ -125,8 +181,11 @@ func parseDatabaseURL(databaseURL string) (dsn string, memory bool, err error) {
 	return rest + "?" + filePragmas, false, nil
 }
 
-// SQL returns the underlying pool, for scs's sqlite3store.
+// SQL returns the underlying pool, for tests and tools that inspect the database.
 func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Stats reports the connection pool's use, for the metrics.
+func (db *DB) Stats() sql.DBStats { return db.sql.Stats() }
 
 // Ping reports whether the database answers; it backs /readyz.
 func (db *DB) Ping(ctx context.Context) error {
@@ -197,6 +256,10 @@ func isBusy(err error) bool {
 
 // isUniqueViolation reports whether err is a primary-key or UNIQUE failure.
 func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
 		return false

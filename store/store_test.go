@@ -11,17 +11,52 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
 )
 
-// newTestDB opens a fresh file database in a temporary directory.
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// eachDialect runs test as the subtests "sqlite" and "postgres": one store contract,
+// two databases. Inside, newTestDB and newTestDBs open the subtest's dialect.
+func eachDialect(t *testing.T, test func(t *testing.T)) {
+	t.Helper()
+	t.Run("sqlite", test)
+	t.Run("postgres", test)
+}
+
+// isPostgresTest reports whether t runs under eachDialect's "postgres" subtest.
+func isPostgresTest(t testing.TB) bool {
+	return strings.Contains(t.Name()+"/", "/postgres/")
+}
+
+// newTestDB opens a fresh database of the test's dialect: a SQLite file in a temporary
+// directory, or a new PostgreSQL database (migrated as its owner would).
 func newTestDB(t testing.TB) *DB {
 	t.Helper()
-	db, err := Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "latchkey.db"))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
+	return newTestDBs(t, 1)[0]
+}
+
+// newTestDBs opens n handles on one fresh database, as n instances of Latchkey would.
+func newTestDBs(t testing.TB, n int) []*DB {
+	t.Helper()
+	url := "sqlite:" + filepath.Join(t.TempDir(), "latchkey.db")
+	if isPostgresTest(t) {
+		url = pgtest.URL(t)
+		if err := Migrate(context.Background(), url); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
 	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	dbs := make([]*DB, n)
+	for i := range dbs {
+		db, err := Open(context.Background(), url)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs[i] = db
+	}
+	return dbs
 }
 
 // newUser creates a user signed in at issuer "https://idp.test" as subject.
@@ -54,12 +89,12 @@ func TestOpenTwiceAppliesMigrationsOnce(t *testing.T) {
 	if _, err := db.UserByID(ctx, u.ID); err != nil {
 		t.Errorf("user lost across reopen: %v", err)
 	}
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := loadMigrations(migrationFiles, "sqlite")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var n int
-	if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != len(ms) || n == 0 {
@@ -71,12 +106,17 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	bad := migration{version: 999, name: "999_bad.sql", sql: `CREATE TABLE half_done (a TEXT); SELECT nope FROM nowhere;`}
-	if err := applyMigration(ctx, db.SQL(), bad); err == nil {
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := applyMigration(ctx, conn, bad); err == nil {
 		t.Fatal("applyMigration of a broken migration succeeded")
 	}
 	var tables, recorded int
-	db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE name = 'half_done'`).Scan(&tables)
-	db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = 999`).Scan(&recorded)
+	db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE name = 'half_done'`).Scan(&tables)
+	db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = 999`).Scan(&recorded)
 	if tables != 0 || recorded != 0 {
 		t.Errorf("broken migration left table=%d recorded=%d, want 0 and 0", tables, recorded)
 	}
@@ -90,19 +130,19 @@ func TestLoadMigrations(t *testing.T) {
 		wantErr string
 	}{
 		{"ordered by number", fstest.MapFS{
-			"migrations/010_c.sql": {Data: []byte("x")},
-			"migrations/002_b.sql": {Data: []byte("x")},
-			"migrations/001_a.sql": {Data: []byte("x")},
+			"migrations/sqlite/010_c.sql": {Data: []byte("x")},
+			"migrations/sqlite/002_b.sql": {Data: []byte("x")},
+			"migrations/sqlite/001_a.sql": {Data: []byte("x")},
 		}, []int{1, 2, 10}, ""},
-		{"bad name", fstest.MapFS{"migrations/init.sql": {Data: []byte("x")}}, nil, "NNN_name.sql"},
+		{"bad name", fstest.MapFS{"migrations/sqlite/init.sql": {Data: []byte("x")}}, nil, "NNN_name.sql"},
 		{"duplicate version", fstest.MapFS{
-			"migrations/001_a.sql": {Data: []byte("x")},
-			"migrations/01_b.sql":  {Data: []byte("x")},
+			"migrations/sqlite/001_a.sql": {Data: []byte("x")},
+			"migrations/sqlite/01_b.sql":  {Data: []byte("x")},
 		}, nil, "share version 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ms, err := loadMigrations(tt.files)
+			ms, err := loadMigrations(tt.files, "sqlite")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
@@ -127,7 +167,10 @@ func TestOpenRejectsBadDatabaseURL(t *testing.T) {
 	tests := []struct {
 		url, wantErr string
 	}{
-		{"postgres://db.example/latchkey", `unsupported scheme "postgres" (want sqlite:PATH)`},
+		{"mysql://db.example/latchkey", `unsupported scheme "mysql" (want sqlite:PATH or postgres://…)`},
+		{"postgres://latchkey:hunter2@127.0.0.1:1/latchkey?connect_timeout=1", "failed to connect"},
+		{"postgresql://latchkey:hunter2@127.0.0.1:1/latchkey?pool_max_conns=0", "pool_max_conns must be a whole number"},
+		{"postgres://latchkey:hunter2@[::1/latchkey", "not a valid postgres:// URL"},
 		{"", "not of the form sqlite:PATH"},
 		{"latchkey.db", "not of the form sqlite:PATH"},
 		{"sqlite:", "missing path"},
@@ -135,7 +178,6 @@ func TestOpenRejectsBadDatabaseURL(t *testing.T) {
 		{"sqlite:data/x.db?mode=ro", "must not contain '?'"},
 		{"sqlite:file:x.db", "plain file path"},
 		{"SQLITE:x.db", `unsupported scheme "SQLITE"`},
-		{"postgres://latchkey:hunter2@db/latchkey", `unsupported scheme "postgres"`},
 		{"sqlite://latchkey:hunter2@db/latchkey", "has a host part"},
 	}
 	for _, tt := range tests {
@@ -188,7 +230,7 @@ func TestEveryConnectionHasPragmas(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	for i := range 3 {
-		conn, err := db.SQL().Conn(ctx)
+		conn, err := db.sql.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +301,7 @@ func concurrentAudit(t *testing.T, db *DB, writers, each int) {
 	t.Helper()
 	ctx := context.Background()
 	var before int
-	db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events`).Scan(&before)
+	db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events`).Scan(&before)
 	var wg sync.WaitGroup
 	errs := make(chan error, writers*each)
 	for w := range writers {
@@ -277,7 +319,7 @@ func concurrentAudit(t *testing.T, db *DB, writers, each int) {
 		}
 	}
 	var after int
-	if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events`).Scan(&after); err != nil {
+	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events`).Scan(&after); err != nil {
 		t.Fatal(err)
 	}
 	if got := after - before; got != writers*each {
@@ -324,12 +366,12 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := loadMigrations(migrationFiles, "sqlite")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var n int
-	if err := db.SQL().QueryRowContext(context.Background(), `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+	if err := db.sql.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != len(ms) {

@@ -10,6 +10,10 @@ import (
 )
 
 func TestUpsertUserAtLoginCreatesOnceAndRefreshes(t *testing.T) {
+	eachDialect(t, testUpsertUserAtLoginCreatesOnceAndRefreshes)
+}
+
+func testUpsertUserAtLoginCreatesOnceAndRefreshes(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	first := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.FixedZone("CET", 3600))
@@ -73,6 +77,10 @@ func TestUpsertUserAtLoginCreatesOnceAndRefreshes(t *testing.T) {
 }
 
 func TestUpsertUserAtLoginRequiresIssuerAndSubject(t *testing.T) {
+	eachDialect(t, testUpsertUserAtLoginRequiresIssuerAndSubject)
+}
+
+func testUpsertUserAtLoginRequiresIssuerAndSubject(t *testing.T) {
 	db := newTestDB(t)
 	for _, l := range []Login{{Issuer: "https://idp.test"}, {Subject: "s"}} {
 		if _, err := db.UpsertUserAtLogin(context.Background(), l, time.Now()); err == nil {
@@ -81,7 +89,9 @@ func TestUpsertUserAtLoginRequiresIssuerAndSubject(t *testing.T) {
 	}
 }
 
-func TestUserByIDNotFound(t *testing.T) {
+func TestUserByIDNotFound(t *testing.T) { eachDialect(t, testUserByIDNotFound) }
+
+func testUserByIDNotFound(t *testing.T) {
 	db := newTestDB(t)
 	if _, err := db.UserByID(context.Background(), uuid.NewString()); !errors.Is(err, ErrNotFound) {
 		t.Errorf("err = %v, want ErrNotFound", err)
@@ -89,6 +99,10 @@ func TestUserByIDNotFound(t *testing.T) {
 }
 
 func TestListUsersCountsAccountsAndDevices(t *testing.T) {
+	eachDialect(t, testListUsersCountsAccountsAndDevices)
+}
+
+func testListUsersCountsAccountsAndDevices(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	bob := newUser(t, db, "bob", "bob@example.test")

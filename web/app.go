@@ -19,6 +19,7 @@ import (
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/handlers"
 	"github.com/latchkey/latchkey/locks"
+	"github.com/latchkey/latchkey/metrics"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/seam/sandbox"
 	"github.com/latchkey/latchkey/static"
@@ -42,6 +43,8 @@ type App struct {
 	follower     *locks.Follower
 	static       *staticFiles
 	csp          string
+	metrics      *metrics.Metrics
+	metricsAddr  string
 	handler      http.Handler
 	closers      []func() error
 	banner       []string
@@ -51,7 +54,7 @@ type App struct {
 // (the dev IdP when OIDC_ISSUER is unset). Tests use it to run the whole portal
 // in-process; Close releases everything.
 func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err error) {
-	a := &App{cfg: cfg, log: log}
+	a := &App{cfg: cfg, log: log, metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			_ = a.Close()
@@ -93,7 +96,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 	sessionError := func(w http.ResponseWriter, r *http.Request, err error) {
 		h.ServeError(w, r, fmt.Errorf("session store: %w", err))
 	}
-	a.sessions = auth.NewSessionManager(a.db.SQL(), auth.SessionConfig{
+	a.sessions = auth.NewSessionManager(a.db.Sessions(), auth.SessionConfig{
 		Lifetime:  cfg.SessionLifetime,
 		Secure:    cfg.HTTPS(),
 		ErrorFunc: sessionError,
@@ -143,7 +146,8 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 	client := seam.New(seamKey,
 		seam.WithEndpoint(seamEndpoint),
 		seam.WithLogger(log.With("component", "seam")),
-		seam.WithUserAgent("latchkey/"+version()))
+		seam.WithUserAgent("latchkey/"+version()),
+		seam.WithObserver(a.metrics.SeamAttempt))
 	guard := &locks.Guard{
 		Store:              a.db,
 		Log:                log,
@@ -187,6 +191,9 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		return a.follower.Close()
 	})
 
+	if err := a.startMetrics(ctx); err != nil {
+		return nil, err
+	}
 	a.csp = contentSecurityPolicy([]string{origin(seamEndpoint)}, []string{rp.IssuerOrigin()})
 	a.handler = a.routes()
 	return a, nil

@@ -68,6 +68,8 @@ type Config struct {
 	FollowInterval     time.Duration
 	// ShutdownTimeout bounds how long in-flight requests may take after SIGTERM.
 	ShutdownTimeout time.Duration
+	// MetricsAddr is where Prometheus metrics are served; empty = not served.
+	MetricsAddr string
 
 	DevIdPAddr         string
 	SandboxAddr        string
@@ -174,13 +176,16 @@ func settings() []setting {
 			}
 			return fmt.Errorf("want debug, info, warn or error, got %q", v)
 		}},
-		{env: "DATABASE_URL", flag: "database-url", def: "sqlite:data/latchkey.db", usage: "database, sqlite:PATH", parse: func(c *Config, v string) error {
-			path, ok := strings.CutPrefix(v, "sqlite:")
-			if !ok || path == "" {
-				return fmt.Errorf("want sqlite:PATH, got %s", redactURL(v))
+		{env: "DATABASE_URL", flag: "database-url", def: "sqlite:data/latchkey.db", usage: "database: sqlite:PATH (one process), or postgres://USER:PASSWORD@HOST/DB?sslmode=verify-full&pool_max_conns=10&statement_timeout=15000 (several instances; run `latchkey migrate` first)", parse: func(c *Config, v string) error {
+			if path, ok := strings.CutPrefix(v, "sqlite:"); ok && path != "" {
+				c.DatabaseURL = v
+				return nil
 			}
-			c.DatabaseURL = v
-			return nil
+			if u, err := url.Parse(v); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+				c.DatabaseURL = v
+				return nil
+			}
+			return fmt.Errorf("want sqlite:PATH or postgres://…, got %s", redactURL(v))
 		}},
 		{env: "TRUSTED_PROXIES", flag: "trusted-proxies", usage: "comma-separated CIDRs whose X-Forwarded-For/-Proto are believed", parse: func(c *Config, v string) error {
 			c.TrustedProxies = nil
@@ -264,6 +269,16 @@ func settings() []setting {
 		{env: "LATCHKEY_ACTION_PENDING_BOUND", flag: "action-pending-bound", def: "2m", usage: "how long a lock/unlock may stay pending at Seam before it is recorded as timed out", parse: dur(func(c *Config) *time.Duration { return &c.ActionPendingBound })},
 		{env: "LATCHKEY_FOLLOW_INTERVAL", flag: "follow-interval", def: "1s", usage: "how often each instance claims open lock/unlock actions to follow them at Seam", parse: dur(func(c *Config) *time.Duration { return &c.FollowInterval })},
 		{env: "LATCHKEY_SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "20s", usage: "how long in-flight requests may finish after SIGINT/SIGTERM", parse: dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+		{env: "LATCHKEY_METRICS_ADDR", flag: "metrics-addr", usage: "address (host:port) serving Prometheus metrics at /metrics, apart from the portal; unset = not served", parse: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if err := checkHostPort(v); err != nil {
+				return err
+			}
+			c.MetricsAddr = v
+			return nil
+		}},
 		{env: "LATCHKEY_DEV_IDP_ADDR", flag: "dev-idp-addr", def: "127.0.0.1:8081", usage: "development: address of the embedded OpenID Provider", parse: func(c *Config, v string) error {
 			if err := checkHostPort(v); err != nil {
 				return err

@@ -64,6 +64,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		{"SandboxAddr", c.SandboxAddr, "127.0.0.1:8082"},
 		{"SandboxActionDelay", c.SandboxActionDelay, 1500 * time.Millisecond},
 		{"DevPassword", c.DevPassword, "latchkey"},
+		{"MetricsAddr (off)", c.MetricsAddr, ""},
 		{"DevSeam", c.DevSeam(), true},
 		{"DevIdP", c.DevIdP(), true},
 		{"HTTPS", c.HTTPS(), false},
@@ -97,6 +98,10 @@ func TestParseConfigGoodValues(t *testing.T) {
 			func(c *Config) (any, any) { return c.LogLevel, "debug" }},
 		{"database url", map[string]string{"DATABASE_URL": "sqlite:/var/lib/latchkey/db.sqlite"},
 			func(c *Config) (any, any) { return c.DatabaseURL, "sqlite:/var/lib/latchkey/db.sqlite" }},
+		{"database url: postgresql", map[string]string{"DATABASE_URL": "postgresql://app:pw@db.internal:5432/latchkey?sslmode=verify-full"},
+			func(c *Config) (any, any) {
+				return c.DatabaseURL, "postgresql://app:pw@db.internal:5432/latchkey?sslmode=verify-full"
+			}},
 		{"trusted proxies: CIDRs, bare addresses, masking", map[string]string{"TRUSTED_PROXIES": " 10.1.2.3/8, 192.168.1.7 ,::1,, fd00::/8"},
 			func(c *Config) (any, any) {
 				return c.TrustedProxies, []netip.Prefix{
@@ -135,6 +140,10 @@ func TestParseConfigGoodValues(t *testing.T) {
 			func(c *Config) (any, any) { return c.ActionsPerMinute, 25 }},
 		{"shutdown timeout", map[string]string{"LATCHKEY_SHUTDOWN_TIMEOUT": "5s"},
 			func(c *Config) (any, any) { return c.ShutdownTimeout, 5 * time.Second }},
+		{"metrics addr", map[string]string{"LATCHKEY_METRICS_ADDR": "10.0.0.5:9090"},
+			func(c *Config) (any, any) { return c.MetricsAddr, "10.0.0.5:9090" }},
+		{"metrics addr any port", map[string]string{"LATCHKEY_METRICS_ADDR": "[::1]:0"},
+			func(c *Config) (any, any) { return c.MetricsAddr, "[::1]:0" }},
 		{"seam deadline", map[string]string{"LATCHKEY_SEAM_DEADLINE": "3s"},
 			func(c *Config) (any, any) { return c.SeamDeadline, 3 * time.Second }},
 		{"seam budget", map[string]string{"LATCHKEY_SEAM_BUDGET": "30/15s"},
@@ -232,6 +241,7 @@ func TestParseConfigBadValues(t *testing.T) {
 		{variable: "LOG_LEVEL", value: "trace"},
 		{variable: "DATABASE_URL", value: "data/latchkey.db"},
 		{variable: "DATABASE_URL", value: "sqlite:"},
+		{variable: "DATABASE_URL", value: "postgres://[::1/latchkey"},
 		{variable: "TRUSTED_PROXIES", value: "10.0.0.0/33"},
 		{variable: "TRUSTED_PROXIES", value: "10.0.0.0/8,proxy.internal"},
 		{variable: "SEAM_ENDPOINT", value: "connect.getseam.com"},
@@ -255,6 +265,9 @@ func TestParseConfigBadValues(t *testing.T) {
 		{variable: "LATCHKEY_ACTIONS_PER_MINUTE", value: "10001"},
 		{variable: "LATCHKEY_ACTIONS_PER_MINUTE", value: "ten"},
 		{variable: "LATCHKEY_SHUTDOWN_TIMEOUT", value: "soon"},
+		{variable: "LATCHKEY_METRICS_ADDR", value: "9090"},
+		{variable: "LATCHKEY_METRICS_ADDR", value: "127.0.0.1:99999"},
+		{variable: "LATCHKEY_METRICS_ADDR", value: "http://127.0.0.1:9090/metrics"},
 		{variable: "LATCHKEY_ACTION_SEND_TIMEOUT", value: "0s"},
 		{variable: "LATCHKEY_SEAM_DEADLINE", value: "-5s"},
 		{variable: "LATCHKEY_SEAM_BUDGET", value: "20"},
@@ -338,7 +351,7 @@ func TestParseConfigHelp(t *testing.T) {
 		"LATCHKEY_SEAM_DEADLINE", "LATCHKEY_SEAM_BUDGET", "LATCHKEY_WEBVIEW_BUDGET", "LATCHKEY_REFUSAL_AUDIT_WINDOW",
 		"LATCHKEY_ACTION_SEND_BOUND", "LATCHKEY_ACTION_SEND_TIMEOUT", "LATCHKEY_ACTION_PENDING_BOUND", "LATCHKEY_FOLLOW_INTERVAL",
 		"LATCHKEY_DEV_IDP_ADDR", "LATCHKEY_SANDBOX_ADDR", "LATCHKEY_SANDBOX_ACTION_DELAY", "SEAM_SANDBOX_API_KEY",
-		"DEV_PASSWORD",
+		"DEV_PASSWORD", "LATCHKEY_METRICS_ADDR",
 	}
 	for _, arg := range []string{"--help", "-h"} {
 		t.Run(arg, func(t *testing.T) {
@@ -481,7 +494,7 @@ func TestParseConfigDoesNotEchoMalformedSecrets(t *testing.T) {
 
 func TestParseConfigDoesNotEchoURLCredentials(t *testing.T) {
 	tests := []struct{ variable, value string }{
-		{"DATABASE_URL", "postgres://latchkey:db-pa55word@db.internal/latchkey"},
+		{"DATABASE_URL", "mysql://latchkey:db-pa55word@db.internal/latchkey"},
 		{"LATCHKEY_BASE_URL", "https://admin:base-pa55word@portal.example.com"},
 		{"OIDC_ISSUER", "mailto://admin:issuer-pa55word@idp.example.com"},
 		{"SEAM_ENDPOINT", "ftp://admin:seam-pa55word@connect.getseam.com"},

@@ -13,10 +13,40 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/internal/testing/htmltest"
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
 	"github.com/latchkey/latchkey/internal/testing/testportal"
 	"github.com/latchkey/latchkey/seam/sandbox"
 	"github.com/latchkey/latchkey/store"
 )
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// eachDialect runs test as the subtests "sqlite" and "postgres"; inside,
+// startPortal runs the portal on the subtest's database.
+func eachDialect(t *testing.T, test func(t *testing.T)) {
+	t.Helper()
+	t.Run("sqlite", test)
+	t.Run("postgres", test)
+}
+
+// startPortal starts the portal on the test's database: a SQLite file, or, under
+// eachDialect's "postgres" subtest, a fresh PostgreSQL database migrated first as
+// `latchkey migrate` would.
+func startPortal(t *testing.T, opts testportal.Options) *testportal.Portal {
+	t.Helper()
+	if strings.Contains(t.Name()+"/", "/postgres/") {
+		url := pgtest.URL(t)
+		if err := store.Migrate(t.Context(), url); err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{"DATABASE_URL": url}
+		for k, v := range opts.Env {
+			env[k] = v
+		}
+		opts.Env = env
+	}
+	return testportal.Start(t, opts)
+}
 
 // faultPortal is a portal whose requests give Seam one second in all, with alice's
 // August locks connected; env adds settings.
@@ -26,7 +56,7 @@ func faultPortal(t *testing.T, env map[string]string) (*testportal.Portal, custo
 	for k, v := range env {
 		settings[k] = v
 	}
-	p := testportal.Start(t, testportal.Options{Env: settings, ActionDelay: 50 * time.Millisecond})
+	p := startPortal(t, testportal.Options{Env: settings, ActionDelay: 50 * time.Millisecond})
 	alice := signIn(t, p, "alice")
 	front := connectLocks(t, p, alice, sandbox.JaneEmail).deviceID(t, "Front Door")
 	return p, alice, front
@@ -52,6 +82,10 @@ func retryAfter(res *http.Response) int {
 // it answers at its one-second deadline with the lock service unavailable (503,
 // Retry-After); an unlock is refused, audited, never recorded as sent.
 func TestSeamHangingPagesAnswerWithinTheDeadline(t *testing.T) {
+	eachDialect(t, testSeamHangingPagesAnswerWithinTheDeadline)
+}
+
+func testSeamHangingPagesAnswerWithinTheDeadline(t *testing.T) {
 	p, alice, front := faultPortal(t, nil)
 	p.Sandbox.InjectFault(sandbox.Fault{Latency: time.Minute})
 
@@ -88,7 +122,9 @@ func TestSeamHangingPagesAnswerWithinTheDeadline(t *testing.T) {
 // TestSeamSlowToAnswerAnUnlock: Seam takes 2 s to answer unlock_door; the page answers
 // at its 1 s deadline with the unlock in progress, and the answer is recorded when it
 // comes.
-func TestSeamSlowToAnswerAnUnlock(t *testing.T) {
+func TestSeamSlowToAnswerAnUnlock(t *testing.T) { eachDialect(t, testSeamSlowToAnswerAnUnlock) }
+
+func testSeamSlowToAnswerAnUnlock(t *testing.T) {
 	p, alice, front := faultPortal(t, nil)
 	p.Sandbox.InjectFault(sandbox.Fault{Path: "locks/unlock_door", Latency: 2 * time.Second, Times: 1})
 	var res *http.Response
@@ -115,7 +151,9 @@ func TestSeamSlowToAnswerAnUnlock(t *testing.T) {
 
 // TestSeamRateLimitsReads: Seam answers 429 with Retry-After 7; the page is the busy
 // page with Seam's Retry-After, at once, after one call (no retry into the limit).
-func TestSeamRateLimitsReads(t *testing.T) {
+func TestSeamRateLimitsReads(t *testing.T) { eachDialect(t, testSeamRateLimitsReads) }
+
+func testSeamRateLimitsReads(t *testing.T) {
 	p, alice, _ := faultPortal(t, nil)
 	before := len(p.Sandbox.CallsTo("/devices/list"))
 	p.Sandbox.InjectFault(sandbox.Fault{Path: "devices/list", Status: http.StatusTooManyRequests, RetryAfter: "7"})
@@ -136,7 +174,9 @@ func TestSeamRateLimitsReads(t *testing.T) {
 
 // TestSeamRefusesOrLosesAnUnlock: Seam down (503) → not sent, nothing was done; Seam
 // acted but its answer was lost → unknown, "check the door", never "failed".
-func TestSeamRefusesOrLosesAnUnlock(t *testing.T) {
+func TestSeamRefusesOrLosesAnUnlock(t *testing.T) { eachDialect(t, testSeamRefusesOrLosesAnUnlock) }
+
+func testSeamRefusesOrLosesAnUnlock(t *testing.T) {
 	t.Run("503", func(t *testing.T) {
 		p, alice, front := faultPortal(t, nil)
 		p.Sandbox.InjectFault(sandbox.Fault{Path: "locks/unlock_door", Status: http.StatusServiceUnavailable, Times: 1})
@@ -172,7 +212,9 @@ func TestSeamRefusesOrLosesAnUnlock(t *testing.T) {
 
 // TestActionNotSentAfterItsBound: the ownership check took 1.5 s; with a 1 s send bound
 // the unlock is never sent, recorded not_sent, and the customer is told nothing happened.
-func TestActionNotSentAfterItsBound(t *testing.T) {
+func TestActionNotSentAfterItsBound(t *testing.T) { eachDialect(t, testActionNotSentAfterItsBound) }
+
+func testActionNotSentAfterItsBound(t *testing.T) {
 	p, alice, front := faultPortal(t, map[string]string{"LATCHKEY_SEAM_DEADLINE": "3s", "LATCHKEY_ACTION_SEND_BOUND": "1s"})
 	p.Sandbox.InjectFault(sandbox.Fault{Path: "devices/list", Latency: 1500 * time.Millisecond, Times: 1})
 	res, body := htmxPost(t, p, alice.c, "/devices/"+front+"/unlock")
@@ -192,8 +234,10 @@ func TestActionNotSentAfterItsBound(t *testing.T) {
 // TestSeamBudgetPerCustomer: past the customer's Seam budget, device pages (here for
 // devices that do not exist) are a 429 with Retry-After and no Seam call; the refusals
 // are audited once; another customer is not affected.
-func TestSeamBudgetPerCustomer(t *testing.T) {
-	p := testportal.Start(t, testportal.Options{Env: map[string]string{"LATCHKEY_SEAM_BUDGET": "12/1m"}})
+func TestSeamBudgetPerCustomer(t *testing.T) { eachDialect(t, testSeamBudgetPerCustomer) }
+
+func testSeamBudgetPerCustomer(t *testing.T) {
+	p := startPortal(t, testportal.Options{Env: map[string]string{"LATCHKEY_SEAM_BUDGET": "12/1m"}})
 	alice, bob := signIn(t, p, "alice"), signIn(t, p, "bob")
 	connectLocks(t, p, alice, sandbox.JaneEmail)
 	connectLocks(t, p, bob, sandbox.JohnEmail)
@@ -225,8 +269,10 @@ func TestSeamBudgetPerCustomer(t *testing.T) {
 }
 
 // TestWebviewBudgetPerCustomer: a customer may start only so many connections.
-func TestWebviewBudgetPerCustomer(t *testing.T) {
-	p := testportal.Start(t, testportal.Options{Env: map[string]string{"LATCHKEY_WEBVIEW_BUDGET": "2/10m"}})
+func TestWebviewBudgetPerCustomer(t *testing.T) { eachDialect(t, testWebviewBudgetPerCustomer) }
+
+func testWebviewBudgetPerCustomer(t *testing.T) {
+	p := startPortal(t, testportal.Options{Env: map[string]string{"LATCHKEY_WEBVIEW_BUDGET": "2/10m"}})
 	alice := signIn(t, p, "alice")
 	var codes []int
 	for range 4 {

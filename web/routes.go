@@ -57,6 +57,7 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /admin/users/{id}", admin(h.AdminUser))
 
 	outer := []middleware{
+		a.metrics.Middleware,
 		realIP(a.cfg.TrustedProxies),
 		accessLog(a.log),
 		seamDeadline(a.cfg.SeamDeadline),
@@ -67,7 +68,7 @@ func (a *App) routes() http.Handler {
 		outer = append(outer, canonicalHost(a.cfg.BaseURL))
 	}
 	outer = append(outer, limitBody, crossOrigin(h, a.log))
-	return chain(withErrorPages(mux, h), outer...)
+	return chain(a.metrics.RoutePattern(withErrorPages(mux, h)), outer...)
 }
 
 // withErrorPages renders the router's own 404 and 405 answers as HTML pages; ServeMux

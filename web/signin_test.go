@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -136,7 +135,7 @@ func TestSessionTokenRenewedAtLogin(t *testing.T) {
 	// A real anonymous session row, as an attacker could obtain and plant: without
 	// RenewToken the sign-in would be written into it and the attacker signed in.
 	sm := scs.New()
-	sm.Store = sqlite3store.NewWithCleanupInterval(p.DB.SQL(), 0)
+	sm.Store = p.DB.Sessions()
 	ctx, err := sm.Load(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
