@@ -70,6 +70,7 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 	device, err := s.Device(ctx, user, deviceID)
 	var service *ErrLockService
 	if errors.As(err, &service) {
+		s.countRefusal("unavailable")
 		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionUnavailable, DeviceID: deviceID,
 			Outcome: store.OutcomeFailure, Detail: action + " not sent: the lock service could not be asked who owns the lock"})
 	}
@@ -111,6 +112,7 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 			res.Attempt, res.Existing = open.Open, true
 			return res, nil
 		}
+		s.countRefusal("busy")
 		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionBusy, DeviceID: deviceID,
 			ActionAttemptID: open.Open.ID, Outcome: store.OutcomeDenied, Detail: action + " refused: a " + open.Open.Action + " is in progress"})
 		return res, &ErrBusy{Open: open.Open, DeviceName: DeviceName(device)}
@@ -161,6 +163,7 @@ func (s *Service) Wait() { s.sends.Wait() }
 // rateLimited audits a refusal by the limit and says when to try again: once the
 // oldest counted action leaves the window.
 func (s *Service) rateLimited(ctx context.Context, user store.User, deviceID string, count int, oldest, now time.Time) error {
+	s.countRefusal("rate_limited")
 	s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionRateLimited, DeviceID: deviceID,
 		Outcome: store.OutcomeDenied, Detail: fmt.Sprintf("%d actions in the last minute", count)})
 	return &ErrRateLimited{Limit: s.limit(), RetryAfter: max(oldest.Add(limitWindow).Sub(now), time.Second)}
@@ -255,7 +258,10 @@ func (s *Service) transition(ctx context.Context, a store.ActionAttempt, t store
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.recordTimeout())
 	defer cancel()
 	t.At = s.now()
-	after, _, err := s.Store.TransitionAction(ctx, t)
+	after, changed, err := s.Store.TransitionAction(ctx, t)
+	if changed && !store.IsOpenStatus(t.To) && s.Metrics != nil {
+		s.Metrics.ActionSettled(a.Action, t.To)
+	}
 	if err != nil {
 		// The action stays open under the sender's lease; when it passes, a follower
 		// settles it (unknown if Seam's answer was lost with this write).
@@ -291,6 +297,7 @@ func auditName(action, step string) string { return "device." + action + "." + s
 // Another user's action, or one on another device, is ErrNotOwned and audited.
 func (s *Service) Action(ctx context.Context, user store.User, deviceID, actionID string) (store.ActionAttempt, error) {
 	deny := func() (store.ActionAttempt, error) {
+		s.countRefusal("not_owned")
 		s.refused(ctx, user, store.AuditEvent{Action: store.AuditAccessDenied, DeviceID: deviceID, Outcome: store.OutcomeDenied,
 			Detail: "action " + shortID(actionID) + " not the user's on this device"})
 		return store.ActionAttempt{}, ErrNotOwned

@@ -66,6 +66,8 @@ type Guard struct {
 	// RefusalAuditWindow is how often one user's repeated refusals of one kind are
 	// audited; zero takes the default.
 	RefusalAuditWindow time.Duration
+	// Metrics counts spent budgets; nil counts nothing.
+	Metrics Metrics
 }
 
 func (g *Guard) now() time.Time {
@@ -101,6 +103,9 @@ func (g *Guard) spend(ctx context.Context, userID, kind string, b Budget) error 
 	}
 	if ok {
 		return nil
+	}
+	if g.Metrics != nil {
+		g.Metrics.Refused("budget")
 	}
 	g.Refused(ctx, store.AuditEvent{ActorID: userID, SubjectUserID: userID, Action: store.AuditBudgetSpent,
 		Outcome: store.OutcomeDenied, Detail: fmt.Sprintf("%s budget of %s spent", kind, b)})

@@ -109,6 +109,8 @@ type Service struct {
 	SendBound time.Duration
 	// Guard is the per-user Seam budget and the audit of refusals; nil spends nothing.
 	Guard *Guard
+	// Metrics counts outcomes and refusals; nil counts nothing.
+	Metrics Metrics
 
 	// sends are the actions being sent, which Wait waits for.
 	sends sync.WaitGroup
@@ -149,6 +151,20 @@ func (s *Service) log() *slog.Logger {
 // action still 'requested' as unknown.
 func (s *Service) senderLease() time.Duration {
 	return s.sendTimeout() + s.recordTimeout() + 5*time.Second
+}
+
+// Metrics receives what the use cases count (package metrics implements it).
+type Metrics interface {
+	// ActionSettled counts an action's final status, once per action.
+	ActionSettled(action, status string)
+	// Refused counts a refusal by kind: rate_limited, busy, budget, not_owned, unavailable.
+	Refused(kind string)
+}
+
+func (s *Service) countRefusal(kind string) {
+	if s.Metrics != nil {
+		s.Metrics.Refused(kind)
+	}
 }
 
 // ErrNotOwned is returned for a device (or action) that does not exist or is not the

@@ -94,6 +94,7 @@ func (s *Service) Device(ctx context.Context, user store.User, deviceID string) 
 		}
 	}
 	if reason != "" {
+		s.countRefusal("not_owned")
 		s.refused(ctx, user, store.AuditEvent{Action: store.AuditAccessDenied, DeviceID: deviceID,
 			Outcome: store.OutcomeDenied, Detail: reason})
 		return seam.Device{}, ErrNotOwned

@@ -303,12 +303,19 @@ WHERE id = $1 AND status IN (`+strings.Join(placeholders, ", ")+`)`, args...)
 }
 
 // ClaimOpenActions takes the lease, until the given time, of at most limit open
-// attempts whose lease is free or has passed at now, oldest first, in one UPDATE:
+// attempts whose lease is free or has passed at now, oldest first, in one UPDATE
+// … RETURNING:
 // each is followed by one worker at a time, and a dead worker's attempts go to
 // whoever claims after its lease.
 func (db *DB) ClaimOpenActions(ctx context.Context, now, until time.Time, limit int) ([]ActionAttempt, error) {
 	if limit <= 0 {
 		return nil, nil
+	}
+	// On PostgreSQL, SKIP LOCKED lets workers claiming at the same moment take
+	// different actions instead of queueing on the same rows; SQLite has one writer.
+	skipLocked := ""
+	if db.dialect == postgresDialect {
+		skipLocked = " FOR UPDATE SKIP LOCKED"
 	}
 	return db.queryAttempts(ctx, "claim open actions", `
 UPDATE action_attempts SET claimed_until = $1
@@ -316,7 +323,7 @@ WHERE id IN (
     SELECT id FROM action_attempts
     WHERE status IN ('requested', 'pending') AND (claimed_until IS NULL OR claimed_until <= $2)
     ORDER BY created_at, id
-    LIMIT $3)
+    LIMIT $3`+skipLocked+`)
   AND status IN ('requested', 'pending') AND (claimed_until IS NULL OR claimed_until <= $2)
 RETURNING `+attemptColumns, formatTime(until), formatTime(now), limit)
 }

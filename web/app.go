@@ -155,6 +155,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		SeamCalls:          cfg.SeamBudget,
 		Webviews:           cfg.WebviewBudget,
 		RefusalAuditWindow: cfg.RefusalAuditWindow,
+		Metrics:            a.metrics,
 	}
 	h.Accounts = &accounts.Service{
 		Guard: guard,
@@ -180,11 +181,13 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		SendBound:        cfg.ActionSendBound,
 		PendingBound:     cfg.ActionPendingBound,
 		Guard:            guard,
+		Metrics:          a.metrics,
 	}
 	// Any instance's follower takes over the actions a dead instance left open. It
 	// stops at Close, after the server drained its requests, not at the signal.
 	a.follower = locks.NewFollower(h.Locks, locks.FollowerOptions{Interval: cfg.FollowInterval})
 	a.follower.Start(context.WithoutCancel(ctx))
+	a.closers = append(a.closers, a.sweepSessions(context.WithoutCancel(ctx), 10*time.Minute))
 	a.closers = append(a.closers, func() error {
 		// Actions being sent get their answers recorded first; then the follower stops.
 		h.Locks.Wait()
@@ -288,5 +291,34 @@ func seamReachable(devices handlers.DeviceAPI) func(context.Context) error {
 	return func(ctx context.Context) error {
 		_, err := devices.List(ctx, seam.ListDevicesParams{UserIdentifierKey: "latchkey-readiness-probe", Limit: 1})
 		return err
+	}
+}
+
+// sweepSessions deletes expired sessions every interval until the returned stop is
+// called; any instance may do it, deleting twice is harmless.
+func (a *App) sweepSessions(ctx context.Context, interval time.Duration) (stop func() error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if n, err := a.db.DeleteExpiredSessions(ctx, time.Now()); err != nil {
+				a.log.WarnContext(ctx, "delete expired sessions", "error", err)
+			} else if n > 0 {
+				a.log.DebugContext(ctx, "deleted expired sessions", "count", n)
+			}
+		}
+	}()
+	return func() error {
+		cancel()
+		<-done
+		return nil
 	}
 }

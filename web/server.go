@@ -15,12 +15,20 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/internal/request"
+	"github.com/latchkey/latchkey/store"
 )
 
 // Run is the whole program: it parses the configuration from args and getenv, starts
 // the portal (and in development its embedded stand-ins) and serves until ctx ends or
 // SIGINT/SIGTERM arrives, then shuts down gracefully.
+//
+// `latchkey migrate` (the same settings) applies the database's pending migrations and
+// exits: on PostgreSQL run it with the owner role before starting or upgrading
+// instances, which only check the schema version.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 1 && args[1] == "migrate" {
+		return runMigrate(ctx, append([]string{args[0]}, args[2:]...), getenv, stdout)
+	}
 	cfg, err := ParseConfig(args, getenv, stdout)
 	if errors.Is(err, ErrHelp) {
 		return nil
@@ -111,4 +119,20 @@ func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
+}
+
+// runMigrate is `latchkey migrate`.
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := ParseConfig(args, getenv, stdout)
+	if errors.Is(err, ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := store.Migrate(ctx, cfg.DatabaseURL); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	fmt.Fprintln(stdout, "latchkey migrate: the database is up to date")
+	return nil
 }
