@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/testing/syncbuf"
 	"github.com/latchkey/latchkey/internal/testing/pgtest"
+	"github.com/latchkey/latchkey/internal/testing/syncbuf"
 	"github.com/latchkey/latchkey/internal/testing/testop"
 	"github.com/latchkey/latchkey/internal/testing/testportal"
 	"github.com/latchkey/latchkey/seam/sandbox"
@@ -221,16 +221,6 @@ func (c *cluster) signIn(t *testing.T, sub string) *http.Client {
 		t.Fatalf("callback: %d to %q\n%s", res.StatusCode, res.Header.Get("Location"), body)
 	}
 	return b
-}
-
-// userID is the id Latchkey gave sub.
-func (c *cluster) userID(t *testing.T, sub string) string {
-	t.Helper()
-	var id string
-	if err := c.db.SQL().QueryRowContext(t.Context(), `SELECT id FROM users WHERE subject = $1`, sub).Scan(&id); err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
 
 // devicesOf lists the device ids /devices shows b (the last device id attribute of
