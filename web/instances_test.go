@@ -362,6 +362,45 @@ func TestSeveralInstances(t *testing.T) {
 	})
 }
 
+// TestOwnershipMatrixSeveralInstances runs the ownership matrix through the proxy, the
+// requests alternating between two instances: every rule holds whichever instance
+// answers.
+func TestOwnershipMatrixSeveralInstances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts real processes")
+	}
+	c := startCluster(t, 2, map[string]string{
+		"LATCHKEY_ACTIONS_PER_MINUTE":   "10000",
+		"LATCHKEY_FOLLOW_INTERVAL":      "1h",
+		"LATCHKEY_SEAM_BUDGET":          "10000/1s",
+		"LATCHKEY_REFUSAL_AUDIT_WINDOW": "1ns",
+		"ADMIN_EMAILS":                  matrixAdmin + "@example.com",
+	})
+	c.Portal.DB = c.db
+	calls := func() []matrixCall {
+		var out []matrixCall
+		for _, call := range c.Sandbox.Calls() {
+			out = append(out, matrixCall{Path: call.Path, Body: string(call.Body)})
+		}
+		return out
+	}
+	signInAs := func(who string) customer {
+		b := c.signIn(t, who)
+		return customer{c: b, user: userBySubject(t, c.Portal, who)}
+	}
+	env := matrixEnvSetup(t, c.Portal, calls, func(env *matrixEnv) {
+		for who, email := range map[string]string{matrixAlice: sandbox.JaneEmail, matrixBob: sandbox.JohnEmail} {
+			res, body := c.Connect(t, env.clients[who], email)
+			if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/devices" {
+				t.Fatalf("connect %s: status %d Location %q\n%s", who, res.StatusCode, res.Header.Get("Location"), body)
+			}
+		}
+		env.devices[matrixAlice] = listedDeviceID(t, c.Portal, env.clients[matrixAlice], "Front Door")
+		env.devices[matrixBob] = listedDeviceID(t, c.Portal, env.clients[matrixBob], "Main Entrance")
+	}, signInAs)
+	matrixRun(t, env)
+}
+
 // TestInstanceKilledWithActionPending: one instance is killed (SIGKILL) right after
 // Seam accepted an unlock it sent; the other instance's follower records the outcome,
 // audited exactly once.
