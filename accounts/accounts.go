@@ -34,6 +34,14 @@ type Service struct {
 	// Guard is the per-user Seam and Connect Webview budgets and the audit of
 	// refusals; nil spends nothing.
 	Guard *locks.Guard
+	// Devices fills the copy of device state with a new account's devices; nil leaves
+	// that to the next page view.
+	Devices DeviceSyncer
+}
+
+// DeviceSyncer refreshes the copy of a user's devices from Seam (locks.Service).
+type DeviceSyncer interface {
+	SyncUser(ctx context.Context, userID string) ([]seam.Device, error)
 }
 
 // seamTimeout bounds the Seam calls of a use case run outside a request; a request's

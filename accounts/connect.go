@@ -259,6 +259,12 @@ func (s *Service) connect(ctx context.Context, user store.User, wv store.Connect
 	if !changed {
 		return s.outcome(ctx, user, rec)
 	}
+	// The first sync of the account's devices into the copy the pages read.
+	if s.Devices != nil {
+		if _, err := s.Devices.SyncUser(context.WithoutCancel(ctx), user.ID); err != nil {
+			s.Log.WarnContext(ctx, "first sync of a connected account's devices", "connected_account_id", accountID, "error", err)
+		}
+	}
 	return Outcome{WebviewID: wv.ID, Status: store.WebviewAuthorized, AccountID: accountID, DeviceCount: count}, nil
 }
 

@@ -90,7 +90,7 @@ const recentActionWindow = 5 * time.Minute
 // Device shows one device: status, capabilities, problems and recent activity.
 func (h *Handlers) Device(w http.ResponseWriter, r *http.Request) error {
 	user := currentUser(r)
-	d, err := h.Locks.Device(r.Context(), user, r.PathValue("id"))
+	d, err := h.Locks.CopiedDevice(r.Context(), user, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Devic
 // ConfirmUnlock is the no-JavaScript confirmation page for an unlock.
 func (h *Handlers) ConfirmUnlock(w http.ResponseWriter, r *http.Request) error {
 	user := currentUser(r)
-	d, err := h.Locks.Device(r.Context(), user, r.PathValue("id"))
+	d, err := h.Locks.CopiedDevice(r.Context(), user, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

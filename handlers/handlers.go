@@ -42,6 +42,8 @@ type Handlers struct {
 	BaseURL string
 	// Accounts connects lock accounts (Connect Webviews and ownership records).
 	Accounts *accounts.Service
+	// Events takes Seam's webhook deliveries in; nil when no webhook secret is set.
+	Events EventReceiver
 }
 
 // AuditLog is the append-only audit trail.

@@ -262,6 +262,9 @@ func (s *Service) transition(ctx context.Context, a store.ActionAttempt, t store
 	if changed && !store.IsOpenStatus(t.To) && s.Metrics != nil {
 		s.Metrics.ActionSettled(a.Action, t.To)
 	}
+	if changed && t.To == store.AttemptSuccess {
+		s.recordLockState(ctx, a, t.At)
+	}
 	if err != nil {
 		// The action stays open under the sender's lease; when it passes, a follower
 		// settles it (unknown if Seam's answer was lost with this write).

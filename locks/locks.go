@@ -38,6 +38,8 @@ type Store interface {
 	ClaimOpenActions(ctx context.Context, now, until time.Time, limit int) ([]store.ActionAttempt, error)
 	ReleaseAction(ctx context.Context, id string, until time.Time) error
 	ActionAttemptForUser(ctx context.Context, userID, attemptID string) (store.ActionAttempt, error)
+	ActionBySeamID(ctx context.Context, seamID string) (store.ActionAttempt, error)
+	LatestUnknownAction(ctx context.Context, deviceID, action string, before time.Time) (store.ActionAttempt, error)
 	LatestActionAttempts(ctx context.Context, userID, deviceID string, limit int) ([]store.ActionAttempt, error)
 
 	AppendAudit(ctx context.Context, e store.AuditEvent) error
@@ -111,6 +113,11 @@ type Service struct {
 	Guard *Guard
 	// Metrics counts outcomes and refusals; nil counts nothing.
 	Metrics Metrics
+	// Copy is the local copy of device state that pages read; nil makes every page
+	// ask Seam. DeviceStateMaxAge is how old it may get before a page view triggers a
+	// background resync; zero takes the default.
+	Copy              CopyStore
+	DeviceStateMaxAge time.Duration
 
 	// sends are the actions being sent, which Wait waits for.
 	sends sync.WaitGroup

@@ -10,33 +10,36 @@ import (
 	"github.com/latchkey/latchkey/store"
 )
 
-// Devices lists the user's devices: Seam's list filtered by the user's
-// user_identifier_key, AND only devices of accounts Latchkey recorded for the user.
-// Device counts in Latchkey's records are refreshed on the way, for the admin pages.
-// A Seam failure is returned wrapped (errors.As finds the *seam.Error).
-func (s *Service) Devices(ctx context.Context, userID string) ([]seam.Device, error) {
+// listOwned lists the user's devices at Seam: Seam's list filtered by the user's
+// user_identifier_key, AND only devices of accounts Latchkey recorded for the user;
+// with the ids of those accounts. Device counts in Latchkey's records are refreshed on
+// the way, for the admin pages. A Seam failure is returned wrapped (errors.As finds
+// the *seam.Error).
+func (s *Service) listOwned(ctx context.Context, userID string) ([]seam.Device, []string, error) {
 	accounts, err := s.Store.ConnectedAccountsForUser(ctx, userID)
 	if err != nil {
-		return nil, fmt.Errorf("owned accounts: %w", err)
+		return nil, nil, fmt.Errorf("owned accounts: %w", err)
 	}
 	if len(accounts) == 0 {
 		// Nothing connected through Latchkey: nothing to show, and no reason to ask Seam.
-		return nil, nil
+		return nil, nil, nil
 	}
 	owned := make(map[string]int, len(accounts))
 	counts := make(map[string]int, len(accounts))
+	ids := make([]string, 0, len(accounts))
 	for _, a := range accounts {
 		owned[a.ID] = a.DeviceCount
 		counts[a.ID] = 0
+		ids = append(ids, a.ID)
 	}
 	if err := s.Guard.SpendSeamCall(ctx, userID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sctx, cancel := s.seamContext(ctx)
 	listed, err := s.Seam.Devices.List(sctx, seam.ListDevicesParams{UserIdentifierKey: userID})
 	cancel()
 	if err != nil {
-		return nil, &ErrLockService{Op: "list devices", Err: err}
+		return nil, nil, &ErrLockService{Op: "list devices", Err: err}
 	}
 	devices := make([]seam.Device, 0, len(listed))
 	for _, d := range listed {
@@ -55,7 +58,7 @@ func (s *Service) Devices(ctx context.Context, userID string) ([]seam.Device, er
 			s.log().WarnContext(ctx, "refresh device counts", "error", err)
 		}
 	}
-	return devices, nil
+	return devices, ids, nil
 }
 
 // Device returns the device only when the user owns it both ways (DESIGN.md,

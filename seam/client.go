@@ -63,6 +63,8 @@ type Client struct {
 	ActionAttempts *ActionAttempts
 	// Events lists device and account events.
 	Events *Events
+	// Webhooks registers where Seam delivers events.
+	Webhooks *Webhooks
 
 	endpoint    string
 	httpClient  *http.Client
@@ -185,6 +187,7 @@ func New(apiKey string, opts ...Option) *Client {
 	c.Locks = &Locks{c: c}
 	c.ActionAttempts = &ActionAttempts{c: c}
 	c.Events = &Events{c: c}
+	c.Webhooks = &Webhooks{c: c}
 	return c
 }
 

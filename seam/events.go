@@ -7,9 +7,32 @@ import (
 
 // Event types Latchkey reads.
 const (
-	EventLockLocked                = "lock.locked"
-	EventLockUnlocked              = "lock.unlocked"
-	EventConnectedAccountConnected = "connected_account.connected"
+	EventLockLocked                   = "lock.locked"
+	EventLockUnlocked                 = "lock.unlocked"
+	EventDeviceConnected              = "device.connected"
+	EventDeviceDisconnected           = "device.disconnected"
+	EventDeviceLowBattery             = "device.low_battery"
+	EventDeviceBatteryStatusChanged   = "device.battery_status_changed"
+	EventDeviceAdded                  = "device.added"
+	EventDeviceRemoved                = "device.removed"
+	EventDeviceDeleted                = "device.deleted"
+	EventConnectedAccountConnected    = "connected_account.connected"
+	EventConnectedAccountDisconnected = "connected_account.disconnected"
+	EventConnectedAccountDeleted      = "connected_account.deleted"
+	EventUnlockDoorSucceeded          = "action_attempt.unlock_door.succeeded"
+	EventUnlockDoorFailed             = "action_attempt.unlock_door.failed"
+	EventLockDoorSucceeded            = "action_attempt.lock_door.succeeded"
+	EventLockDoorFailed               = "action_attempt.lock_door.failed"
+)
+
+// Lock event methods: how a lock moved.
+const (
+	MethodSeamAPI   = "seamapi"
+	MethodRemote    = "remote"
+	MethodManual    = "manual"
+	MethodKeycode   = "keycode"
+	MethodAutomatic = "automatic"
+	MethodUnknown   = "unknown"
 )
 
 // defaultEventWindow is how far back Events.List looks when no Since is
@@ -35,14 +58,23 @@ type Event struct {
 	EventDescription string    `json:"event_description"`
 	OccurredAt       time.Time `json:"occurred_at"`
 	CreatedAt        time.Time `json:"created_at"`
+	// BatteryLevel (0 to 1) and BatteryStatus come with device.low_battery and
+	// device.battery_status_changed.
+	BatteryLevel  *float64 `json:"battery_level"`
+	BatteryStatus string   `json:"battery_status"`
+	// Status and Error come with action_attempt.* events.
+	Status string              `json:"status"`
+	Error  *ActionAttemptError `json:"error"`
 }
 
 // ListEventsParams filters events/list. Nil slices mean "no filter".
 type ListEventsParams struct {
 	DeviceIDs  []string
 	EventTypes []string
-	// Since defaults to 30 days ago.
+	// Since defaults to 30 days ago; Until, when set, asks for events between Since
+	// and Until instead (Seam's between).
 	Since time.Time
+	Until time.Time
 	// Limit caps the number of events; zero uses Seam's default.
 	Limit int
 }
@@ -57,9 +89,15 @@ func (s *Events) List(ctx context.Context, p ListEventsParams) ([]Event, error) 
 	req := struct {
 		DeviceIDs  []string `json:"device_ids,omitzero"`
 		EventTypes []string `json:"event_types,omitzero"`
-		Since      string   `json:"since"`
+		Since      string   `json:"since,omitempty"`
+		Between    []string `json:"between,omitzero"`
 		Limit      int      `json:"limit,omitempty"`
-	}{p.DeviceIDs, p.EventTypes, since.UTC().Format(sinceLayout), p.Limit}
+	}{DeviceIDs: p.DeviceIDs, EventTypes: p.EventTypes, Limit: p.Limit}
+	if p.Until.IsZero() {
+		req.Since = since.UTC().Format(sinceLayout)
+	} else {
+		req.Between = []string{since.UTC().Format(sinceLayout), p.Until.UTC().Format(sinceLayout)}
+	}
 	var resp struct {
 		Events *[]Event `json:"events"`
 	}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,5 +163,131 @@ func moduleRoot(t *testing.T) string {
 			t.Fatal("no go.mod above the test's directory")
 		}
 		dir = parent
+	}
+}
+
+// webhookVerdict is what seam/testdata/webhook_verify.mjs prints.
+type webhookVerdict struct {
+	OK        bool   `json:"ok"`
+	EventType string `json:"event_type"`
+	EventID   string `json:"event_id"`
+	Error     string `json:"error"`
+}
+
+// TestSeamWebhookSDKVerifiesSandboxWebhooks makes the sandbox deliver a webhook to
+// a local endpoint and verifies the saved delivery with Seam's own webhook SDK
+// (@seamapi/webhook, pinned in package.json): proof that the sandbox signs the way
+// Seam (through Svix) does. A tampered payload must be rejected.
+func TestSeamWebhookSDKVerifiesSandboxWebhooks(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("this test runs Seam's webhook SDK and needs Node.js 20+ on PATH: install it " +
+			"(Debian/Ubuntu: apt-get install -y nodejs npm; or https://nodejs.org), then run `npm ci` in the repository root")
+	}
+	root := moduleRoot(t)
+	if _, err := os.Stat(filepath.Join(root, "node_modules", "@seamapi", "webhook", "package.json")); err != nil {
+		t.Fatalf("Seam's webhook SDK @seamapi/webhook is not installed: run `npm ci` in %s (make test does it)", root)
+	}
+
+	type delivery struct {
+		Payload string            `json:"payload"`
+		Headers map[string]string `json:"headers"`
+	}
+	got := make(chan delivery, 10)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h := map[string]string{}
+		for _, k := range []string{"svix-id", "svix-timestamp", "svix-signature", "content-type"} {
+			h[k] = r.Header.Get(k)
+		}
+		got <- delivery{Payload: string(body), Headers: h}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(hook.Close)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	const key = "seam_webhook_sdk_key_4Tz9"
+	srv, err := sandbox.Start(ctx, "127.0.0.1:0", sandbox.Options{APIKey: key, ActionDelay: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	_, devs := srv.Sandbox.AddConnectedAccount("sdk-user", 1)
+
+	// Register the webhook through the API, as Latchkey would.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/webhooks/create",
+		strings.NewReader(`{"url":"`+hook.URL+`/seam","event_types":["lock.unlocked"]}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		Webhook struct {
+			Secret string `json:"secret"`
+		} `json:"webhook"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&created)
+	res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusOK || !strings.HasPrefix(created.Webhook.Secret, "whsec_") {
+		t.Fatalf("webhooks/create: %d %v %+v", res.StatusCode, err, created)
+	}
+
+	if err := srv.Sandbox.SetLocked(devs[0], false, sandbox.MethodManual); err != nil {
+		t.Fatal(err)
+	}
+	var d delivery
+	select {
+	case d = <-got:
+	case <-ctx.Done():
+		t.Fatal("no webhook delivered")
+	}
+
+	verify := func(d delivery) (webhookVerdict, int) {
+		t.Helper()
+		b, _ := json.Marshal(d)
+		file := filepath.Join(t.TempDir(), "delivery.json")
+		if err := os.WriteFile(file, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(ctx, node, filepath.Join("seam", "testdata", "webhook_verify.mjs"), file)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "WEBHOOK_SECRET="+created.Webhook.Secret)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		code := 0
+		if err := cmd.Run(); err != nil {
+			var exitErr *exec.ExitError
+			if !errors.As(err, &exitErr) || exitErr.ExitCode() == 2 {
+				t.Fatalf("node webhook_verify.mjs: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
+			}
+			code = exitErr.ExitCode()
+		}
+		var v webhookVerdict
+		if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &v); err != nil {
+			t.Fatalf("verdict is not JSON: %v\n%s\nstderr: %s", err, stdout.String(), stderr.String())
+		}
+		return v, code
+	}
+
+	v, code := verify(d)
+	var sent struct {
+		EventID string `json:"event_id"`
+	}
+	_ = json.Unmarshal([]byte(d.Payload), &sent)
+	if code != 0 || !v.OK || v.EventType != "lock.unlocked" || v.EventID != sent.EventID {
+		t.Fatalf("SeamWebhook.verify: exit %d, %+v; delivery %+v", code, v, d)
+	}
+	t.Logf("@seamapi/webhook verified %s %s (svix-id %s)", v.EventType, v.EventID, d.Headers["svix-id"])
+
+	tampered := d
+	tampered.Payload = strings.Replace(d.Payload, `"method":"manual"`, `"method":"remote"`, 1)
+	if tampered.Payload == d.Payload {
+		t.Fatalf("payload has no manual method to tamper with: %s", d.Payload)
+	}
+	if v, code := verify(tampered); code != 1 || v.OK || !strings.Contains(v.Error, "Verification") {
+		t.Errorf("tampered payload: exit %d, %+v; want a verification error", code, v)
 	}
 }

@@ -354,6 +354,35 @@ func (db *DB) ActionAttemptForUser(ctx context.Context, userID, attemptID string
 	return a, nil
 }
 
+// ActionBySeamID returns the attempt Seam knows by seamID, or ErrNotFound.
+func (db *DB) ActionBySeamID(ctx context.Context, seamID string) (ActionAttempt, error) {
+	a, err := scanAttempt(db.sql.QueryRowContext(ctx,
+		`SELECT `+attemptColumns+` FROM action_attempts WHERE seam_action_attempt_id = $1`, seamID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return ActionAttempt{}, fmt.Errorf("action attempt with Seam id %s: %w", seamID, ErrNotFound)
+	}
+	if err != nil {
+		return ActionAttempt{}, fmt.Errorf("action attempt with Seam id %s: %w", seamID, err)
+	}
+	return a, nil
+}
+
+// LatestUnknownAction returns the newest action of kind on the device left unknown
+// and created before the given time, or ErrNotFound.
+func (db *DB) LatestUnknownAction(ctx context.Context, deviceID, action string, before time.Time) (ActionAttempt, error) {
+	a, err := scanAttempt(db.sql.QueryRowContext(ctx, `
+SELECT `+attemptColumns+` FROM action_attempts
+WHERE device_id = $1 AND action = $2 AND status = 'unknown' AND created_at < $3
+ORDER BY created_at DESC, id DESC LIMIT 1`, deviceID, action, formatTime(before)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return ActionAttempt{}, fmt.Errorf("unknown %s on %s: %w", action, deviceID, ErrNotFound)
+	}
+	if err != nil {
+		return ActionAttempt{}, fmt.Errorf("unknown %s on %s: %w", action, deviceID, err)
+	}
+	return a, nil
+}
+
 // OpenActionAttempts returns every open attempt, oldest first.
 func (db *DB) OpenActionAttempts(ctx context.Context) ([]ActionAttempt, error) {
 	return db.queryAttempts(ctx, "open action attempts", `

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/events"
 	"github.com/latchkey/latchkey/handlers"
 	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/metrics"
@@ -41,6 +43,7 @@ type App struct {
 	authMW       *auth.Middleware
 	handlers     *handlers.Handlers
 	follower     *locks.Follower
+	events       *events.Service
 	static       *staticFiles
 	csp          string
 	metrics      *metrics.Metrics
@@ -143,7 +146,13 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 			return nil, err
 		}
 	}
+	// The app owns the Seam client's connections: they are closed at Close, before
+	// the embedded sandbox stops (a connection a cancelled call left dialled would
+	// otherwise hold the sandbox's shutdown).
+	seamHTTP := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	a.closers = append(a.closers, func() error { seamHTTP.CloseIdleConnections(); return nil })
 	client := seam.New(seamKey,
+		seam.WithHTTPClient(seamHTTP),
 		seam.WithEndpoint(seamEndpoint),
 		seam.WithLogger(log.With("component", "seam")),
 		seam.WithUserAgent("latchkey/"+version()),
@@ -171,23 +180,49 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 	}
 	h.Health.Seam = newCachedProbe(30*time.Second, seamReachable(client.Devices)).run
 	h.Locks = &locks.Service{
-		Store:            a.db,
-		Seam:             locks.Seam{Devices: client.Devices, Locks: client.Locks, ActionAttempts: client.ActionAttempts, Events: client.Events},
-		Log:              log,
-		Now:              time.Now,
-		ActionsPerMinute: cfg.ActionsPerMinute,
-		SeamTimeout:      cfg.SeamDeadline,
-		SendTimeout:      cfg.ActionSendTimeout,
-		SendBound:        cfg.ActionSendBound,
-		PendingBound:     cfg.ActionPendingBound,
-		Guard:            guard,
-		Metrics:          a.metrics,
+		Store:             a.db,
+		Seam:              locks.Seam{Devices: client.Devices, Locks: client.Locks, ActionAttempts: client.ActionAttempts, Events: client.Events},
+		Log:               log,
+		Now:               time.Now,
+		ActionsPerMinute:  cfg.ActionsPerMinute,
+		SeamTimeout:       cfg.SeamDeadline,
+		SendTimeout:       cfg.ActionSendTimeout,
+		SendBound:         cfg.ActionSendBound,
+		PendingBound:      cfg.ActionPendingBound,
+		Guard:             guard,
+		Metrics:           a.metrics,
+		Copy:              a.db,
+		DeviceStateMaxAge: cfg.DeviceStateMaxAge,
+	}
+	h.Accounts.Devices = h.Locks
+	// Seam's events: received by every instance, polled by one at a time when Seam
+	// cannot reach the portal, applied once.
+	a.events = &events.Service{
+		Store:         a.db,
+		Seam:          client.Events,
+		Locks:         h.Locks,
+		Log:           log.With("component", "events"),
+		Now:           time.Now,
+		WebhookSecret: cfg.SeamWebhookSecret,
+		PollInterval:  cfg.EventsPollInterval,
+		Instance:      rand.Text(),
+	}
+	if cfg.SeamWebhookSecret == "" && a.sandbox != nil {
+		// Development: the embedded sandbox delivers its events to this portal, signed.
+		if err := a.registerSandboxWebhook(ctx, client); err != nil {
+			log.Warn("could not register for the sandbox's webhooks; polling its events instead", "error", err)
+		}
+	}
+	if a.events.WebhookSecret != "" {
+		h.Events = a.events
 	}
 	// Any instance's follower takes over the actions a dead instance left open. It
 	// stops at Close, after the server drained its requests, not at the signal.
 	a.follower = locks.NewFollower(h.Locks, locks.FollowerOptions{Interval: cfg.FollowInterval})
 	a.follower.Start(context.WithoutCancel(ctx))
 	a.closers = append(a.closers, a.sweepSessions(context.WithoutCancel(ctx), 10*time.Minute))
+	a.events.Start(context.WithoutCancel(ctx))
+	a.closers = append(a.closers, a.events.Close)
 	a.closers = append(a.closers, func() error {
 		// Actions being sent get their answers recorded first; then the follower stops.
 		h.Locks.Wait()
@@ -321,4 +356,18 @@ func (a *App) sweepSessions(ctx context.Context, interval time.Duration) (stop f
 		<-done
 		return nil
 	}
+}
+
+// registerSandboxWebhook asks the embedded sandbox to deliver every event to this
+// portal's /webhooks/seam, and verifies them with the secret it returns.
+func (a *App) registerSandboxWebhook(ctx context.Context, client *seam.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	wh, err := client.Webhooks.Create(ctx, strings.TrimRight(a.cfg.BaseURL.String(), "/")+"/webhooks/seam")
+	if err != nil {
+		return err
+	}
+	a.events.WebhookSecret = wh.Secret
+	a.banner = append(a.banner, "at the door:   "+a.sandbox.ControlURL()+" (lock by hand, take offline, drain the battery, disconnect)")
+	return nil
 }

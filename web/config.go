@@ -52,6 +52,13 @@ type Config struct {
 	ActionsPerMinute int
 	// SeamDeadline bounds all the Seam calls of one request together.
 	SeamDeadline time.Duration
+	// SeamWebhookSecret verifies Seam's webhooks (whsec_…); without it, events are
+	// polled every EventsPollInterval.
+	SeamWebhookSecret  string
+	EventsPollInterval time.Duration
+	// DeviceStateMaxAge is how old the copy of a user's devices may get before a page
+	// view triggers a background resync.
+	DeviceStateMaxAge time.Duration
 	// SeamBudget and WebviewBudget are per user: Seam calls made for their requests,
 	// Connect Webviews they create.
 	SeamBudget    locks.Budget
@@ -261,6 +268,15 @@ func settings() []setting {
 			return nil
 		}},
 		{env: "LATCHKEY_SEAM_DEADLINE", flag: "seam-deadline", def: "5s", usage: "how long one page may wait for all of its Seam calls together before it says the lock service is unavailable", parse: dur(func(c *Config) *time.Duration { return &c.SeamDeadline })},
+		{env: "SEAM_WEBHOOK_SECRET", flag: "seam-webhook-secret", secret: true, usage: "secret of the Seam webhook pointing at {base URL}/webhooks/seam (whsec_…); unset = poll Seam's events instead", parse: func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "whsec_") {
+				return errors.New("want the whsec_… secret Seam shows for the webhook")
+			}
+			c.SeamWebhookSecret = v
+			return nil
+		}},
+		{env: "SEAM_EVENTS_POLL_INTERVAL", flag: "seam-events-poll-interval", def: "5s", usage: "how often one instance polls Seam's events when no webhook secret is set", parse: dur(func(c *Config) *time.Duration { return &c.EventsPollInterval })},
+		{env: "DEVICE_STATE_MAX_AGE", flag: "device-state-max-age", def: "15m", usage: "how old the local copy of a customer's devices may get before a page view triggers a background resync from Seam", parse: dur(func(c *Config) *time.Duration { return &c.DeviceStateMaxAge })},
 		{env: "LATCHKEY_SEAM_BUDGET", flag: "seam-budget", def: "20/10s", usage: "Seam calls one user's requests may make per window (N/DURATION); past it, a 429 page and no Seam call", parse: budget(func(c *Config) *locks.Budget { return &c.SeamBudget })},
 		{env: "LATCHKEY_WEBVIEW_BUDGET", flag: "webview-budget", def: "5/10m", usage: "Connect Webviews one user may start per window (N/DURATION)", parse: budget(func(c *Config) *locks.Budget { return &c.WebviewBudget })},
 		{env: "LATCHKEY_REFUSAL_AUDIT_WINDOW", flag: "refusal-audit-window", def: "1m", usage: "repeated refusals of one kind (not owned, busy, over a limit, lock service down) are audited once per user per window", parse: dur(func(c *Config) *time.Duration { return &c.RefusalAuditWindow })},

@@ -62,7 +62,8 @@ func (a *App) startSandbox(ctx context.Context) (endpoint, key string, err error
 	if delay == 0 {
 		delay = -1 // the sandbox reads 0 as its default; we mean "at once"
 	}
-	srv, err := sandbox.Start(ctx, a.cfg.SandboxAddr, sandbox.Options{
+	// Stopped by the app's closers, after everything that calls it (events, followers).
+	srv, err := sandbox.Start(context.WithoutCancel(ctx), a.cfg.SandboxAddr, sandbox.Options{
 		APIKey:       key,
 		ActionDelay:  delay,
 		PortalOrigin: origin(a.cfg.BaseURL.String()),

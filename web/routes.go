@@ -28,6 +28,9 @@ func (a *App) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", h.Readyz)
 	mux.Handle("GET /static/", a.static)
 
+	// Seam's signed events (Svix); no session, no page.
+	mux.HandleFunc("POST /webhooks/seam", h.SeamWebhook)
+
 	// Sign-in.
 	mux.Handle("GET /{$}", dynamic(h.Landing))
 	mux.Handle("GET /login", dynamic(h.Login))

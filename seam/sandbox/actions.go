@@ -63,6 +63,11 @@ func (s *Sandbox) startAction(req *request, actionType string) (reply, *apiError
 	}
 	s.st.attempts[a.json.ActionAttemptID] = a
 	s.st.pending = append(s.st.pending, a)
+	if s.realClock {
+		// With the real clock the attempt also settles on time without a request,
+		// so that its events (and webhooks) come when a real lock's would.
+		s.bg.afterFunc(a.due.Sub(req.now), s.settleNow)
+	}
 	return reply{"action_attempt": a.json}, nil
 }
 
@@ -73,42 +78,58 @@ func (s *Sandbox) accountErrors(d *device) []accountError {
 	return nil
 }
 
-// settle completes every pending attempt that is due at now, in order of creation:
-// success flips the lock and records a lock event; failure records the error.
+// settle completes every pending attempt that is due at now, in order of creation.
+// Success moves the lock, emitting lock.locked or lock.unlocked (method remote, with
+// the attempt's id), then action_attempt.*.succeeded; failure records the error and
+// emits action_attempt.*.failed.
 func (s *Sandbox) settle(now time.Time) {
 	kept := s.st.pending[:0]
+	var due []*attempt
 	for _, a := range s.st.pending {
 		if a.due.After(now) {
 			kept = append(kept, a)
 			continue
 		}
-		if a.failure != nil {
-			a.json.Status = "error"
-			a.json.Error = a.failure
-			continue
-		}
-		a.json.Status = "success"
-		a.json.Result = &struct{}{}
-		d, ok := s.st.devices[a.deviceID]
-		if !ok {
-			continue
-		}
-		locked := a.json.ActionType == actionLock
-		d.json.Properties.Locked = locked
-		typ, desc := "lock.unlocked", "A lock device was unlocked."
-		if locked {
-			typ, desc = "lock.locked", "A lock device was locked."
-		}
-		s.st.addEvent(a.due, eventJSON{
-			EventType:          typ,
-			EventDescription:   desc,
-			WorkspaceID:        s.workspaceID,
-			DeviceID:           d.json.DeviceID,
-			ConnectedAccountID: d.json.ConnectedAccountID,
-			ActionAttemptID:    a.json.ActionAttemptID,
-			Method:             "remote",
-		})
+		due = append(due, a)
 	}
 	clear(s.st.pending[len(kept):])
 	s.st.pending = kept
+	for _, a := range due {
+		s.finish(a)
+	}
+}
+
+func (s *Sandbox) finish(a *attempt) {
+	d, haveDevice := s.st.devices[a.deviceID]
+	e := eventJSON{
+		ActionAttemptID: a.json.ActionAttemptID,
+		ActionType:      a.json.ActionType,
+		DeviceID:        a.deviceID,
+	}
+	if haveDevice {
+		e.ConnectedAccountID = d.json.ConnectedAccountID
+	}
+	lock := a.json.ActionType == actionLock
+	if a.failure != nil {
+		a.json.Status = "error"
+		a.json.Error = a.failure
+		e.Status = a.json.Status
+		e.EventType, e.EventDescription = EventActionAttemptUnlockFailed, descriptionUnlockAttemptFailed
+		if lock {
+			e.EventType, e.EventDescription = EventActionAttemptLockFailed, descriptionLockAttemptFailed
+		}
+		s.emit(a.due, e)
+		return
+	}
+	a.json.Status = "success"
+	a.json.Result = &struct{}{}
+	e.Status = a.json.Status
+	if haveDevice {
+		s.setLocked(d, lock, MethodRemote, a.json.ActionAttemptID, a.due)
+	}
+	e.EventType, e.EventDescription = EventActionAttemptUnlockSucceeded, descriptionUnlockAttemptSucceeded
+	if lock {
+		e.EventType, e.EventDescription = EventActionAttemptLockSucceeded, descriptionLockAttemptSucceeded
+	}
+	s.emit(a.due, e)
 }

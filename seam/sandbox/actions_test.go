@@ -45,8 +45,10 @@ func TestActionAttemptPendingThenSuccess(t *testing.T) {
 	if e.locked(dev) != false {
 		t.Fatal("unlock did not unlock")
 	}
-	events := list(e.ok("events/list", map[string]any{"since": "2000-01-01", "device_ids": []string{dev}}), "events")
+	events := list(e.ok("events/list", map[string]any{"since": "2000-01-01", "device_ids": []string{dev},
+		"event_types": []string{"lock.unlocked", "lock.locked"}}), "events")
 	if len(events) != 1 || str(events[0], "event_type") != "lock.unlocked" || str(events[0], "action_attempt_id") != id ||
+		str(events[0], "method") != MethodRemote ||
 		str(events[0], "connected_account_id") == "" || str(events[0], "occurred_at") == "" || str(events[0], "workspace_id") == "" {
 		t.Fatalf("events %v", events)
 	}

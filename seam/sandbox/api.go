@@ -91,6 +91,21 @@ func apiRoutes() map[string]route {
 		"action_attempts/get": {getPost, []field{
 			{name: "action_attempt_id", kind: kindUUID, required: true},
 		}, (*Sandbox).actionAttemptGet},
+		"webhooks/create": {postOnly, []field{
+			{name: "url", kind: kindString, required: true},
+			{name: "event_types", kind: kindStrings},
+		}, (*Sandbox).webhookCreate},
+		"webhooks/get": {getPost, []field{
+			{name: "webhook_id", kind: kindString, required: true},
+		}, (*Sandbox).webhookGet},
+		"webhooks/list": {getPost, nil, (*Sandbox).webhookList},
+		"webhooks/update": {[]string{http.MethodPost, http.MethodPut}, []field{
+			{name: "webhook_id", kind: kindString, required: true},
+			{name: "event_types", kind: kindStrings, required: true},
+		}, (*Sandbox).webhookUpdate},
+		"webhooks/delete": {[]string{http.MethodPost, http.MethodDelete}, []field{
+			{name: "webhook_id", kind: kindString, required: true},
+		}, (*Sandbox).webhookDelete},
 		"events/list": {getPost, []field{
 			{name: "since", kind: kindDate},
 			{name: "between", kind: kindBetween},
@@ -418,8 +433,11 @@ func (s *Sandbox) eventList(req *request) (reply, *apiError) {
 	p := req.p
 	since, hasSince := p.time("since")
 	between, hasBetween := p["between"].([2]time.Time)
-	if !hasSince && !hasBetween {
+	switch {
+	case !hasSince && !hasBetween:
 		return nil, rootIssue("Must specify either since or between")
+	case hasSince && hasBetween:
+		return nil, rootIssue("Cannot specify both since and between")
 	}
 	deviceIDs := p.strs("device_ids")
 	if p.has("device_id") {
@@ -429,8 +447,9 @@ func (s *Sandbox) eventList(req *request) (reply, *apiError) {
 	if p.has("event_type") {
 		types = append(types, p.str("event_type"))
 	}
+	// Newest first (by created_at), so that limit keeps the most recent events.
+	// since is inclusive (created at or after it); between is exclusive at both ends.
 	var out []eventJSON
-	// Newest first, so that limit keeps the most recent events.
 	for i := len(s.st.events) - 1; i >= 0; i-- {
 		e := s.st.events[i]
 		switch {

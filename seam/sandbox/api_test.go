@@ -376,24 +376,31 @@ func TestEventsList(t *testing.T) {
 	e.ok("locks/lock_door", map[string]any{"device_id": devs[0]})
 	clk.Advance(2 * time.Second)
 
-	since := start.Format(time.RFC3339)
+	since := start.Add(time.Millisecond).Format(time.RFC3339Nano) // after the account's own events
 	all := list(e.ok("events/list", map[string]any{"since": since}), "events")
-	if len(all) != 3 {
-		t.Fatalf("%d events, want 3: %v", len(all), all)
+	if len(all) != 6 { // per attempt: lock.* and action_attempt.*.succeeded
+		t.Fatalf("%d events, want 6: %v", len(all), all)
 	}
-	if str(all[0], "event_type") != "lock.locked" {
+	if typ := str(all[0], "event_type"); typ != "action_attempt.lock_door.succeeded" && typ != "lock.locked" {
 		t.Errorf("events are not newest first: %v", all)
 	}
+	added := list(e.ok("events/list", map[string]any{"since": start.Format(time.RFC3339)}), "events")
+	if len(added) != 9 { // connected_account.connected and two device.added too
+		t.Errorf("since is inclusive: %d events at or after the start, want 9", len(added))
+	}
+	lockEvents := []string{"lock.unlocked", "lock.locked"}
 	tests := []struct {
 		name string
 		body map[string]any
 		want int
 	}{
-		{"by device", map[string]any{"since": since, "device_ids": []string{devs[0]}}, 2},
+		{"by device", map[string]any{"since": since, "device_ids": []string{devs[0]}, "event_types": lockEvents}, 2},
+		{"by device_id", map[string]any{"since": since, "device_id": devs[1]}, 2},
 		{"by type", map[string]any{"since": since, "event_types": []string{"lock.unlocked"}}, 2},
+		{"by event_type", map[string]any{"since": since, "event_type": "action_attempt.lock_door.succeeded"}, 1},
 		{"limit", map[string]any{"since": since, "limit": 1}, 1},
 		{"since later", map[string]any{"since": clk.Now().Format(time.RFC3339)}, 0},
-		{"between", map[string]any{"between": []string{start.Format(time.RFC3339), start.Add(2500 * time.Millisecond).Format(time.RFC3339)}}, 1},
+		{"between", map[string]any{"between": []string{start.Format(time.RFC3339), start.Add(2500 * time.Millisecond).Format(time.RFC3339)}}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -402,4 +409,6 @@ func TestEventsList(t *testing.T) {
 			}
 		})
 	}
+	expectError(t, e.call("events/list", map[string]any{}), http.StatusBadRequest, "invalid_input")
+	expectError(t, e.call("events/list", map[string]any{"since": since, "between": []string{since, since}}), http.StatusBadRequest, "invalid_input")
 }

@@ -46,6 +46,7 @@ func newEnv(t *testing.T, opts Options) *env {
 	sb := New(opts)
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = sb.Close() }) // runs first
 	return &env{t: t, sb: sb, srv: srv}
 }
 

@@ -1,5 +1,7 @@
 package sandbox
 
+import "fmt"
+
 // Login is one provider account that the sandbox's Connect Webview accepts.
 type Login struct {
 	Email    string
@@ -19,6 +21,9 @@ const (
 	JohnEmail = "john@example.com"
 	// DisconnectedEmail holds an account whose connection to the provider is broken (account_disconnected).
 	DisconnectedEmail = "disconnected@example.com"
+	// BuildingEmail is a property manager's account: 50 locks of an apartment
+	// building in mixed states.
+	BuildingEmail = "building@example.com"
 	// FailEmail makes the provider login fail hard: the webview ends failed.
 	FailEmail = "fail@example.com"
 	// LoginPassword is the password of every sandbox login.
@@ -39,6 +44,7 @@ func Logins() []Login {
 		{JaneEmail, LoginPassword, "august", "3 August locks (one offline)"},
 		{JohnEmail, LoginPassword, "schlage", "2 Schlage locks (one with a low battery, one that cannot be unlocked remotely)"},
 		{DisconnectedEmail, LoginPassword, "", "1 lock on an account with the error account_disconnected"},
+		{BuildingEmail, LoginPassword, "", "50 locks of an apartment building (some offline, some unlocked, a few low batteries, two that cannot be unlocked remotely)"},
 		{FailEmail, LoginPassword, "", "the provider login fails: the webview ends failed"},
 	}
 }
@@ -59,7 +65,6 @@ type lockSpec struct {
 	locked            bool
 	battery           float64
 	canRemotelyUnlock bool
-	lowBattery        bool
 }
 
 type brand struct {
@@ -97,15 +102,55 @@ func locksFor(email string) []lockSpec {
 		}
 	case JohnEmail:
 		return []lockSpec{
-			{name: "Main Entrance", online: true, locked: true, battery: 0.15, canRemotelyUnlock: true, lowBattery: true},
+			{name: "Main Entrance", online: true, locked: true, battery: 0.15, canRemotelyUnlock: true},
 			{name: "Storage Room", online: true, locked: true, battery: 0.78, canRemotelyUnlock: false},
 		}
 	case DisconnectedEmail:
 		return []lockSpec{
 			{name: "Shed Door", online: false, locked: true, battery: 0.55, canRemotelyUnlock: true},
 		}
+	case BuildingEmail:
+		return buildingLocks()
 	}
 	return nil
+}
+
+// buildingLocks are BuildingEmail's 50 locks, the same every time: five common
+// doors, then units 101–109 up to 501–509. Units whose number ends in 4 are
+// offline (5 of them); every seventh lock is unlocked (7); units ending in 8 on
+// odd floors have a low battery, unit 208 a critical one (4 in all); the Mail Room
+// and the Rooftop Door cannot be unlocked remotely.
+func buildingLocks() []lockSpec {
+	locks := []lockSpec{
+		{name: "Lobby Main Entrance", online: true, locked: true, battery: 0.88, canRemotelyUnlock: true},
+		{name: "Parking Garage Gate", online: true, locked: true, battery: 0.73, canRemotelyUnlock: true},
+		{name: "Mail Room", online: true, locked: true, battery: 0.66, canRemotelyUnlock: false},
+		{name: "Gym", online: true, locked: true, battery: 0.52, canRemotelyUnlock: true},
+		{name: "Rooftop Door", online: true, locked: true, battery: 0.91, canRemotelyUnlock: false},
+	}
+	for floor := 1; floor <= 5; floor++ {
+		for unit := 1; unit <= 9; unit++ {
+			i := len(locks)
+			spec := lockSpec{
+				name:              fmt.Sprintf("Unit %d%02d Front Door", floor, unit),
+				online:            unit != 4,
+				locked:            true,
+				battery:           0.3 + float64((i*37)%69)/100, // 0.30–0.98
+				canRemotelyUnlock: true,
+			}
+			switch {
+			case floor == 2 && unit == 8:
+				spec.battery = 0.05
+			case unit == 8 && floor%2 == 1:
+				spec.battery = 0.12 + float64(floor)/100
+			}
+			locks = append(locks, spec)
+		}
+	}
+	for i := 6; i < len(locks); i += 7 {
+		locks[i].locked = false
+	}
+	return locks
 }
 
 // batteryStatus follows Seam's buckets: critical, low, good, full.
@@ -113,7 +158,7 @@ func batteryStatus(level float64) string {
 	switch {
 	case level < 0.1:
 		return "critical"
-	case level < 0.25:
+	case level < lowBatteryThreshold:
 		return "low"
 	case level < 0.85:
 		return "good"

@@ -151,19 +151,55 @@ type actionAttemptError struct {
 	Message string `json:"message"`
 }
 
+// eventJSON is one event of Seam's event union (#/components/schemas/event): the
+// common fields and, omitted when empty, those of the event types the sandbox
+// emits. The pointer fields are required by some types even when empty or zero
+// (battery_level 0, connected_account_errors []), so nil means "not this type's".
 type eventJSON struct {
-	EventID            string `json:"event_id"`
-	EventType          string `json:"event_type"`
-	WorkspaceID        string `json:"workspace_id"`
-	CreatedAt          string `json:"created_at"`
-	OccurredAt         string `json:"occurred_at"`
-	EventDescription   string `json:"event_description,omitempty"`
-	DeviceID           string `json:"device_id,omitempty"`
-	ConnectedAccountID string `json:"connected_account_id,omitempty"`
-	ConnectWebviewID   string `json:"connect_webview_id,omitempty"`
-	ActionAttemptID    string `json:"action_attempt_id,omitempty"`
-	Method             string `json:"method,omitempty"`
-	ErrorCode          string `json:"error_code,omitempty"`
+	EventID                  string          `json:"event_id"`
+	EventType                string          `json:"event_type"`
+	WorkspaceID              string          `json:"workspace_id"`
+	CreatedAt                string          `json:"created_at"`
+	OccurredAt               string          `json:"occurred_at"`
+	EventDescription         string          `json:"event_description,omitempty"`
+	DeviceID                 string          `json:"device_id,omitempty"`
+	DeviceName               *string         `json:"device_name,omitempty"`
+	ConnectedAccountID       string          `json:"connected_account_id,omitempty"`
+	ConnectedAccountType     string          `json:"connected_account_type,omitempty"`
+	ConnectWebviewID         string          `json:"connect_webview_id,omitempty"`
+	ActionAttemptID          string          `json:"action_attempt_id,omitempty"`
+	ActionType               string          `json:"action_type,omitempty"`
+	Status                   string          `json:"status,omitempty"`
+	Method                   string          `json:"method,omitempty"`
+	ErrorCode                string          `json:"error_code,omitempty"`
+	BatteryLevel             *float64        `json:"battery_level,omitempty"`
+	BatteryStatus            string          `json:"battery_status,omitempty"`
+	ConnectedAccountErrors   *[]eventIssue   `json:"connected_account_errors,omitempty"`
+	ConnectedAccountWarnings *[]eventWarning `json:"connected_account_warnings,omitempty"`
+	DeviceErrors             *[]eventIssue   `json:"device_errors,omitempty"`
+	DeviceWarnings           *[]eventWarning `json:"device_warnings,omitempty"`
+}
+
+// eventIssue and eventWarning are the error and warning items of device.disconnected
+// and connected_account.disconnected: Seam's schema has exactly these fields.
+type eventIssue struct {
+	ErrorCode string `json:"error_code"`
+	Message   string `json:"message"`
+	CreatedAt string `json:"created_at"`
+}
+
+type eventWarning struct {
+	WarningCode string `json:"warning_code"`
+	Message     string `json:"message"`
+	CreatedAt   string `json:"created_at"`
+}
+
+// webhookJSON is Seam's webhook object.
+type webhookJSON struct {
+	WebhookID  string   `json:"webhook_id"`
+	URL        string   `json:"url"`
+	EventTypes []string `json:"event_types"`
+	Secret     string   `json:"secret"`
 }
 
 type paginationJSON struct {

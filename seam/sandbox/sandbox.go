@@ -47,6 +47,11 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives one debug line per API request; nil discards.
 	Logger *slog.Logger
+	// WebhookRetryDelays are the waits before each retry of a failed webhook
+	// delivery; nil means DefaultWebhookRetryDelays, an empty slice no retries.
+	WebhookRetryDelays []time.Duration
+	// WebhookTimeout bounds one delivery attempt; 0 means DefaultWebhookTimeout.
+	WebhookTimeout time.Duration
 }
 
 // Sandbox is an in-memory stand-in for the Seam API, safe for concurrent use.
@@ -57,7 +62,10 @@ type Sandbox struct {
 	portalOrigin string
 	actionDelay  time.Duration
 	now          func() time.Time
+	realClock    bool
 	log          *slog.Logger
+	bg           *background
+	control      *template.Template
 	workspaceID  string
 	pages        *template.Template
 	routes       map[string]route
@@ -66,7 +74,8 @@ type Sandbox struct {
 	st state
 }
 
-// New returns a Sandbox with no accounts, devices or client sessions.
+// New returns a Sandbox with no accounts, devices or client sessions. Call Close
+// when done with it if it delivered webhooks or runs on the real clock.
 func New(opts Options) *Sandbox {
 	s := &Sandbox{
 		publicURL:   strings.TrimSuffix(opts.PublicURL, "/"),
@@ -88,10 +97,13 @@ func New(opts Options) *Sandbox {
 	}
 	if s.now == nil {
 		s.now = time.Now
+		s.realClock = true
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.bg = newBackground(opts, s.log)
+	s.control = parseControlPage()
 	if opts.PortalOrigin != "" {
 		if o, ok := originOf(opts.PortalOrigin); ok {
 			s.portalOrigin = o
@@ -216,6 +228,9 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case p == webviewScriptPath || strings.HasPrefix(p, assetsPrefix):
 		s.serveAsset(w, r)
+		return
+	case p == ControlPath:
+		s.serveControl(w, r)
 		return
 	}
 	start := time.Now()

@@ -60,8 +60,8 @@ func Start(ctx context.Context, addr string, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Close stops the server, waiting briefly for requests in flight. It is safe to
-// call more than once.
+// Close stops the server, waiting briefly for requests in flight, then the
+// sandbox's webhook deliveries (Sandbox.Close). It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
@@ -70,6 +70,7 @@ func (s *Server) Close() error {
 		if err := s.srv.Shutdown(ctx); err != nil {
 			s.closeErr = errors.Join(fmt.Errorf("seam sandbox: shutdown: %w", err), s.srv.Close())
 		}
+		s.closeErr = errors.Join(s.closeErr, s.Sandbox.Close())
 	})
 	return s.closeErr
 }

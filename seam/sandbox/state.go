@@ -3,7 +3,6 @@ package sandbox
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"slices"
 	"time"
 
@@ -16,6 +15,7 @@ type state struct {
 	sessions     map[string]*clientSession
 	sessionByKey map[string]*clientSession
 	webviews     map[string]*webview
+	webhooks     []*webhookJSON
 	accounts     map[string]*account
 	accountOrder []*account
 	devices      map[string]*device
@@ -67,6 +67,9 @@ type device struct {
 	seq       uint64
 	json      deviceJSON
 	imagePath string
+	// offline is the device's own connection; properties.online is also false
+	// while its account is disconnected (see Sandbox.syncDevice).
+	offline bool
 }
 
 type event struct {
@@ -189,8 +192,8 @@ func (st *state) addAccount(workspaceID string, opts accountOptions, now time.Ti
 	}
 	if opts.disconnected {
 		acc.json.Errors = append(acc.json.Errors, accountError{
-			ErrorCode:               "account_disconnected",
-			Message:                 "The connection to the provider account was lost. Reconnect the account.",
+			ErrorCode:               errCodeAccountDisconnected,
+			Message:                 accountDisconnectedMessage,
 			IsConnectedAccountError: true,
 			CreatedAt:               created,
 		})
@@ -211,6 +214,7 @@ func (st *state) addDevice(workspaceID string, acc *account, b brand, spec lockS
 	d := &device{
 		seq:       st.nextSeq(),
 		imagePath: "/assets/devices/" + b.deviceType + ".svg",
+		offline:   !spec.online,
 		json: deviceJSON{
 			DeviceID:                    uuid.NewString(),
 			DeviceType:                  b.deviceType,
@@ -230,7 +234,7 @@ func (st *state) addDevice(workspaceID string, acc *account, b brand, spec lockS
 			Properties: deviceProperties{
 				Name:         spec.name,
 				Appearance:   appearanceJSON{Name: spec.name},
-				Online:       spec.online,
+				Online:       spec.online && !disconnected,
 				Locked:       spec.locked,
 				BatteryLevel: spec.battery,
 				Battery:      batteryJSON{Level: spec.battery, Status: batteryStatus(spec.battery)},
@@ -240,30 +244,13 @@ func (st *state) addDevice(workspaceID string, acc *account, b brand, spec lockS
 			},
 		},
 	}
-	if disconnected {
-		d.json.Errors = append(d.json.Errors, deviceError{
-			ErrorCode:               "account_disconnected",
-			Message:                 "The connected account of this device is disconnected.",
-			IsConnectedAccountError: true,
-			CreatedAt:               created,
-		})
-	} else if !spec.online {
-		d.json.Errors = append(d.json.Errors, deviceError{
-			ErrorCode:     "device_disconnected",
-			Message:       "The device is offline.",
-			IsDeviceError: true,
-			CreatedAt:     created,
-		})
+	switch {
+	case disconnected:
+		d.json.Errors = append(d.json.Errors, connectionError(errCodeAccountDisconnected, created))
+	case !spec.online:
+		d.json.Errors = append(d.json.Errors, connectionError(errCodeDeviceDisconnected, created))
 	}
-	if spec.lowBattery {
-		// Seam's schema has no battery warning code; the sandbox adds one so the
-		// portal's warning display has something real to show.
-		d.json.Warnings = append(d.json.Warnings, deviceWarning{
-			WarningCode: "low_battery",
-			Message:     fmt.Sprintf("Battery is low (%d%%). Replace the batteries soon.", int(spec.battery*100+0.5)),
-			CreatedAt:   created,
-		})
-	}
+	applyBattery(d, spec.battery, now)
 	st.devices[d.json.DeviceID] = d
 	st.deviceOrder = append(st.deviceOrder, d)
 	return d
@@ -274,13 +261,4 @@ func (d *device) render(base string) deviceJSON {
 	out := d.json
 	out.Properties.ImageURL = base + d.imagePath
 	return out
-}
-
-func (st *state) addEvent(now time.Time, e eventJSON) {
-	e.EventID = uuid.NewString()
-	e.CreatedAt = stamp(now)
-	if e.OccurredAt == "" {
-		e.OccurredAt = e.CreatedAt
-	}
-	st.events = append(st.events, &event{created: now, json: e})
 }

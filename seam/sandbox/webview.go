@@ -281,23 +281,16 @@ func (s *Sandbox) authorizeWebview(wv *webview, email string, b brand, now time.
 			s.st.grantAccount(cs, accID)
 		}
 	}
-	s.st.addEvent(now, eventJSON{
-		EventType:          "connected_account.connected",
-		EventDescription:   "A connected account was connected.",
-		WorkspaceID:        s.workspaceID,
-		ConnectedAccountID: accID,
-		ConnectWebviewID:   wv.json.ConnectWebviewID,
-	})
+	s.emitAccountAdded(acc, wv.json.ConnectWebviewID, now)
 	return acc
 }
 
 func (s *Sandbox) failWebview(wv *webview, code, message string, now time.Time) {
 	wv.json.Status = "failed"
 	wv.errorCode, wv.errorMessage = code, message
-	s.st.addEvent(now, eventJSON{
-		EventType:        "connect_webview.login_failed",
-		EventDescription: "A Connect Webview login failed.",
-		WorkspaceID:      s.workspaceID,
+	s.emit(now, eventJSON{
+		EventType:        EventConnectWebviewLoginFailed,
+		EventDescription: descriptionWebviewLoginFailed,
 		ConnectWebviewID: wv.json.ConnectWebviewID,
 		ErrorCode:        code,
 	})
@@ -383,5 +376,6 @@ func (s *Sandbox) AddConnectedAccount(userIdentifierKey string, n int) (accountI
 	email := fmt.Sprintf("account%d@example.com", len(s.st.accountOrder)+1)
 	acc, ids := s.st.addAccount(s.workspaceID, accountOptions{email: email, brand: b, locks: locks}, now)
 	s.st.grantAccount(cs, acc.json.ConnectedAccountID)
+	s.emitAccountAdded(acc, "", now)
 	return acc.json.ConnectedAccountID, ids
 }

@@ -1,0 +1,290 @@
+package locks
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/latchkey/latchkey/seam"
+	"github.com/latchkey/latchkey/store"
+)
+
+// DefaultDeviceStateMaxAge is how old the copy of a user's devices may get before a
+// page view triggers a background resync (the safety net behind Seam's events).
+const DefaultDeviceStateMaxAge = 15 * time.Minute
+
+// CopyStore is what the local copy of device state needs of the database.
+type CopyStore interface {
+	SyncDevices(ctx context.Context, userID string, accountIDs []string, devices []store.DeviceCopy, now time.Time) error
+	UserDevices(ctx context.Context, userID string) ([]store.DeviceCopy, error)
+	UserDevice(ctx context.Context, userID, deviceID string) (store.DeviceCopy, error)
+	OldestSync(ctx context.Context, userID string) (time.Time, bool, error)
+	UpdateDevice(ctx context.Context, deviceID string, change func(store.DeviceCopy) ([]byte, time.Time, error)) error
+	TakeLease(ctx context.Context, name, holder string, now, until time.Time) (string, bool, error)
+	ReleaseLease(ctx context.Context, name, holder string, now time.Time) error
+}
+
+// instanceID names this process in leases.
+var instanceID = rand.Text()
+
+// SyncUser reads the user's devices from Seam (their user_identifier_key AND the
+// ownership record, as Devices does) and replaces their copy with it.
+func (s *Service) SyncUser(ctx context.Context, userID string) ([]seam.Device, error) {
+	devices, accounts, err := s.listOwned(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	copies := make([]store.DeviceCopy, 0, len(devices))
+	for _, d := range devices {
+		b, err := json.Marshal(d)
+		if err != nil {
+			return nil, fmt.Errorf("copy device %s: %w", d.DeviceID, err)
+		}
+		copies = append(copies, store.DeviceCopy{ID: d.DeviceID, UserID: userID, ConnectedAccountID: d.ConnectedAccountID,
+			Device: b, StateAt: now})
+	}
+	if err := s.Copy.SyncDevices(context.WithoutCancel(ctx), userID, accounts, copies, now); err != nil {
+		return nil, fmt.Errorf("sync devices of %s: %w", userID, err)
+	}
+	return devices, nil
+}
+
+// Devices lists the user's devices from the local copy; pages never wait for Seam. A
+// user whose copy is empty (nothing synced yet) is synced first; a copy older than
+// DeviceStateMaxAge triggers one background resync (single flight across instances).
+func (s *Service) Devices(ctx context.Context, userID string) ([]seam.Device, error) {
+	if s.Copy == nil {
+		devices, _, err := s.listOwned(ctx, userID)
+		return devices, err
+	}
+	oldest, any, err := s.Copy.OldestSync(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if !any {
+		accounts, err := s.Store.ConnectedAccountsForUser(ctx, userID)
+		if err != nil {
+			return nil, fmt.Errorf("owned accounts: %w", err)
+		}
+		if len(accounts) == 0 {
+			return nil, nil
+		}
+		return s.SyncUser(ctx, userID)
+	}
+	if s.now().Sub(oldest) > s.maxAge() {
+		s.resyncInBackground(ctx, userID)
+	}
+	copies, err := s.Copy.UserDevices(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	return decodeCopies(copies)
+}
+
+// CopiedDevice returns the user's device from the local copy, for pages: one the copy
+// does not hold for them is ErrNotOwned, audited. Actions still ask Seam (Device).
+func (s *Service) CopiedDevice(ctx context.Context, user store.User, deviceID string) (seam.Device, error) {
+	if s.Copy == nil {
+		return s.Device(ctx, user, deviceID)
+	}
+	if !ValidDeviceID(deviceID) {
+		return seam.Device{}, ErrNotOwned
+	}
+	c, err := s.Copy.UserDevice(ctx, user.ID, deviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		s.countRefusal("not_owned")
+		s.refused(ctx, user, store.AuditEvent{Action: store.AuditAccessDenied, DeviceID: deviceID,
+			Outcome: store.OutcomeDenied, Detail: "device not among the user's devices"})
+		return seam.Device{}, ErrNotOwned
+	}
+	if err != nil {
+		return seam.Device{}, err
+	}
+	var d seam.Device
+	if err := json.Unmarshal(c.Device, &d); err != nil {
+		return seam.Device{}, fmt.Errorf("device %s in the copy: %w", deviceID, err)
+	}
+	return d, nil
+}
+
+func (s *Service) maxAge() time.Duration {
+	if s.DeviceStateMaxAge > 0 {
+		return s.DeviceStateMaxAge
+	}
+	return DefaultDeviceStateMaxAge
+}
+
+// resyncInBackground refreshes the user's copy from Seam once, on whichever instance
+// takes the user's resync lease first.
+func (s *Service) resyncInBackground(ctx context.Context, userID string) {
+	now := s.now()
+	lease := "resync:" + userID
+	if _, ok, err := s.Copy.TakeLease(ctx, lease, instanceID, now, now.Add(time.Minute)); err != nil || !ok {
+		return
+	}
+	s.sends.Add(1)
+	go func() {
+		defer s.sends.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if _, err := s.SyncUser(ctx, userID); err != nil {
+			s.log().WarnContext(ctx, "resync devices", "user_id", userID, "error", err)
+		}
+		if err := s.Copy.ReleaseLease(ctx, lease, instanceID, s.now()); err != nil {
+			s.log().WarnContext(ctx, "release resync lease", "user_id", userID, "error", err)
+		}
+	}()
+}
+
+func decodeCopies(copies []store.DeviceCopy) ([]seam.Device, error) {
+	out := make([]seam.Device, 0, len(copies))
+	for _, c := range copies {
+		var d seam.Device
+		if err := json.Unmarshal(c.Device, &d); err != nil {
+			return nil, fmt.Errorf("device %s in the copy: %w", c.ID, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// recordLockState writes a finished action's result into the copy: after an unlock
+// succeeded, the page says Unlocked.
+func (s *Service) recordLockState(ctx context.Context, a store.ActionAttempt, at time.Time) {
+	if s.Copy == nil {
+		return
+	}
+	locked := a.Action == store.ActionLock
+	err := s.Copy.UpdateDevice(context.WithoutCancel(ctx), a.DeviceID, func(c store.DeviceCopy) ([]byte, time.Time, error) {
+		if at.Before(c.StateAt) {
+			return nil, time.Time{}, nil
+		}
+		var d seam.Device
+		if err := json.Unmarshal(c.Device, &d); err != nil {
+			return nil, time.Time{}, err
+		}
+		d.Properties.Locked = &locked
+		b, err := json.Marshal(d)
+		return b, at, err
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log().WarnContext(ctx, "record lock state in the copy", "device_id", a.DeviceID, "error", err)
+	}
+}
+
+// ApplyEvent is what one of Seam's events does to the copy of its device: the new
+// device and whether it changed. Events older than the state already applied (stateAt)
+// change nothing, so late or repeated deliveries cannot turn the clock back.
+func ApplyEvent(d seam.Device, stateAt time.Time, e seam.Event) (seam.Device, bool) {
+	at := e.OccurredAt
+	if at.IsZero() {
+		at = e.CreatedAt
+	}
+	if at.Before(stateAt) {
+		return d, false
+	}
+	p := &d.Properties
+	switch e.EventType {
+	case seam.EventLockLocked, seam.EventLockUnlocked:
+		locked := e.EventType == seam.EventLockLocked
+		p.Locked = &locked
+	case seam.EventDeviceConnected:
+		p.Online = true
+		d.Errors = slices.DeleteFunc(d.Errors, func(x seam.DeviceError) bool { return x.ErrorCode == "device_offline" })
+	case seam.EventDeviceDisconnected:
+		p.Online = false
+	case seam.EventDeviceLowBattery, seam.EventDeviceBatteryStatusChanged:
+		if e.BatteryLevel == nil {
+			return d, false
+		}
+		level := *e.BatteryLevel
+		status := e.BatteryStatus
+		if status == "" {
+			status = "low"
+		}
+		p.BatteryLevel = &level
+		p.Battery = &seam.Battery{Level: level, Status: status}
+	case seam.EventConnectedAccountDisconnected:
+		if !slices.ContainsFunc(d.Errors, func(x seam.DeviceError) bool { return x.ErrorCode == "account_disconnected" }) {
+			d.Errors = append(d.Errors, seam.DeviceError{ErrorCode: "account_disconnected", IsConnectedAccountError: true,
+				Message: "The account is disconnected."})
+		}
+	case seam.EventConnectedAccountConnected:
+		d.Errors = slices.DeleteFunc(d.Errors, func(x seam.DeviceError) bool { return x.ErrorCode == "account_disconnected" })
+	default:
+		return d, false
+	}
+	return d, true
+}
+
+// FinishFromEvent finishes the action one of Seam's events reports on: an
+// action_attempt.* event ends its pending action at once (the follower is the safety
+// net); a lock.locked/unlocked done through the API ("seamapi") settles an action
+// whose answer was lost (unknown) — by its Seam id when Latchkey knows it, else the
+// device's latest unknown action of that kind — worded "the lock reported …".
+func (s *Service) FinishFromEvent(ctx context.Context, e seam.Event) error {
+	system := store.User{}
+	switch e.EventType {
+	case seam.EventUnlockDoorSucceeded, seam.EventLockDoorSucceeded, seam.EventUnlockDoorFailed, seam.EventLockDoorFailed:
+		a, err := s.Store.ActionBySeamID(ctx, e.ActionAttemptID)
+		if errors.Is(err, store.ErrNotFound) || e.ActionAttemptID == "" {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		from := []string{store.AttemptRequested, store.AttemptPending}
+		if e.EventType == seam.EventUnlockDoorSucceeded || e.EventType == seam.EventLockDoorSucceeded {
+			s.settle(ctx, system, a, from, store.AttemptSuccess, "", "")
+			return nil
+		}
+		if e.Error != nil && e.Error.Message != "" {
+			s.settle(ctx, system, a, from, store.AttemptError, e.Error.Message, "")
+			return nil
+		}
+		// Seam's failed events carry no reason: the attempt itself does.
+		if a.Status == store.AttemptPending {
+			s.refresh(ctx, a)
+		}
+		return nil
+	case seam.EventLockLocked, seam.EventLockUnlocked:
+		// Seam's own schema names an API-caused move "remote" (with its
+		// action_attempt_id); "seamapi" is accepted too.
+		if e.Method != seam.MethodSeamAPI && e.Method != seam.MethodRemote {
+			return nil
+		}
+		action, words := store.ActionUnlock, "The lock reported it unlocked."
+		if e.EventType == seam.EventLockLocked {
+			action, words = store.ActionLock, "The lock reported it locked."
+		}
+		var a store.ActionAttempt
+		var err error
+		if e.ActionAttemptID != "" {
+			a, err = s.Store.ActionBySeamID(ctx, e.ActionAttemptID)
+		}
+		if e.ActionAttemptID == "" || errors.Is(err, store.ErrNotFound) {
+			at := e.OccurredAt
+			if at.IsZero() {
+				at = e.CreatedAt
+			}
+			a, err = s.Store.LatestUnknownAction(ctx, e.DeviceID, action, at)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if a.Action != action || a.DeviceID != e.DeviceID {
+			return nil
+		}
+		s.settle(ctx, system, a, []string{store.AttemptRequested, store.AttemptPending, store.AttemptUnknown},
+			store.AttemptSuccess, words, "")
+	}
+	return nil
+}

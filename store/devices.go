@@ -1,0 +1,229 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// DeviceCopy is Latchkey's copy of one customer device: Seam's device object (JSON, as
+// the domain packages marshal it) with the events applied since it was read.
+type DeviceCopy struct {
+	ID                 string // Seam's device_id
+	UserID             string // its owner, by Latchkey's ownership record
+	ConnectedAccountID string
+	Device             []byte
+	// StateAt is Seam's time of the newest state applied: older events are not applied
+	// over it. SyncedAt is when Latchkey last read the device from Seam.
+	StateAt  time.Time
+	SyncedAt time.Time
+}
+
+const deviceColumns = `id, user_id, connected_account_id, device, state_at, synced_at`
+
+// SyncDevices replaces the copy of the user's devices on the given accounts with what
+// Seam just listed: listed devices are written, the user's other devices on those
+// accounts deleted. Devices of other users are never touched: a listed device whose id
+// another user's copy holds is an ErrConflict.
+func (db *DB) SyncDevices(ctx context.Context, userID string, accountIDs []string, devices []DeviceCopy, now time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := db.lockKey(ctx, tx, "devices:"+userID); err != nil {
+			return err
+		}
+		keep := map[string]bool{}
+		for _, d := range devices {
+			if d.UserID != userID {
+				return fmt.Errorf("sync devices: device %s is not user %s's", d.ID, userID)
+			}
+			res, err := tx.ExecContext(ctx, `
+INSERT INTO devices (`+deviceColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (id) DO UPDATE SET connected_account_id = excluded.connected_account_id, device = excluded.device,
+    state_at = excluded.state_at, synced_at = excluded.synced_at
+WHERE devices.user_id = excluded.user_id`,
+				d.ID, userID, d.ConnectedAccountID, string(d.Device), formatTime(nowOr(d.StateAt)), formatTime(now))
+			if err != nil {
+				return fmt.Errorf("sync device %s: %w", d.ID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				return fmt.Errorf("sync device %s: held by another user: %w", d.ID, ErrConflict)
+			}
+			keep[d.ID] = true
+		}
+		for _, account := range accountIDs {
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM devices WHERE user_id = $1 AND connected_account_id = $2`, userID, account)
+			if err != nil {
+				return err
+			}
+			var gone []string
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				if !keep[id] {
+					gone = append(gone, id)
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, id := range gone {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE id = $1 AND user_id = $2`, id, userID); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// UserDevices returns the copy of the user's devices.
+func (db *DB) UserDevices(ctx context.Context, userID string) ([]DeviceCopy, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE user_id = $1 ORDER BY id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("user devices: %w", err)
+	}
+	defer rows.Close()
+	var out []DeviceCopy
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("user devices: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// AccountDevices returns the copy of the devices of one connected account.
+func (db *DB) AccountDevices(ctx context.Context, accountID string) ([]DeviceCopy, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE connected_account_id = $1 ORDER BY id`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("account devices: %w", err)
+	}
+	defer rows.Close()
+	var out []DeviceCopy
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("account devices: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// UserDevice returns the copy of one of the user's devices; another user's device and
+// a missing one are the same ErrNotFound.
+func (db *DB) UserDevice(ctx context.Context, userID, deviceID string) (DeviceCopy, error) {
+	d, err := scanDevice(db.sql.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = $1 AND user_id = $2`, deviceID, userID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return DeviceCopy{}, fmt.Errorf("device %s: %w", deviceID, ErrNotFound)
+	}
+	if err != nil {
+		return DeviceCopy{}, fmt.Errorf("device %s: %w", deviceID, err)
+	}
+	return d, nil
+}
+
+// OldestSync is when the user's least recently synced device was read from Seam, and
+// whether the user has any device in the copy.
+func (db *DB) OldestSync(ctx context.Context, userID string) (time.Time, bool, error) {
+	var oldest sql.NullString
+	if err := db.sql.QueryRowContext(ctx, `SELECT MIN(synced_at) FROM devices WHERE user_id = $1`, userID).Scan(&oldest); err != nil {
+		return time.Time{}, false, fmt.Errorf("oldest sync: %w", err)
+	}
+	if !oldest.Valid {
+		return time.Time{}, false, nil
+	}
+	t, err := parseTime(oldest.String)
+	return t, err == nil, err
+}
+
+// UpdateDevice rewrites the copy of a device as change says, in one transaction that
+// holds the device (so concurrent events and actions apply one after the other);
+// change returns the new device JSON and state time, or nil to leave it. A device not
+// in the copy is ErrNotFound.
+func (db *DB) UpdateDevice(ctx context.Context, deviceID string, change func(DeviceCopy) ([]byte, time.Time, error)) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		return updateDevice(ctx, db, tx, deviceID, change)
+	})
+}
+
+func updateDevice(ctx context.Context, db *DB, tx *sql.Tx, deviceID string, change func(DeviceCopy) ([]byte, time.Time, error)) error {
+	if err := db.lockKey(ctx, tx, "device:"+deviceID); err != nil {
+		return err
+	}
+	d, err := scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = $1`, deviceID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("device %s: %w", deviceID, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	b, at, err := change(d)
+	if err != nil || b == nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE devices SET device = $2, state_at = $3 WHERE id = $1`, deviceID, string(b), formatTime(at))
+	return err
+}
+
+// DeleteDevices removes devices from the copy: the listed ids, or every device of the
+// connected account when accountID is given.
+func (db *DB) DeleteDevices(ctx context.Context, accountID string, deviceIDs ...string) error {
+	if accountID != "" {
+		if _, err := db.sql.ExecContext(ctx, `DELETE FROM devices WHERE connected_account_id = $1`, accountID); err != nil {
+			return fmt.Errorf("delete devices of %s: %w", accountID, err)
+		}
+	}
+	if len(deviceIDs) == 0 {
+		return nil
+	}
+	args := make([]any, len(deviceIDs))
+	ph := make([]string, len(deviceIDs))
+	for i, id := range deviceIDs {
+		args[i], ph[i] = id, fmt.Sprintf("$%d", i+1)
+	}
+	if _, err := db.sql.ExecContext(ctx, `DELETE FROM devices WHERE id IN (`+strings.Join(ph, ", ")+`)`, args...); err != nil {
+		return fmt.Errorf("delete devices: %w", err)
+	}
+	return nil
+}
+
+// AccountOwner is the user whose ownership record holds the connected account.
+func (db *DB) AccountOwner(ctx context.Context, accountID string) (string, error) {
+	var userID string
+	err := db.sql.QueryRowContext(ctx, `SELECT user_id FROM connected_accounts WHERE id = $1`, accountID).Scan(&userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("connected account %s: %w", accountID, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("connected account %s: %w", accountID, err)
+	}
+	return userID, nil
+}
+
+func scanDevice(s scanner) (DeviceCopy, error) {
+	var d DeviceCopy
+	var device, stateAt, syncedAt string
+	if err := s.Scan(&d.ID, &d.UserID, &d.ConnectedAccountID, &device, &stateAt, &syncedAt); err != nil {
+		return DeviceCopy{}, err
+	}
+	d.Device = []byte(device)
+	var err error
+	if d.StateAt, err = parseTime(stateAt); err != nil {
+		return DeviceCopy{}, err
+	}
+	if d.SyncedAt, err = parseTime(syncedAt); err != nil {
+		return DeviceCopy{}, err
+	}
+	return d, nil
+}

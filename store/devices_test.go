@@ -1,0 +1,135 @@
+package store
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestSyncDevices(t *testing.T) { eachDialect(t, testSyncDevices) }
+
+func testSyncDevices(t *testing.T) {
+	db := newTestDB(t)
+	alice := newUser(t, db, "alice", "alice@example.test")
+	bob := newUser(t, db, "bob", "bob@example.test")
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	dev := func(id, user, account string) DeviceCopy {
+		return DeviceCopy{ID: id, UserID: user, ConnectedAccountID: account, Device: []byte(`{"device_id":"` + id + `"}`), StateAt: t0}
+	}
+	if err := db.SyncDevices(t.Context(), alice.ID, []string{"a1"}, []DeviceCopy{dev("d1", alice.ID, "a1"), dev("d2", alice.ID, "a1")}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SyncDevices(t.Context(), bob.ID, []string{"b1"}, []DeviceCopy{dev("d9", bob.ID, "b1")}, t0); err != nil {
+		t.Fatal(err)
+	}
+	// A later sync without d2 removes it; bob's copy is untouched.
+	if err := db.SyncDevices(t.Context(), alice.ID, []string{"a1"}, []DeviceCopy{dev("d1", alice.ID, "a1")}, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.UserDevices(t.Context(), alice.ID)
+	if err != nil || len(got) != 1 || got[0].ID != "d1" || !got[0].SyncedAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("alice's copy %+v, %v; want d1 synced at t0+1m", got, err)
+	}
+	if _, err := db.UserDevice(t.Context(), alice.ID, "d9"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("alice reading bob's device: %v, want ErrNotFound", err)
+	}
+	// A sync naming another user's device cannot take it.
+	if err := db.SyncDevices(t.Context(), alice.ID, []string{"a1"}, []DeviceCopy{dev("d9", alice.ID, "a1")}, t0); !errors.Is(err, ErrConflict) {
+		t.Errorf("alice syncing bob's device: %v, want ErrConflict", err)
+	}
+	if d, err := db.UserDevice(t.Context(), bob.ID, "d9"); err != nil || d.UserID != bob.ID {
+		t.Errorf("bob's device after the refused sync: %+v %v", d, err)
+	}
+	if oldest, ok, err := db.OldestSync(t.Context(), alice.ID); err != nil || !ok || !oldest.Equal(t0.Add(time.Minute)) {
+		t.Errorf("OldestSync = %v %v %v", oldest, ok, err)
+	}
+	if err := db.DeleteDevices(t.Context(), "b1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.UserDevices(t.Context(), bob.ID); len(got) != 0 {
+		t.Errorf("bob's devices after deleting his account's: %v", got)
+	}
+}
+
+func TestApplyEventOnce(t *testing.T) { eachDialect(t, testApplyEventOnce) }
+
+func testApplyEventOnce(t *testing.T) {
+	dbs := newTestDBs(t, 2)
+	db := dbs[0]
+	alice := newUser(t, db, "alice", "alice@example.test")
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	if err := db.SyncDevices(t.Context(), alice.ID, []string{"a1"}, []DeviceCopy{{ID: "d1", UserID: alice.ID, ConnectedAccountID: "a1", Device: []byte(`0`), StateAt: t0}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	e := SeamEvent{ID: "ev1", DeliveryID: "msg_1", Type: "lock.locked", DeviceID: "d1", Payload: []byte(`{}`), CreatedAt: t0}
+	if stored, err := db.StoreEvent(t.Context(), e); err != nil || !stored {
+		t.Fatalf("StoreEvent = %v %v", stored, err)
+	}
+	for _, dup := range []SeamEvent{e, {ID: "ev1", Type: "lock.locked", Payload: []byte(`{}`)}, {ID: "ev-other", DeliveryID: "msg_1", Type: "lock.locked", Payload: []byte(`{}`)}} {
+		if stored, err := db.StoreEvent(t.Context(), dup); err != nil || stored {
+			t.Errorf("duplicate %s/%s stored = %v %v, want not stored", dup.ID, dup.DeliveryID, stored, err)
+		}
+	}
+	var applied atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			ok, err := dbs[i%2].ApplyEvent(t.Context(), "ev1", "d1", t0, func(d DeviceCopy, found bool) ([]byte, time.Time, error) {
+				if !found {
+					t.Error("device not found")
+				}
+				n := len(d.Device)
+				return []byte(string(d.Device) + "+"), t0.Add(time.Duration(n) * time.Second), nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				applied.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if applied.Load() != 1 {
+		t.Errorf("applied %d times, want 1", applied.Load())
+	}
+	if d, _ := db.UserDevice(t.Context(), alice.ID, "d1"); string(d.Device) != "0+" {
+		t.Errorf("device after the event: %q, want one change", d.Device)
+	}
+	if left, err := db.UnprocessedEvents(t.Context(), 10); err != nil || len(left) != 0 {
+		t.Errorf("unprocessed after applying: %v %v", left, err)
+	}
+}
+
+func TestLeases(t *testing.T) { eachDialect(t, testLeases) }
+
+func testLeases(t *testing.T) {
+	db := newTestDB(t)
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	if _, ok, err := db.TakeLease(t.Context(), "poller", "a", t0, t0.Add(30*time.Second)); err != nil || !ok {
+		t.Fatalf("a takes the free lease: %v %v", ok, err)
+	}
+	if err := db.SetLeaseCursor(t.Context(), "poller", "a", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := db.TakeLease(t.Context(), "poller", "b", t0.Add(10*time.Second), t0.Add(40*time.Second)); ok {
+		t.Error("b took a held lease")
+	}
+	if cur, ok, _ := db.TakeLease(t.Context(), "poller", "a", t0.Add(10*time.Second), t0.Add(40*time.Second)); !ok || cur != "c1" {
+		t.Errorf("a renews: %v %q", ok, cur)
+	}
+	if cur, ok, _ := db.TakeLease(t.Context(), "poller", "b", t0.Add(41*time.Second), t0.Add(70*time.Second)); !ok || cur != "c1" {
+		t.Errorf("b after a's lease passed: %v %q, want it with a's cursor", ok, cur)
+	}
+	if err := db.SetLeaseCursor(t.Context(), "poller", "a", "stale"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ReleaseLease(t.Context(), "poller", "b", t0.Add(42*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if cur, ok, _ := db.TakeLease(t.Context(), "poller", "a", t0.Add(43*time.Second), t0.Add(70*time.Second)); !ok || cur != "c1" {
+		t.Errorf("a after b released: %v %q (a's stale write must not have landed)", ok, cur)
+	}
+}
