@@ -82,6 +82,10 @@ func retryAfter(res *http.Response) int {
 // local copy at once (the device page gives up on Seam's history at the one-second
 // deadline and says so); an unlock, whose ownership is checked at Seam, is refused at
 // the deadline (503, Retry-After), audited, never recorded as sent.
+func TestSeamHangingPagesAnswerWithinTheDeadline(t *testing.T) {
+	eachDialect(t, testSeamHangingPagesAnswerWithinTheDeadline)
+}
+
 func testSeamHangingPagesAnswerWithinTheDeadline(t *testing.T) {
 	p, alice, front := faultPortal(t, nil)
 	p.Sandbox.InjectFault(sandbox.Fault{Latency: time.Minute})
