@@ -37,18 +37,23 @@ func (s *Service) Poll(ctx context.Context) (int, error) {
 			newest = t
 		}
 	}
-	since := newest.Add(-pollOverlap)
 	limit := cmp.Or(s.PollLimit, DefaultPollLimit)
 	stored := 0
-	var until time.Time
-	for page := 0; ; page++ {
+	// Windows still to read: [since, until), until zero meaning "up to now". A full page
+	// leaves two windows possibly unread — before its oldest event and after its newest
+	// — whichever end Seam kept.
+	type window struct{ since, until time.Time }
+	todo := []window{{since: newest.Add(-pollOverlap)}}
+	for pages := 0; len(todo) > 0 && pages < maxWalkBack; pages++ {
+		w := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
 		lctx, cancel := context.WithTimeout(ctx, listTimeout)
-		evs, err := s.Seam.List(lctx, seam.ListEventsParams{Since: since, Until: until, Limit: limit})
+		evs, err := s.Seam.List(lctx, seam.ListEventsParams{Since: w.since, Until: w.until, Limit: limit})
 		cancel()
 		if err != nil {
 			return stored, fmt.Errorf("poll events: %w", err)
 		}
-		var oldest time.Time
+		var oldest, latest time.Time
 		for _, e := range evs {
 			payload, err := jsonEvent(e)
 			if err != nil {
@@ -67,15 +72,19 @@ func (s *Service) Poll(ctx context.Context) (int, error) {
 			if oldest.IsZero() || e.CreatedAt.Before(oldest) {
 				oldest = e.CreatedAt
 			}
+			if e.CreatedAt.After(latest) {
+				latest = e.CreatedAt
+			}
 		}
-		if len(evs) < limit || page >= maxWalkBack {
-			break
+		if len(evs) < limit {
+			continue
 		}
-		// A full page: events may be missing between since and its oldest.
-		if !until.IsZero() && !oldest.Before(until) {
-			break // no progress: a burst larger than limit at one instant
+		if oldest.After(w.since) {
+			todo = append(todo, window{since: w.since, until: oldest})
 		}
-		until = oldest
+		if latest.After(w.since) && (w.until.IsZero() || latest.Before(w.until)) {
+			todo = append(todo, window{since: latest, until: w.until})
+		}
 	}
 	if err := s.Store.SetLeaseCursor(ctx, pollLease, s.Instance, newest.UTC().Format(time.RFC3339Nano)); err != nil {
 		return stored, err

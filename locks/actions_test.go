@@ -355,3 +355,44 @@ func testActionAnswersOnlyItsStarter(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownSettledByTheLocksReport: an unlock whose answer was lost stays unknown
+// until the lock itself reports an unlock done through the API; a manual unlock does
+// not settle it.
+func TestUnknownSettledByTheLocksReport(t *testing.T) { eachDialect(t, testUnknownSettledByTheLocksReport) }
+
+func testUnknownSettledByTheLocksReport(t *testing.T) {
+	e := newEnv(t)
+	alice, account := e.customer(t, "alice")
+	front := e.seam.addDevice(alice.ID, account, "Front Door")
+	e.seam.answer = func(string) (*seam.ActionAttempt, error) { return nil, errors.New("connection reset") }
+	a := must(e.svc.Unlock(t.Context(), alice, front)).Attempt
+	if a.Status != store.AttemptUnknown {
+		t.Fatalf("lost answer: %s", describe(a))
+	}
+	report := func(method string) {
+		e.clock.Advance(time.Second)
+		if err := e.svc.FinishFromEvent(t.Context(), seam.Event{EventID: uuid.NewString(), EventType: seam.EventLockUnlocked,
+			DeviceID: front, Method: method, OccurredAt: e.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report(seam.MethodManual)
+	if got := e.action(t, alice.ID, a.ID); got.Status != store.AttemptUnknown {
+		t.Errorf("after a manual unlock: %s, want still unknown", describe(got))
+	}
+	report(seam.MethodRemote)
+	if got := e.action(t, alice.ID, a.ID); got.Status != store.AttemptSuccess {
+		t.Errorf("after the lock reported an API unlock: %s, want success", describe(got))
+	}
+	events, _, _ := e.db.ListAudit(t.Context(), store.AuditQuery{UserID: alice.ID})
+	found := false
+	for _, ev := range events {
+		if ev.ActionAttemptID == a.ID && ev.Action == store.AuditDeviceUnlockSucceeded && ev.Detail == "The lock reported it unlocked." {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no device.unlock.succeeded event saying the lock reported it")
+	}
+}

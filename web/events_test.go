@@ -1,0 +1,83 @@
+package web_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/internal/testing/testportal"
+	"github.com/latchkey/latchkey/seam/sandbox"
+)
+
+// TestDoorChangesReachThePage: a change made at the door (the sandbox's control page:
+// unlocked by hand, taken offline) reaches the portal as Seam's signed webhooks, and
+// the customer's next page view shows it without asking Seam.
+func TestDoorChangesReachThePage(t *testing.T) { eachDialect(t, testDoorChangesReachThePage) }
+
+func testDoorChangesReachThePage(t *testing.T) {
+	p := startPortal(t, testportal.Options{})
+	alice := signIn(t, p, "alice")
+	front := connectLocks(t, p, alice, sandbox.JaneEmail).deviceID(t, "Front Door")
+	row := func() deviceRow {
+		t.Helper()
+		res, body := p.Get(t, alice.c, "/devices")
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET /devices: %d", res.StatusCode)
+		}
+		for _, r := range deviceRows(t, parseDoc(t, body)) {
+			if r.name == "Front Door" {
+				return r
+			}
+		}
+		t.Fatal("Front Door not listed")
+		return deviceRow{}
+	}
+	if r := row(); !slices.Equal(r.badges[:2], []string{"Online", "Locked"}) {
+		t.Fatalf("before: %q", r.badges)
+	}
+	if err := p.Sandbox.SetLocked(front, false, sandbox.MethodManual); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sandbox.SetOnline(front, false); err != nil {
+		t.Fatal(err)
+	}
+	// The webhooks are delivered and applied in the background.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := p.DB.UserDevice(t.Context(), alice.user.ID, front)
+		if err == nil && containsAll(string(c.Device), `"locked":false`, `"online":false`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the copy did not change within 5 s: %s", c.Device)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	before := len(p.Sandbox.CallsTo("/devices/list"))
+	r := row()
+	if !slices.Equal(r.badges[:2], []string{"Offline", "Unlocked"}) {
+		t.Errorf("after the door changed: %q, want Offline, Unlocked", r.badges)
+	}
+	if got := len(p.Sandbox.CallsTo("/devices/list")) - before; got != 0 {
+		t.Errorf("the page asked Seam %d times", got)
+	}
+	// Each event was applied once.
+	var events, applied int
+	if err := p.DB.SQL().QueryRowContext(t.Context(), `SELECT COUNT(*), COUNT(processed_at) FROM seam_events`).Scan(&events, &applied); err != nil {
+		t.Fatal(err)
+	}
+	if events == 0 || applied != events {
+		t.Errorf("%d events stored, %d applied", events, applied)
+	}
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
