@@ -359,7 +359,9 @@ func testActionAnswersOnlyItsStarter(t *testing.T) {
 // TestUnknownSettledByTheLocksReport: an unlock whose answer was lost stays unknown
 // until the lock itself reports an unlock done through the API; a manual unlock does
 // not settle it.
-func TestUnknownSettledByTheLocksReport(t *testing.T) { eachDialect(t, testUnknownSettledByTheLocksReport) }
+func TestUnknownSettledByTheLocksReport(t *testing.T) {
+	eachDialect(t, testUnknownSettledByTheLocksReport)
+}
 
 func testUnknownSettledByTheLocksReport(t *testing.T) {
 	e := newEnv(t)
