@@ -68,6 +68,10 @@ func TestJourney(t *testing.T) {
 		aliceLocks, unlocked = testUnlock(t, browser, p)
 	})
 
+	t.Run("at the door: the lock is locked by hand", func(t *testing.T) {
+		testDoor(t, browser, p, unlocked)
+	})
+
 	t.Run("devices page at 360 px", func(t *testing.T) {
 		testNarrow(t, browser)
 	})
@@ -226,6 +230,35 @@ func testUnlock(t *testing.T, alice *tab, p *testportal.Portal) (rows []deviceRo
 		t.Errorf("one unlock reached Seam %d times, want once", n)
 	}
 	return rows, target
+}
+
+// testDoor locks the unlocked lock by hand on the sandbox's control page ("at the
+// door"); Seam's event reaches the portal, and alice's devices page shows it locked.
+func testDoor(t *testing.T, alice *tab, p *testportal.Portal, target deviceRow) {
+	id := strings.TrimPrefix(target.Href, "/devices/")
+	alice.step(t, "door-control-page", func(ctx context.Context) error {
+		if err := navigate(ctx, p.Sandbox.ControlURL()); err != nil {
+			return err
+		}
+		if err := click(ctx, chromedp.CSS(`button[aria-label=`+jsString("Lock "+target.Name+" by hand")+`]`)); err != nil {
+			return err
+		}
+		// The form posts and comes back to the page, now offering to unlock it.
+		return chromedp.Do(ctx, chromedp.WaitVisible(`button[aria-label=`+jsString("Unlock "+target.Name+" by hand")+`]`))
+	})
+	alice.step(t, "door-locked-on-the-page", func(ctx context.Context) error {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if err := navigate(ctx, alice.base.String()+"/devices"); err != nil {
+				return err
+			}
+			err := waitText(ctx, `[id="lock-`+id+`"]`, "Locked")
+			if err == nil || time.Now().After(deadline) {
+				return err
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
 }
 
 // testNarrow takes the 360 px picture of /devices and checks nothing overflows sideways.
