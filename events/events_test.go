@@ -25,12 +25,6 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func eachDialect(t *testing.T, test func(t *testing.T)) {
-	t.Helper()
-	t.Run("sqlite", test)
-	t.Run("postgres", test)
-}
-
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 // fakeLocks records what applying events asked of the lock use cases.
@@ -97,7 +91,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	url := "sqlite:" + filepath.Join(t.TempDir(), "latchkey.db")
-	if strings.Contains(t.Name()+"/", "/postgres/") {
+	if pgtest.Postgres(t) {
 		url = pgtest.URL(t)
 		if err := store.Migrate(t.Context(), url); err != nil {
 			t.Fatal(err)
@@ -177,7 +171,7 @@ func event(typ, device, account string, at time.Time, extra map[string]any) []by
 	return b
 }
 
-func TestWebhookSignatures(t *testing.T) { eachDialect(t, testWebhookSignatures) }
+func TestWebhookSignatures(t *testing.T) { pgtest.EachDialect(t, testWebhookSignatures) }
 
 func testWebhookSignatures(t *testing.T) {
 	e := newEnv(t)
@@ -226,7 +220,7 @@ func testWebhookSignatures(t *testing.T) {
 }
 
 // TestCopyAfterEachEventType: what each event does to the copy of its device.
-func TestCopyAfterEachEventType(t *testing.T) { eachDialect(t, testCopyAfterEachEventType) }
+func TestCopyAfterEachEventType(t *testing.T) { pgtest.EachDialect(t, testCopyAfterEachEventType) }
 
 func testCopyAfterEachEventType(t *testing.T) {
 	e := newEnv(t)
@@ -287,7 +281,9 @@ func testCopyAfterEachEventType(t *testing.T) {
 
 // TestEventsNeverCrossCustomers: an event for one customer's device, whatever account
 // it claims, never changes another customer's copy.
-func TestEventsNeverCrossCustomers(t *testing.T) { eachDialect(t, testEventsNeverCrossCustomers) }
+func TestEventsNeverCrossCustomers(t *testing.T) {
+	pgtest.EachDialect(t, testEventsNeverCrossCustomers)
+}
 
 func testEventsNeverCrossCustomers(t *testing.T) {
 	e := newEnv(t)
@@ -317,7 +313,7 @@ func testEventsNeverCrossCustomers(t *testing.T) {
 func TestPollerFullPagesAndRestart(t *testing.T) {
 	for _, oldestFirst := range []bool{false, true} {
 		t.Run(fmt.Sprintf("oldest first %v", oldestFirst), func(t *testing.T) {
-			eachDialect(t, func(t *testing.T) {
+			pgtest.EachDialect(t, func(t *testing.T) {
 				e := newEnv(t)
 				e.seam.oldestFirst = oldestFirst
 				for i := range 23 {

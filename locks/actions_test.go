@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/internal/request"
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
 	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
@@ -22,7 +23,7 @@ import (
 // cancelled (a browser that closed its connection); the action and both of its audit
 // rows are recorded anyway, with the client that asked.
 func TestUnlockSurvivesTheCallerGoingAway(t *testing.T) {
-	eachDialect(t, testUnlockSurvivesTheCallerGoingAway)
+	pgtest.EachDialect(t, testUnlockSurvivesTheCallerGoingAway)
 }
 
 func testUnlockSurvivesTheCallerGoingAway(t *testing.T) {
@@ -61,7 +62,9 @@ func testUnlockSurvivesTheCallerGoingAway(t *testing.T) {
 
 // TestNothingSentWithoutItsRecord: when the intent cannot be recorded (here: the
 // database is closed, as on a full or read-only disk), Seam is never called.
-func TestNothingSentWithoutItsRecord(t *testing.T) { eachDialect(t, testNothingSentWithoutItsRecord) }
+func TestNothingSentWithoutItsRecord(t *testing.T) {
+	pgtest.EachDialect(t, testNothingSentWithoutItsRecord)
+}
 
 func testNothingSentWithoutItsRecord(t *testing.T) {
 	e := newEnv(t)
@@ -86,7 +89,7 @@ func (failingBegin) BeginAction(context.Context, store.NewAction) (store.ActionA
 
 // TestTwelveAtOnceOnOneDevice: twelve concurrent unlocks of one device make exactly one
 // Seam call; every caller is answered with that one action.
-func TestTwelveAtOnceOnOneDevice(t *testing.T) { eachDialect(t, testTwelveAtOnceOnOneDevice) }
+func TestTwelveAtOnceOnOneDevice(t *testing.T) { pgtest.EachDialect(t, testTwelveAtOnceOnOneDevice) }
 
 func testTwelveAtOnceOnOneDevice(t *testing.T) {
 	e := newEnv(t)
@@ -119,7 +122,7 @@ func testTwelveAtOnceOnOneDevice(t *testing.T) {
 // TestBurstsOverNineDevices: two bursts of 27 unlocks over nine devices, 5 s apart,
 // reach Seam at most ActionsPerMinute times; the refused get 429-style errors with a
 // Retry-After, and every Seam call has its requested row.
-func TestBurstsOverNineDevices(t *testing.T) { eachDialect(t, testBurstsOverNineDevices) }
+func TestBurstsOverNineDevices(t *testing.T) { pgtest.EachDialect(t, testBurstsOverNineDevices) }
 
 func testBurstsOverNineDevices(t *testing.T) {
 	e := newEnv(t)
@@ -175,7 +178,7 @@ func testBurstsOverNineDevices(t *testing.T) {
 
 // TestLockDuringUnlock: a Lock while the Unlock is open is refused with ErrBusy naming
 // the unlock; the same Unlock again is answered with the open one; Seam saw one call.
-func TestLockDuringUnlock(t *testing.T) { eachDialect(t, testLockDuringUnlock) }
+func TestLockDuringUnlock(t *testing.T) { pgtest.EachDialect(t, testLockDuringUnlock) }
 
 func testLockDuringUnlock(t *testing.T) {
 	e := newEnv(t)
@@ -207,7 +210,7 @@ func testLockDuringUnlock(t *testing.T) {
 // TestOwnershipBothWays: a device Seam lists for the user but of an account Latchkey
 // never recorded for them, another user's device, and malformed ids are all
 // ErrNotOwned, never sent, and audited (except malformed ids, which never reach Seam).
-func TestOwnershipBothWays(t *testing.T) { eachDialect(t, testOwnershipBothWays) }
+func TestOwnershipBothWays(t *testing.T) { pgtest.EachDialect(t, testOwnershipBothWays) }
 
 func testOwnershipBothWays(t *testing.T) {
 	e := newEnv(t)
@@ -242,7 +245,7 @@ func testOwnershipBothWays(t *testing.T) {
 
 // TestSeamRefusalAndLostAnswer: a refusal Seam answers is recorded as error (nothing
 // was done), a lost answer as unknown (Seam may have acted); both audited once.
-func TestSeamRefusalAndLostAnswer(t *testing.T) { eachDialect(t, testSeamRefusalAndLostAnswer) }
+func TestSeamRefusalAndLostAnswer(t *testing.T) { pgtest.EachDialect(t, testSeamRefusalAndLostAnswer) }
 
 func testSeamRefusalAndLostAnswer(t *testing.T) {
 	cases := []struct {
@@ -290,7 +293,7 @@ func testSeamRefusalAndLostAnswer(t *testing.T) {
 // TestFollowerSettlesPendingAndTimesOut: the follower records Seam's outcome once; an
 // action pending past the bound is a timeout.
 func TestFollowerSettlesPendingAndTimesOut(t *testing.T) {
-	eachDialect(t, testFollowerSettlesPendingAndTimesOut)
+	pgtest.EachDialect(t, testFollowerSettlesPendingAndTimesOut)
 }
 
 func testFollowerSettlesPendingAndTimesOut(t *testing.T) {
@@ -333,7 +336,9 @@ func testFollowerSettlesPendingAndTimesOut(t *testing.T) {
 
 // TestActionAnswersOnlyItsStarter: another user's action, or one under another device,
 // is ErrNotOwned and audited.
-func TestActionAnswersOnlyItsStarter(t *testing.T) { eachDialect(t, testActionAnswersOnlyItsStarter) }
+func TestActionAnswersOnlyItsStarter(t *testing.T) {
+	pgtest.EachDialect(t, testActionAnswersOnlyItsStarter)
+}
 
 func testActionAnswersOnlyItsStarter(t *testing.T) {
 	e := newEnv(t)
@@ -360,7 +365,7 @@ func testActionAnswersOnlyItsStarter(t *testing.T) {
 // until the lock itself reports an unlock done through the API; a manual unlock does
 // not settle it.
 func TestUnknownSettledByTheLocksReport(t *testing.T) {
-	eachDialect(t, testUnknownSettledByTheLocksReport)
+	pgtest.EachDialect(t, testUnknownSettledByTheLocksReport)
 }
 
 func testUnknownSettledByTheLocksReport(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,18 +145,10 @@ func (f *fakeSeam) calls() []string {
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// eachDialect runs test as the subtests "sqlite" and "postgres": the use cases hold on
-// either database. Inside, newEnv opens the subtest's dialect.
-func eachDialect(t *testing.T, test func(t *testing.T)) {
-	t.Helper()
-	t.Run("sqlite", test)
-	t.Run("postgres", test)
-}
-
 // testDatabaseURL is a fresh, migrated database of the test's dialect.
 func testDatabaseURL(t *testing.T) string {
 	t.Helper()
-	if !strings.Contains(t.Name()+"/", "/postgres/") {
+	if !pgtest.Postgres(t) {
 		return "sqlite:" + filepath.Join(t.TempDir(), "latchkey.db")
 	}
 	url := pgtest.URL(t)

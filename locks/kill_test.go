@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
 	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
@@ -29,7 +30,7 @@ const (
 // in flight. Another instance's follower settles both: the pending one with Seam's
 // outcome, the requested one, once its sender's lease has passed, as unknown. Each
 // outcome is audited exactly once.
-func TestKilledInstance(t *testing.T) { eachDialect(t, testKilledInstance) }
+func TestKilledInstance(t *testing.T) { pgtest.EachDialect(t, testKilledInstance) }
 
 func testKilledInstance(t *testing.T) {
 	if testing.Short() {

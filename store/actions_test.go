@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
 )
 
 // begin records an action for userID on device at created, with a generous limit.
@@ -36,7 +37,7 @@ func auditCount(t *testing.T, db *DB, action, attemptID string) int {
 }
 
 func TestBeginActionRecordsIntentWithItsAuditEvent(t *testing.T) {
-	eachDialect(t, testBeginActionRecordsIntentWithItsAuditEvent)
+	pgtest.EachDialect(t, testBeginActionRecordsIntentWithItsAuditEvent)
 }
 
 func testBeginActionRecordsIntentWithItsAuditEvent(t *testing.T) {
@@ -62,7 +63,7 @@ func testBeginActionRecordsIntentWithItsAuditEvent(t *testing.T) {
 // TestBeginActionWithoutAuditRecordsNothing: if the audit event cannot be written,
 // the action is not recorded either (and so is never sent).
 func TestBeginActionWithoutAuditRecordsNothing(t *testing.T) {
-	eachDialect(t, testBeginActionWithoutAuditRecordsNothing)
+	pgtest.EachDialect(t, testBeginActionWithoutAuditRecordsNothing)
 }
 
 func testBeginActionWithoutAuditRecordsNothing(t *testing.T) {
@@ -81,7 +82,9 @@ func testBeginActionWithoutAuditRecordsNothing(t *testing.T) {
 	}
 }
 
-func TestBeginActionOneOpenPerDevice(t *testing.T) { eachDialect(t, testBeginActionOneOpenPerDevice) }
+func TestBeginActionOneOpenPerDevice(t *testing.T) {
+	pgtest.EachDialect(t, testBeginActionOneOpenPerDevice)
+}
 
 func testBeginActionOneOpenPerDevice(t *testing.T) {
 	db := newTestDB(t)
@@ -116,7 +119,7 @@ func testBeginActionOneOpenPerDevice(t *testing.T) {
 // TestOpenActionIndexHoldsWithoutBeginAction: the rule is the database's, not the
 // method's: a writer that skips the check still cannot open a second action.
 func TestOpenActionIndexHoldsWithoutBeginAction(t *testing.T) {
-	eachDialect(t, testOpenActionIndexHoldsWithoutBeginAction)
+	pgtest.EachDialect(t, testOpenActionIndexHoldsWithoutBeginAction)
 }
 
 func testOpenActionIndexHoldsWithoutBeginAction(t *testing.T) {
@@ -140,7 +143,7 @@ VALUES ($1, $2, 'd1', 'unlock', $3, $4, $4)`, id, alice.ID, status, now)
 }
 
 func TestBeginActionLimitCountsEveryStatus(t *testing.T) {
-	eachDialect(t, testBeginActionLimitCountsEveryStatus)
+	pgtest.EachDialect(t, testBeginActionLimitCountsEveryStatus)
 }
 
 func testBeginActionLimitCountsEveryStatus(t *testing.T) {
@@ -186,7 +189,9 @@ func testBeginActionLimitCountsEveryStatus(t *testing.T) {
 
 // TestBeginActionConcurrentLimit: many goroutines at once never get more than the limit
 // recorded, and one device never gets two open actions.
-func TestBeginActionConcurrentLimit(t *testing.T) { eachDialect(t, testBeginActionConcurrentLimit) }
+func TestBeginActionConcurrentLimit(t *testing.T) {
+	pgtest.EachDialect(t, testBeginActionConcurrentLimit)
+}
 
 func testBeginActionConcurrentLimit(t *testing.T) {
 	dbs := newTestDBs(t, 2)
@@ -225,7 +230,7 @@ func testBeginActionConcurrentLimit(t *testing.T) {
 }
 
 func TestTransitionActionChangesAndAuditsOnce(t *testing.T) {
-	eachDialect(t, testTransitionActionChangesAndAuditsOnce)
+	pgtest.EachDialect(t, testTransitionActionChangesAndAuditsOnce)
 }
 
 func testTransitionActionChangesAndAuditsOnce(t *testing.T) {
@@ -283,7 +288,7 @@ func testTransitionActionChangesAndAuditsOnce(t *testing.T) {
 // TestTransitionActionWithoutAuditChangesNothing: a status change and its audit event
 // commit together or not at all.
 func TestTransitionActionWithoutAuditChangesNothing(t *testing.T) {
-	eachDialect(t, testTransitionActionWithoutAuditChangesNothing)
+	pgtest.EachDialect(t, testTransitionActionWithoutAuditChangesNothing)
 }
 
 func testTransitionActionWithoutAuditChangesNothing(t *testing.T) {
@@ -303,7 +308,7 @@ func testTransitionActionWithoutAuditChangesNothing(t *testing.T) {
 	}
 }
 
-func TestClaimOpenActionsLease(t *testing.T) { eachDialect(t, testClaimOpenActionsLease) }
+func TestClaimOpenActionsLease(t *testing.T) { pgtest.EachDialect(t, testClaimOpenActionsLease) }
 
 func testClaimOpenActionsLease(t *testing.T) {
 	db := newTestDB(t)
@@ -360,7 +365,9 @@ func testClaimOpenActionsLease(t *testing.T) {
 }
 
 // TestClaimOpenActionsConcurrent: workers claiming at once never share an action.
-func TestClaimOpenActionsConcurrent(t *testing.T) { eachDialect(t, testClaimOpenActionsConcurrent) }
+func TestClaimOpenActionsConcurrent(t *testing.T) {
+	pgtest.EachDialect(t, testClaimOpenActionsConcurrent)
+}
 
 func testClaimOpenActionsConcurrent(t *testing.T) {
 	dbs := newTestDBs(t, 2)
@@ -400,7 +407,7 @@ func testClaimOpenActionsConcurrent(t *testing.T) {
 	}
 }
 
-func TestLatestActionAttempts(t *testing.T) { eachDialect(t, testLatestActionAttempts) }
+func TestLatestActionAttempts(t *testing.T) { pgtest.EachDialect(t, testLatestActionAttempts) }
 
 func testLatestActionAttempts(t *testing.T) {
 	db := newTestDB(t)

@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
 )
 
 func TestAppendAuditStoresEmptyIDsAsNullAndDefaultsTime(t *testing.T) {
-	eachDialect(t, testAppendAuditStoresEmptyIDsAsNullAndDefaultsTime)
+	pgtest.EachDialect(t, testAppendAuditStoresEmptyIDsAsNullAndDefaultsTime)
 }
 
 func testAppendAuditStoresEmptyIDsAsNullAndDefaultsTime(t *testing.T) {
@@ -52,7 +54,7 @@ FROM audit_events`).Scan(&nulls)
 }
 
 func TestAppendAuditTruncatesLongFields(t *testing.T) {
-	eachDialect(t, testAppendAuditTruncatesLongFields)
+	pgtest.EachDialect(t, testAppendAuditTruncatesLongFields)
 }
 
 func testAppendAuditTruncatesLongFields(t *testing.T) {
@@ -79,7 +81,7 @@ func testAppendAuditTruncatesLongFields(t *testing.T) {
 	}
 }
 
-func TestAuditIsAppendOnly(t *testing.T) { eachDialect(t, testAuditIsAppendOnly) }
+func TestAuditIsAppendOnly(t *testing.T) { pgtest.EachDialect(t, testAuditIsAppendOnly) }
 
 func testAuditIsAppendOnly(t *testing.T) {
 	ctx := context.Background()
@@ -95,7 +97,7 @@ func testAuditIsAppendOnly(t *testing.T) {
 }
 
 func TestListAuditPaginatesNewestFirst(t *testing.T) {
-	eachDialect(t, testListAuditPaginatesNewestFirst)
+	pgtest.EachDialect(t, testListAuditPaginatesNewestFirst)
 }
 
 func testListAuditPaginatesNewestFirst(t *testing.T) {

@@ -7,9 +7,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
 )
 
-func TestSpendWithinWindow(t *testing.T) { eachDialect(t, testSpendWithinWindow) }
+func TestSpendWithinWindow(t *testing.T) { pgtest.EachDialect(t, testSpendWithinWindow) }
 
 func testSpendWithinWindow(t *testing.T) {
 	db := newTestDB(t)
@@ -42,7 +44,7 @@ func testSpendWithinWindow(t *testing.T) {
 
 // TestSpendConcurrent: two handles on one file (two instances) spending at once never
 // spend past the limit.
-func TestSpendConcurrent(t *testing.T) { eachDialect(t, testSpendConcurrent) }
+func TestSpendConcurrent(t *testing.T) { pgtest.EachDialect(t, testSpendConcurrent) }
 
 func testSpendConcurrent(t *testing.T) {
 	dbs := newTestDBs(t, 2)
@@ -67,7 +69,7 @@ func testSpendConcurrent(t *testing.T) {
 	}
 }
 
-func TestAppendAuditOnce(t *testing.T) { eachDialect(t, testAppendAuditOnce) }
+func TestAppendAuditOnce(t *testing.T) { pgtest.EachDialect(t, testAppendAuditOnce) }
 
 func testAppendAuditOnce(t *testing.T) {
 	db := newTestDB(t)
@@ -99,7 +101,7 @@ func testAppendAuditOnce(t *testing.T) {
 	}
 }
 
-func TestProbeWrite(t *testing.T) { eachDialect(t, testProbeWrite) }
+func TestProbeWrite(t *testing.T) { pgtest.EachDialect(t, testProbeWrite) }
 
 func testProbeWrite(t *testing.T) {
 	db := newTestDB(t)

@@ -7,9 +7,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
 )
 
-func TestConnectWebviewLifecycle(t *testing.T) { eachDialect(t, testConnectWebviewLifecycle) }
+func TestConnectWebviewLifecycle(t *testing.T) { pgtest.EachDialect(t, testConnectWebviewLifecycle) }
 
 func testConnectWebviewLifecycle(t *testing.T) {
 	ctx := context.Background()
@@ -58,7 +60,7 @@ func testConnectWebviewLifecycle(t *testing.T) {
 	}
 }
 
-func TestConnectWebviewErrors(t *testing.T) { eachDialect(t, testConnectWebviewErrors) }
+func TestConnectWebviewErrors(t *testing.T) { pgtest.EachDialect(t, testConnectWebviewErrors) }
 
 func testConnectWebviewErrors(t *testing.T) {
 	ctx := context.Background()
@@ -89,7 +91,7 @@ func testConnectWebviewErrors(t *testing.T) {
 }
 
 func TestRecordConnectedAccountOwnership(t *testing.T) {
-	eachDialect(t, testRecordConnectedAccountOwnership)
+	pgtest.EachDialect(t, testRecordConnectedAccountOwnership)
 }
 
 func testRecordConnectedAccountOwnership(t *testing.T) {
@@ -140,7 +142,7 @@ func testRecordConnectedAccountOwnership(t *testing.T) {
 }
 
 func TestSetDeviceCountsOnlyTouchesTheUsersAccounts(t *testing.T) {
-	eachDialect(t, testSetDeviceCountsOnlyTouchesTheUsersAccounts)
+	pgtest.EachDialect(t, testSetDeviceCountsOnlyTouchesTheUsersAccounts)
 }
 
 func testSetDeviceCountsOnlyTouchesTheUsersAccounts(t *testing.T) {
@@ -205,7 +207,7 @@ func countAudit(t *testing.T, db *DB, userID, action string) int {
 }
 
 func TestFinishConnectWebviewEndsAPendingWebviewOnce(t *testing.T) {
-	eachDialect(t, testFinishConnectWebviewEndsAPendingWebviewOnce)
+	pgtest.EachDialect(t, testFinishConnectWebviewEndsAPendingWebviewOnce)
 }
 
 func testFinishConnectWebviewEndsAPendingWebviewOnce(t *testing.T) {
@@ -255,7 +257,9 @@ func testFinishConnectWebviewEndsAPendingWebviewOnce(t *testing.T) {
 	}
 }
 
-func TestFinishConnectWebviewFailed(t *testing.T) { eachDialect(t, testFinishConnectWebviewFailed) }
+func TestFinishConnectWebviewFailed(t *testing.T) {
+	pgtest.EachDialect(t, testFinishConnectWebviewFailed)
+}
 
 func testFinishConnectWebviewFailed(t *testing.T) {
 	ctx := context.Background()
@@ -284,7 +288,9 @@ func testFinishConnectWebviewFailed(t *testing.T) {
 	}
 }
 
-func TestFinishConnectWebviewRefusals(t *testing.T) { eachDialect(t, testFinishConnectWebviewRefusals) }
+func TestFinishConnectWebviewRefusals(t *testing.T) {
+	pgtest.EachDialect(t, testFinishConnectWebviewRefusals)
+}
 
 func testFinishConnectWebviewRefusals(t *testing.T) {
 	ctx := context.Background()
@@ -337,7 +343,7 @@ func testFinishConnectWebviewRefusals(t *testing.T) {
 // TestFinishConnectWebviewConcurrently: many requests, on two instances sharing the
 // database, finish the same webview at once; exactly one ends it and audits.
 func TestFinishConnectWebviewConcurrently(t *testing.T) {
-	eachDialect(t, testFinishConnectWebviewConcurrently)
+	pgtest.EachDialect(t, testFinishConnectWebviewConcurrently)
 }
 
 func testFinishConnectWebviewConcurrently(t *testing.T) {
@@ -402,7 +408,7 @@ func testFinishConnectWebviewConcurrently(t *testing.T) {
 // TestFinishConnectWebviewCompletedOnce: every concurrent call completes it the same
 // way; exactly one connect.completed audit row and one ownership row result.
 func TestFinishConnectWebviewCompletedOnce(t *testing.T) {
-	eachDialect(t, testFinishConnectWebviewCompletedOnce)
+	pgtest.EachDialect(t, testFinishConnectWebviewCompletedOnce)
 }
 
 func testFinishConnectWebviewCompletedOnce(t *testing.T) {

@@ -6,9 +6,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
 )
 
-func TestSyncDevices(t *testing.T) { eachDialect(t, testSyncDevices) }
+func TestSyncDevices(t *testing.T) { pgtest.EachDialect(t, testSyncDevices) }
 
 func testSyncDevices(t *testing.T) {
 	db := newTestDB(t)
@@ -53,7 +55,7 @@ func testSyncDevices(t *testing.T) {
 	}
 }
 
-func TestApplyEventOnce(t *testing.T) { eachDialect(t, testApplyEventOnce) }
+func TestApplyEventOnce(t *testing.T) { pgtest.EachDialect(t, testApplyEventOnce) }
 
 func testApplyEventOnce(t *testing.T) {
 	dbs := newTestDBs(t, 2)
@@ -103,7 +105,7 @@ func testApplyEventOnce(t *testing.T) {
 	}
 }
 
-func TestLeases(t *testing.T) { eachDialect(t, testLeases) }
+func TestLeases(t *testing.T) { pgtest.EachDialect(t, testLeases) }
 
 func testLeases(t *testing.T) {
 	db := newTestDB(t)

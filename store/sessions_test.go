@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
 )
 
 var _ scs.CtxStore = (*Sessions)(nil)
 
-func TestSessionsRoundTrip(t *testing.T) { eachDialect(t, testSessionsRoundTrip) }
+func TestSessionsRoundTrip(t *testing.T) { pgtest.EachDialect(t, testSessionsRoundTrip) }
 
 func testSessionsRoundTrip(t *testing.T) {
 	db := newTestDB(t)

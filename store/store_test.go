@@ -17,19 +17,6 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// eachDialect runs test as the subtests "sqlite" and "postgres": one store contract,
-// two databases. Inside, newTestDB and newTestDBs open the subtest's dialect.
-func eachDialect(t *testing.T, test func(t *testing.T)) {
-	t.Helper()
-	t.Run("sqlite", test)
-	t.Run("postgres", test)
-}
-
-// isPostgresTest reports whether t runs under eachDialect's "postgres" subtest.
-func isPostgresTest(t testing.TB) bool {
-	return strings.Contains(t.Name()+"/", "/postgres/")
-}
-
 // newTestDB opens a fresh database of the test's dialect: a SQLite file in a temporary
 // directory, or a new PostgreSQL database (migrated as its owner would).
 func newTestDB(t testing.TB) *DB {
@@ -41,7 +28,7 @@ func newTestDB(t testing.TB) *DB {
 func newTestDBs(t testing.TB, n int) []*DB {
 	t.Helper()
 	url := "sqlite:" + filepath.Join(t.TempDir(), "latchkey.db")
-	if isPostgresTest(t) {
+	if pgtest.Postgres(t) {
 		url = pgtest.URL(t)
 		if err := Migrate(context.Background(), url); err != nil {
 			t.Fatalf("Migrate: %v", err)

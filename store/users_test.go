@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
 )
 
 func TestUpsertUserAtLoginCreatesOnceAndRefreshes(t *testing.T) {
-	eachDialect(t, testUpsertUserAtLoginCreatesOnceAndRefreshes)
+	pgtest.EachDialect(t, testUpsertUserAtLoginCreatesOnceAndRefreshes)
 }
 
 func testUpsertUserAtLoginCreatesOnceAndRefreshes(t *testing.T) {
@@ -77,7 +78,7 @@ func testUpsertUserAtLoginCreatesOnceAndRefreshes(t *testing.T) {
 }
 
 func TestUpsertUserAtLoginRequiresIssuerAndSubject(t *testing.T) {
-	eachDialect(t, testUpsertUserAtLoginRequiresIssuerAndSubject)
+	pgtest.EachDialect(t, testUpsertUserAtLoginRequiresIssuerAndSubject)
 }
 
 func testUpsertUserAtLoginRequiresIssuerAndSubject(t *testing.T) {
@@ -89,7 +90,7 @@ func testUpsertUserAtLoginRequiresIssuerAndSubject(t *testing.T) {
 	}
 }
 
-func TestUserByIDNotFound(t *testing.T) { eachDialect(t, testUserByIDNotFound) }
+func TestUserByIDNotFound(t *testing.T) { pgtest.EachDialect(t, testUserByIDNotFound) }
 
 func testUserByIDNotFound(t *testing.T) {
 	db := newTestDB(t)
@@ -99,7 +100,7 @@ func testUserByIDNotFound(t *testing.T) {
 }
 
 func TestListUsersCountsAccountsAndDevices(t *testing.T) {
-	eachDialect(t, testListUsersCountsAccountsAndDevices)
+	pgtest.EachDialect(t, testListUsersCountsAccountsAndDevices)
 }
 
 func testListUsersCountsAccountsAndDevices(t *testing.T) {

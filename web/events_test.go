@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
 	"github.com/latchkey/latchkey/internal/testing/testportal"
 	"github.com/latchkey/latchkey/seam/sandbox"
 )
@@ -14,7 +15,7 @@ import (
 // TestDoorChangesReachThePage: a change made at the door (the sandbox's control page:
 // unlocked by hand, taken offline) reaches the portal as Seam's signed webhooks, and
 // the customer's next page view shows it without asking Seam.
-func TestDoorChangesReachThePage(t *testing.T) { eachDialect(t, testDoorChangesReachThePage) }
+func TestDoorChangesReachThePage(t *testing.T) { pgtest.EachDialect(t, testDoorChangesReachThePage) }
 
 func testDoorChangesReachThePage(t *testing.T) {
 	p := startPortal(t, testportal.Options{})

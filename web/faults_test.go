@@ -21,20 +21,12 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// eachDialect runs test as the subtests "sqlite" and "postgres"; inside,
-// startPortal runs the portal on the subtest's database.
-func eachDialect(t *testing.T, test func(t *testing.T)) {
-	t.Helper()
-	t.Run("sqlite", test)
-	t.Run("postgres", test)
-}
-
 // startPortal starts the portal on the test's database: a SQLite file, or, under
 // eachDialect's "postgres" subtest, a fresh PostgreSQL database migrated first as
 // `latchkey migrate` would.
 func startPortal(t *testing.T, opts testportal.Options) *testportal.Portal {
 	t.Helper()
-	if strings.Contains(t.Name()+"/", "/postgres/") {
+	if pgtest.Postgres(t) {
 		url := pgtest.URL(t)
 		if err := store.Migrate(t.Context(), url); err != nil {
 			t.Fatal(err)
@@ -83,7 +75,7 @@ func retryAfter(res *http.Response) int {
 // deadline and says so); an unlock, whose ownership is checked at Seam, is refused at
 // the deadline (503, Retry-After), audited, never recorded as sent.
 func TestSeamHangingPagesAnswerWithinTheDeadline(t *testing.T) {
-	eachDialect(t, testSeamHangingPagesAnswerWithinTheDeadline)
+	pgtest.EachDialect(t, testSeamHangingPagesAnswerWithinTheDeadline)
 }
 
 func testSeamHangingPagesAnswerWithinTheDeadline(t *testing.T) {
@@ -123,7 +115,7 @@ func testSeamHangingPagesAnswerWithinTheDeadline(t *testing.T) {
 // TestSeamSlowToAnswerAnUnlock: Seam takes 2 s to answer unlock_door; the page answers
 // at its 1 s deadline with the unlock in progress, and the answer is recorded when it
 // comes.
-func TestSeamSlowToAnswerAnUnlock(t *testing.T) { eachDialect(t, testSeamSlowToAnswerAnUnlock) }
+func TestSeamSlowToAnswerAnUnlock(t *testing.T) { pgtest.EachDialect(t, testSeamSlowToAnswerAnUnlock) }
 
 func testSeamSlowToAnswerAnUnlock(t *testing.T) {
 	p, alice, front := faultPortal(t, nil)
@@ -153,7 +145,7 @@ func testSeamSlowToAnswerAnUnlock(t *testing.T) {
 // TestSeamRateLimitsReads: Seam answers 429 with Retry-After 7 to the ownership check
 // of an unlock; the answer is the busy page with Seam's Retry-After, at once, after one
 // call (no retry into the limit).
-func TestSeamRateLimitsReads(t *testing.T) { eachDialect(t, testSeamRateLimitsReads) }
+func TestSeamRateLimitsReads(t *testing.T) { pgtest.EachDialect(t, testSeamRateLimitsReads) }
 
 func testSeamRateLimitsReads(t *testing.T) {
 	p, alice, front := faultPortal(t, nil)
@@ -176,7 +168,9 @@ func testSeamRateLimitsReads(t *testing.T) {
 
 // TestSeamRefusesOrLosesAnUnlock: Seam down (503) → not sent, nothing was done; Seam
 // acted but its answer was lost → unknown, "check the door", never "failed".
-func TestSeamRefusesOrLosesAnUnlock(t *testing.T) { eachDialect(t, testSeamRefusesOrLosesAnUnlock) }
+func TestSeamRefusesOrLosesAnUnlock(t *testing.T) {
+	pgtest.EachDialect(t, testSeamRefusesOrLosesAnUnlock)
+}
 
 func testSeamRefusesOrLosesAnUnlock(t *testing.T) {
 	t.Run("503", func(t *testing.T) {
@@ -214,7 +208,9 @@ func testSeamRefusesOrLosesAnUnlock(t *testing.T) {
 
 // TestActionNotSentAfterItsBound: the ownership check took 1.5 s; with a 1 s send bound
 // the unlock is never sent, recorded not_sent, and the customer is told nothing happened.
-func TestActionNotSentAfterItsBound(t *testing.T) { eachDialect(t, testActionNotSentAfterItsBound) }
+func TestActionNotSentAfterItsBound(t *testing.T) {
+	pgtest.EachDialect(t, testActionNotSentAfterItsBound)
+}
 
 func testActionNotSentAfterItsBound(t *testing.T) {
 	p, alice, front := faultPortal(t, map[string]string{"LATCHKEY_SEAM_DEADLINE": "3s", "LATCHKEY_ACTION_SEND_BOUND": "1s"})
@@ -237,7 +233,7 @@ func testActionNotSentAfterItsBound(t *testing.T) {
 // Seam (here unlocks of devices that do not exist, whose ownership is checked at Seam)
 // are a 429 with Retry-After and no Seam call; the refusals are audited once; another
 // customer is not affected.
-func TestSeamBudgetPerCustomer(t *testing.T) { eachDialect(t, testSeamBudgetPerCustomer) }
+func TestSeamBudgetPerCustomer(t *testing.T) { pgtest.EachDialect(t, testSeamBudgetPerCustomer) }
 
 func testSeamBudgetPerCustomer(t *testing.T) {
 	p := startPortal(t, testportal.Options{Env: map[string]string{"LATCHKEY_SEAM_BUDGET": "12/1m"}})
@@ -272,7 +268,7 @@ func testSeamBudgetPerCustomer(t *testing.T) {
 }
 
 // TestWebviewBudgetPerCustomer: a customer may start only so many connections.
-func TestWebviewBudgetPerCustomer(t *testing.T) { eachDialect(t, testWebviewBudgetPerCustomer) }
+func TestWebviewBudgetPerCustomer(t *testing.T) { pgtest.EachDialect(t, testWebviewBudgetPerCustomer) }
 
 func testWebviewBudgetPerCustomer(t *testing.T) {
 	p := startPortal(t, testportal.Options{Env: map[string]string{"LATCHKEY_WEBVIEW_BUDGET": "2/10m"}})

@@ -443,3 +443,17 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// EachDialect runs test twice, as the subtests "sqlite" and "postgres": one contract,
+// two databases. Inside, Postgres(t) tells which one to open.
+func EachDialect(t *testing.T, test func(t *testing.T)) {
+	t.Helper()
+	t.Run("sqlite", test)
+	t.Run("postgres", test)
+}
+
+// Postgres reports whether t runs under EachDialect's "postgres" subtest (or one of
+// its own subtests).
+func Postgres(t testing.TB) bool {
+	return strings.Contains(t.Name()+"/", "/postgres/")
+}
