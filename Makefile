@@ -41,11 +41,20 @@ e2e: node_modules chromium ## run the browser tests alone
 bench: node_modules ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+LOADTEST_CONNS    ?= 32
+LOADTEST_DURATION ?= 10s
+
+.PHONY: loadtest
+loadtest: ## load GET /devices (3 locks) for ~10 s: portal and Go load generator each pinned to a core (taskset); prints req/s, p50, p99, then again with Seam slowed to 300 ms
+	$(GO) build -o bin/loadtest ./cmd/loadtest
+	bin/loadtest -c $(LOADTEST_CONNS) -d $(LOADTEST_DURATION)
+
 .PHONY: generate
-generate: node_modules ## rebuild templ output, static/css/app.css and static/js/htmx.min.js
+generate: node_modules ## rebuild templ output, static/css/app.css, static/js/htmx.min.js and its SSE extension
 	$(GO) tool templ generate
 	npx --no-install tailwindcss -i static/css/input.css -o static/css/app.css --minify
 	cp node_modules/htmx.org/dist/htmx.min.js static/js/htmx.min.js
+	cp node_modules/htmx-ext-sse/dist/sse.min.js static/js/htmx-ext-sse.min.js
 
 .PHONY: lint
 lint: ## gofmt check, go vet, staticcheck

@@ -232,32 +232,50 @@ func testUnlock(t *testing.T, alice *tab, p *testportal.Portal) (rows []deviceRo
 	return rows, target
 }
 
-// testDoor locks the unlocked lock by hand on the sandbox's control page ("at the
-// door"); Seam's event reaches the portal, and alice's devices page shows it locked.
+// testDoor changes the lock at the door — on the sandbox's control page, in another
+// window — while alice's pages stay open: her device list, then the device page,
+// update by themselves (Seam's events → the portal → her page's live stream), without
+// a reload.
 func testDoor(t *testing.T, alice *tab, p *testportal.Portal, target deviceRow) {
 	id := strings.TrimPrefix(target.Href, "/devices/")
-	alice.step(t, "door-control-page", func(ctx context.Context) error {
-		if err := navigate(ctx, p.Sandbox.ControlURL()); err != nil {
+	door := alice.newIncognitoTab(t)
+	atTheDoor := func(name, button, then string) {
+		door.step(t, name, func(ctx context.Context) error {
+			if err := navigate(ctx, p.Sandbox.ControlURL()); err != nil {
+				return err
+			}
+			if err := click(ctx, chromedp.CSS(`button[aria-label=`+jsString(button)+`]`)); err != nil {
+				return err
+			}
+			// The form posts and comes back to the page, offering the opposite now.
+			return chromedp.Do(ctx, chromedp.WaitVisible(`button[aria-label=`+jsString(then)+`]`))
+		})
+	}
+	alice.step(t, "door-list-open", func(ctx context.Context) error {
+		if err := navigate(ctx, alice.base.String()+"/devices"); err != nil {
 			return err
 		}
-		if err := click(ctx, chromedp.CSS(`button[aria-label=`+jsString("Lock "+target.Name+" by hand")+`]`)); err != nil {
-			return err
-		}
-		// The form posts and comes back to the page, now offering to unlock it.
-		return chromedp.Do(ctx, chromedp.WaitVisible(`button[aria-label=`+jsString("Unlock "+target.Name+" by hand")+`]`))
+		return waitText(ctx, `[id="lock-`+id+`"]`, "Unlocked")
 	})
-	alice.step(t, "door-locked-on-the-page", func(ctx context.Context) error {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if err := navigate(ctx, alice.base.String()+"/devices"); err != nil {
-				return err
-			}
-			err := waitText(ctx, `[id="lock-`+id+`"]`, "Locked")
-			if err == nil || time.Now().After(deadline) {
-				return err
-			}
-			time.Sleep(200 * time.Millisecond)
+	atTheDoor("door-locked-by-hand", "Lock "+target.Name+" by hand", "Unlock "+target.Name+" by hand")
+	alice.step(t, "door-list-updated-live", func(ctx context.Context) error {
+		if u, err := location(ctx); err != nil || u.Path != "/devices" {
+			return fmt.Errorf("the page moved to %v (%v): it must update in place", u, err)
 		}
+		return waitText(ctx, `[id="lock-`+id+`"]`, "Locked")
+	})
+	alice.step(t, "door-device-page-open", func(ctx context.Context) error {
+		if err := navigate(ctx, alice.base.String()+target.Href); err != nil {
+			return err
+		}
+		return waitText(ctx, `[id="status-`+id+`"]`, "Locked")
+	})
+	atTheDoor("door-offline", "Take "+target.Name+" offline", "Bring "+target.Name+" online")
+	alice.step(t, "door-device-page-updated-live", func(ctx context.Context) error {
+		if u, err := location(ctx); err != nil || u.Path != target.Href {
+			return fmt.Errorf("the page moved to %v (%v): it must update in place", u, err)
+		}
+		return waitText(ctx, `[id="status-`+id+`"]`, "Offline")
 	})
 }
 

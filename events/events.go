@@ -79,6 +79,8 @@ type Service struct {
 	PollLimit    int
 	// Instance names this process in the poller's lease.
 	Instance string
+	// Hub tells live pages what changed; nil tells nobody.
+	Hub *Hub
 
 	verifierOnce sync.Once
 	verifier     *svix.Webhook
@@ -191,10 +193,12 @@ func (s *Service) apply(ctx context.Context, stored store.SeamEvent) (bool, erro
 			return nil, time.Time{}, nil
 		})
 	}
+	var owner string
 	applied, err := s.Store.ApplyEvent(ctx, stored.ID, e.DeviceID, s.now(), func(c store.DeviceCopy, ok bool) ([]byte, time.Time, error) {
 		if !ok {
 			return nil, time.Time{}, nil
 		}
+		owner = c.UserID
 		// An event names its device; the copy's row decides whose it is. An event
 		// whose account differs from the device's copy changes nothing.
 		if e.ConnectedAccountID != "" && e.ConnectedAccountID != c.ConnectedAccountID {
@@ -205,7 +209,11 @@ func (s *Service) apply(ctx context.Context, stored store.SeamEvent) (bool, erro
 	if err != nil || !applied {
 		return applied, err
 	}
-	return true, s.follow(ctx, e)
+	err = s.follow(ctx, e)
+	if owner != "" {
+		s.Hub.DeviceChanged(owner, e.DeviceID)
+	}
+	return true, err
 }
 
 // changeCopy is one event applied to one device's copy: the new JSON and state time,
@@ -242,6 +250,7 @@ func (s *Service) follow(ctx context.Context, e seam.Event) error {
 			if err := s.Store.UpdateDevice(ctx, d.ID, func(c store.DeviceCopy) ([]byte, time.Time, error) { return changeCopy(c, e) }); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
+			s.Hub.DeviceChanged(d.UserID, d.ID)
 		}
 		return nil
 	case seam.EventDeviceAdded:
@@ -260,6 +269,9 @@ func (s *Service) follow(ctx context.Context, e seam.Event) error {
 	case seam.EventDeviceRemoved, seam.EventDeviceDeleted:
 		return s.Store.DeleteDevices(ctx, "", e.DeviceID)
 	case seam.EventConnectedAccountDeleted:
+		if owner, err := s.Store.AccountOwner(ctx, e.ConnectedAccountID); err == nil {
+			defer s.Hub.DeviceChanged(owner, "")
+		}
 		return s.Store.DeleteDevices(ctx, e.ConnectedAccountID)
 	}
 	return nil

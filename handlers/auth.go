@@ -72,9 +72,14 @@ func (h *Handlers) Callback(w http.ResponseWriter, r *http.Request) error {
 // Logout ends the session, then asks the IdP to end its own when it supports that.
 func (h *Handlers) Logout(w http.ResponseWriter, r *http.Request) error {
 	u, signedIn := auth.UserFrom(r.Context())
+	key := auth.SessionKey(r)
 	idToken, err := auth.SignOut(r.Context(), h.Sessions)
 	if err != nil {
 		return err
+	}
+	if signedIn && key != "" {
+		// The session's open pages stop their live streams.
+		h.Live.SessionEnded(u.ID, key)
 	}
 	if !signedIn {
 		http.Redirect(w, r, "/", http.StatusSeeOther)

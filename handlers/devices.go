@@ -63,13 +63,21 @@ func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, q
 		return list, 0, err
 	}
 	now := h.Now()
-	latest := map[string]store.ActionAttempt{}
+	var latest map[string]store.ActionAttempt
 	for _, a := range recent { // newest first
-		if _, seen := latest[a.DeviceID]; !seen && now.Sub(a.CreatedAt) < recentActionWindow {
+		if now.Sub(a.CreatedAt) >= recentActionWindow {
+			break
+		}
+		if latest == nil {
+			latest = map[string]store.ActionAttempt{}
+		}
+		if _, seen := latest[a.DeviceID]; !seen {
 			latest[a.DeviceID] = a
 		}
 	}
 	q := strings.ToLower(query)
+	shown := make([]views.Device, 0, len(devices))
+	keys := make([]string, 0, len(devices)) // the sort key of each shown device
 	for _, d := range devices {
 		v := deviceView(d)
 		if q != "" && !strings.Contains(strings.ToLower(v.Name+" "+v.Model+" "+v.Manufacturer), q) {
@@ -78,9 +86,22 @@ func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, q
 		if a, ok := latest[d.DeviceID]; ok {
 			v.Action = actionView(a, now)
 		}
-		list.Devices = append(list.Devices, v)
+		shown = append(shown, v)
+		keys = append(keys, strings.ToLower(v.Name))
 	}
-	slices.SortStableFunc(list.Devices, func(a, b views.Device) int { return cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) })
+	// By name, case-insensitively; each key lowered once, and the (large) device views
+	// moved once rather than at every step of the sort.
+	order := make([]int, len(shown))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(keys[a], keys[b]) })
+	if len(shown) > 0 {
+		list.Devices = make([]views.Device, len(shown))
+		for i, j := range order {
+			list.Devices[i] = shown[j]
+		}
+	}
 	return list, http.StatusOK, nil
 }
 
@@ -122,7 +143,7 @@ func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Devic
 	for _, e := range events {
 		page.Activity = append(page.Activity, activityEntry(e, names))
 	}
-	seamEvents, err := h.Locks.LockEvents(ctx, user, d.DeviceID, 20)
+	seamEvents, err := h.Locks.LockHistory(ctx, user, d.DeviceID, 20)
 	if err != nil {
 		h.Log.WarnContext(ctx, "device events unavailable", "device_id", d.DeviceID, "error", err)
 		page.EventsUnavailable = true

@@ -101,6 +101,18 @@ func badgeID(deviceID string) string { return "lock-" + deviceID }
 // check again" (the follower keeps following it on the server).
 const actionPollBound = 20 * time.Second
 
+// actionFragment is an action as an htmx answer shows it: once it succeeded, it also
+// updates the device's lock badge out of band. (Pages and live updates render the
+// badge from the device's state instead.)
+func actionFragment(a store.ActionAttempt, now time.Time) views.Action {
+	v := *actionView(a, now)
+	if a.Status == store.AttemptSuccess {
+		v.BadgeID = badgeID(a.DeviceID)
+		v.BadgeState = map[bool]views.LockState{true: views.LockUnlocked, false: views.LockLocked}[a.Action == store.ActionUnlock]
+	}
+	return v
+}
+
 // actionView is an action as its status fragment shows it.
 func actionView(a store.ActionAttempt, now time.Time) *views.Action {
 	deviceURL := "/devices/" + url.PathEscape(a.DeviceID)
@@ -123,7 +135,6 @@ func actionView(a store.ActionAttempt, now time.Time) *views.Action {
 		if a.FinishedAt != nil {
 			v.Text += " at " + a.FinishedAt.UTC().Format("15:04 UTC")
 		}
-		v.BadgeID, v.BadgeState = badgeID(a.DeviceID), map[bool]views.LockState{true: views.LockUnlocked, false: views.LockLocked}[unlock]
 	case store.AttemptTimeout:
 		v.State, v.Text = views.ActionUncertain, "No answer from the lock in time. Check the lock before trying again."
 	case store.AttemptUnknown:

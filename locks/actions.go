@@ -121,6 +121,7 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 	case err != nil:
 		return res, fmt.Errorf("%s %s: %w", action, deviceID, err)
 	}
+	s.changed(user.ID, deviceID)
 
 	type sent struct {
 		a   store.ActionAttempt
@@ -264,6 +265,9 @@ func (s *Service) transition(ctx context.Context, a store.ActionAttempt, t store
 	}
 	if changed && t.To == store.AttemptSuccess {
 		s.recordLockState(ctx, a, t.At)
+	}
+	if changed {
+		s.changed(a.UserID, a.DeviceID)
 	}
 	if err != nil {
 		// The action stays open under the sender's lease; when it passes, a follower

@@ -24,6 +24,7 @@ type CopyStore interface {
 	UserDevice(ctx context.Context, userID, deviceID string) (store.DeviceCopy, error)
 	OldestSync(ctx context.Context, userID string) (time.Time, bool, error)
 	UpdateDevice(ctx context.Context, deviceID string, change func(store.DeviceCopy) ([]byte, time.Time, error)) error
+	DeviceEvents(ctx context.Context, deviceID string, types []string, limit int) ([]store.SeamEvent, error)
 	TakeLease(ctx context.Context, name, holder string, now, until time.Time) (string, bool, error)
 	ReleaseLease(ctx context.Context, name, holder string, now time.Time) error
 }
@@ -51,6 +52,7 @@ func (s *Service) SyncUser(ctx context.Context, userID string) ([]seam.Device, e
 	if err := s.Copy.SyncDevices(context.WithoutCancel(ctx), userID, accounts, copies, now); err != nil {
 		return nil, fmt.Errorf("sync devices of %s: %w", userID, err)
 	}
+	s.changed(userID, "")
 	return devices, nil
 }
 
@@ -100,6 +102,26 @@ func (s *Service) CopiedDevice(ctx context.Context, user store.User, deviceID st
 		s.countRefusal("not_owned")
 		s.refused(ctx, user, store.AuditEvent{Action: store.AuditAccessDenied, DeviceID: deviceID,
 			Outcome: store.OutcomeDenied, Detail: "device not among the user's devices"})
+		return seam.Device{}, ErrNotOwned
+	}
+	if err != nil {
+		return seam.Device{}, err
+	}
+	var d seam.Device
+	if err := json.Unmarshal(c.Device, &d); err != nil {
+		return seam.Device{}, fmt.Errorf("device %s in the copy: %w", deviceID, err)
+	}
+	return d, nil
+}
+
+// CopiedDeviceQuietly is CopiedDevice without auditing a miss: for live updates,
+// where a device that left the copy is simply taken off the page.
+func (s *Service) CopiedDeviceQuietly(ctx context.Context, user store.User, deviceID string) (seam.Device, error) {
+	if s.Copy == nil || !ValidDeviceID(deviceID) {
+		return seam.Device{}, ErrNotOwned
+	}
+	c, err := s.Copy.UserDevice(ctx, user.ID, deviceID)
+	if errors.Is(err, store.ErrNotFound) {
 		return seam.Device{}, ErrNotOwned
 	}
 	if err != nil {
@@ -287,4 +309,26 @@ func (s *Service) FinishFromEvent(ctx context.Context, e seam.Event) error {
 			store.AttemptSuccess, words, "")
 	}
 	return nil
+}
+
+// LockHistory returns the lock events Seam sent about a device the caller already
+// showed to be the user's, newest first, from the event inbox: the device page's
+// history without asking Seam. Without a copy it asks Seam (LockEvents).
+func (s *Service) LockHistory(ctx context.Context, user store.User, deviceID string, limit int) ([]seam.Event, error) {
+	if s.Copy == nil {
+		return s.LockEvents(ctx, user, deviceID, limit)
+	}
+	stored, err := s.Copy.DeviceEvents(ctx, deviceID, []string{seam.EventLockLocked, seam.EventLockUnlocked}, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]seam.Event, 0, len(stored))
+	for _, se := range stored {
+		var e seam.Event
+		if err := json.Unmarshal(se.Payload, &e); err != nil {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }

@@ -118,6 +118,8 @@ type Service struct {
 	// background resync; zero takes the default.
 	Copy              CopyStore
 	DeviceStateMaxAge time.Duration
+	// Changes tells the users' live pages what changed; nil tells nobody.
+	Changes ChangeNotifier
 
 	// sends are the actions being sent, which Wait waits for.
 	sends sync.WaitGroup
@@ -158,6 +160,18 @@ func (s *Service) log() *slog.Logger {
 // action still 'requested' as unknown.
 func (s *Service) senderLease() time.Duration {
 	return s.sendTimeout() + s.recordTimeout() + 5*time.Second
+}
+
+// ChangeNotifier tells a user's live pages that a device (deviceID "": every device)
+// changed (events.Hub).
+type ChangeNotifier interface {
+	DeviceChanged(userID, deviceID string)
+}
+
+func (s *Service) changed(userID, deviceID string) {
+	if s.Changes != nil {
+		s.Changes.DeviceChanged(userID, deviceID)
+	}
 }
 
 // Metrics receives what the use cases count (package metrics implements it).

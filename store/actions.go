@@ -342,7 +342,7 @@ UPDATE action_attempts SET claimed_until = $2 WHERE id = $1 AND status IN ('requ
 // ActionAttemptForUser returns the attempt only if userID started it; a
 // missing attempt and another user's are the same ErrNotFound.
 func (db *DB) ActionAttemptForUser(ctx context.Context, userID, attemptID string) (ActionAttempt, error) {
-	row := db.sql.QueryRowContext(ctx,
+	row := db.queryRowCached(ctx,
 		`SELECT `+attemptColumns+` FROM action_attempts WHERE id = $1 AND user_id = $2`, attemptID, userID)
 	a, err := scanAttempt(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -397,15 +397,21 @@ func (db *DB) LatestActionAttempts(ctx context.Context, userID, deviceID string,
 		limit = defaultAttemptLimit
 	}
 	limit = min(limit, maxAttemptLimit)
-	return db.queryAttempts(ctx, "latest action attempts", `
+	rows, err := db.queryCached(ctx, `
 SELECT `+attemptColumns+` FROM action_attempts
 WHERE user_id = $1 AND ($2 = '' OR device_id = $2)
 ORDER BY created_at DESC, id DESC
 LIMIT $3`, userID, deviceID, limit)
+	return collectAttempts("latest action attempts", rows, err)
 }
 
 func (db *DB) queryAttempts(ctx context.Context, what, query string, args ...any) ([]ActionAttempt, error) {
 	rows, err := db.sql.QueryContext(ctx, query, args...)
+	return collectAttempts(what, rows, err)
+}
+
+// collectAttempts reads the attempts of a query's rows (or reports its error).
+func collectAttempts(what string, rows *sql.Rows, err error) ([]ActionAttempt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

@@ -149,7 +149,8 @@ FROM audit_events`
 	// One extra row tells whether another page exists.
 	query += " ORDER BY id DESC LIMIT " + arg(limit+1)
 
-	rows, err := db.sql.QueryContext(ctx, query, args...)
+	// The query's text is one of a few (which filters are set): prepared once each.
+	rows, err := db.queryCached(ctx, query, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list audit: %w", err)
 	}

@@ -86,7 +86,7 @@ WHERE devices.user_id = excluded.user_id`,
 
 // UserDevices returns the copy of the user's devices.
 func (db *DB) UserDevices(ctx context.Context, userID string) ([]DeviceCopy, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE user_id = $1 ORDER BY id`, userID)
+	rows, err := db.queryCached(ctx, `SELECT `+deviceColumns+` FROM devices WHERE user_id = $1 ORDER BY id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("user devices: %w", err)
 	}
@@ -123,7 +123,7 @@ func (db *DB) AccountDevices(ctx context.Context, accountID string) ([]DeviceCop
 // UserDevice returns the copy of one of the user's devices; another user's device and
 // a missing one are the same ErrNotFound.
 func (db *DB) UserDevice(ctx context.Context, userID, deviceID string) (DeviceCopy, error) {
-	d, err := scanDevice(db.sql.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = $1 AND user_id = $2`, deviceID, userID))
+	d, err := scanDevice(db.queryRowCached(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = $1 AND user_id = $2`, deviceID, userID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return DeviceCopy{}, fmt.Errorf("device %s: %w", deviceID, ErrNotFound)
 	}
@@ -137,7 +137,7 @@ func (db *DB) UserDevice(ctx context.Context, userID, deviceID string) (DeviceCo
 // whether the user has any device in the copy.
 func (db *DB) OldestSync(ctx context.Context, userID string) (time.Time, bool, error) {
 	var oldest sql.NullString
-	if err := db.sql.QueryRowContext(ctx, `SELECT MIN(synced_at) FROM devices WHERE user_id = $1`, userID).Scan(&oldest); err != nil {
+	if err := db.queryRowCached(ctx, `SELECT MIN(synced_at) FROM devices WHERE user_id = $1`, userID).Scan(&oldest); err != nil {
 		return time.Time{}, false, fmt.Errorf("oldest sync: %w", err)
 	}
 	if !oldest.Valid {

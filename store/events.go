@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -53,18 +54,9 @@ SELECT `+eventColumns+` FROM seam_events WHERE processed_at IS NULL ORDER BY cre
 	defer rows.Close()
 	var out []SeamEvent
 	for rows.Next() {
-		var e SeamEvent
-		var delivery, device, account sql.NullString
-		var payload, created, received string
-		if err := rows.Scan(&e.ID, &delivery, &e.Type, &device, &account, &payload, &created, &received); err != nil {
+		e, err := scanEvent(rows)
+		if err != nil {
 			return nil, fmt.Errorf("unprocessed events: %w", err)
-		}
-		e.DeliveryID, e.DeviceID, e.ConnectedAccountID, e.Payload = delivery.String, device.String, account.String, []byte(payload)
-		if e.CreatedAt, err = parseTime(created); err != nil {
-			return nil, err
-		}
-		if e.ReceivedAt, err = parseTime(received); err != nil {
-			return nil, err
 		}
 		out = append(out, e)
 	}
@@ -135,4 +127,52 @@ func (db *DB) ReleaseLease(ctx context.Context, name, holder string, now time.Ti
 		return fmt.Errorf("release lease %s: %w", name, err)
 	}
 	return nil
+}
+
+// DeviceEvents returns the newest stored events of the given types for a device, at
+// most limit, newest first: the device page's history without asking Seam.
+func (db *DB) DeviceEvents(ctx context.Context, deviceID string, types []string, limit int) ([]SeamEvent, error) {
+	args := []any{deviceID, limit}
+	where := ""
+	if len(types) > 0 {
+		ph := make([]string, len(types))
+		for i, t := range types {
+			args = append(args, t)
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		where = " AND event_type IN (" + strings.Join(ph, ", ") + ")"
+	}
+	rows, err := db.sql.QueryContext(ctx, `
+SELECT `+eventColumns+` FROM seam_events WHERE device_id = $1`+where+` ORDER BY created_at DESC, id DESC LIMIT $2`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("device events: %w", err)
+	}
+	defer rows.Close()
+	var out []SeamEvent
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("device events: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func scanEvent(s scanner) (SeamEvent, error) {
+	var e SeamEvent
+	var delivery, device, account sql.NullString
+	var payload, created, received string
+	if err := s.Scan(&e.ID, &delivery, &e.Type, &device, &account, &payload, &created, &received); err != nil {
+		return SeamEvent{}, err
+	}
+	e.DeliveryID, e.DeviceID, e.ConnectedAccountID, e.Payload = delivery.String, device.String, account.String, []byte(payload)
+	var err error
+	if e.CreatedAt, err = parseTime(created); err != nil {
+		return SeamEvent{}, err
+	}
+	if e.ReceivedAt, err = parseTime(received); err != nil {
+		return SeamEvent{}, err
+	}
+	return e, nil
 }

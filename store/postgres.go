@@ -60,7 +60,7 @@ func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
 	sqlDB.SetMaxIdleConns(pool)
 	sqlDB.SetConnMaxIdleTime(postgresConnMaxIdleTime)
 	sqlDB.SetConnMaxLifetime(postgresConnMaxLifetime)
-	db := &DB{sql: sqlDB, dialect: postgresDialect}
+	db := &DB{sql: sqlDB, dialect: postgresDialect, pgConfig: cfg}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.Ping(pctx); err != nil {

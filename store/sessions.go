@@ -19,7 +19,7 @@ func (db *DB) Sessions() *Sessions { return &Sessions{db: db} }
 // FindCtx returns the session data of a token that has not expired.
 func (s *Sessions) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
 	var data []byte
-	err := s.db.sql.QueryRowContext(ctx, `SELECT data FROM sessions WHERE token = $1 AND expiry > $2`,
+	err := s.db.queryRowCached(ctx, `SELECT data FROM sessions WHERE token = $1 AND expiry > $2`,
 		token, formatTime(time.Now())).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil

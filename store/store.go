@@ -15,8 +15,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -38,6 +40,11 @@ type DB struct {
 	pin *sql.Conn
 	// dialect says which database this is.
 	dialect dialect
+	// stmts holds the hot queries' statements (query text → *sql.Stmt), prepared once:
+	// see prepared.
+	stmts sync.Map
+	// pgConfig opens the extra connection that listens for changes (PostgreSQL).
+	pgConfig *pgx.ConnConfig
 }
 
 // dialect is the kind of database behind a DB.
@@ -214,8 +221,52 @@ func (db *DB) firstPing(ctx context.Context) error {
 	}
 }
 
+// prepared returns query's statement, prepared on first use and kept for the life of
+// the DB: database/sql prepares it once on each pooled connection that runs it and keeps
+// it there (SQLite then skips parsing and planning, the largest cost of a small query;
+// with PostgreSQL it is pgx's named prepared statement, as its own cache would make).
+// Only fixed query texts belong here: the cache is never trimmed.
+func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if s, ok := db.stmts.Load(query); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := db.sql.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.stmts.LoadOrStore(query, s); loaded {
+		_ = s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
+
+// queryCached is QueryContext through the prepared statement of query.
+func (db *DB) queryCached(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := db.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+// queryRowCached is QueryRowContext through the prepared statement of query; when it
+// cannot be prepared the query runs unprepared, so its Scan reports the error.
+func (db *DB) queryRowCached(ctx context.Context, query string, args ...any) *sql.Row {
+	s, err := db.prepared(ctx, query)
+	if err != nil {
+		return db.sql.QueryRowContext(ctx, query, args...)
+	}
+	return s.QueryRowContext(ctx, args...)
+}
+
 // Close releases every connection; an in-memory database is gone after it.
 func (db *DB) Close() error {
+	db.stmts.Range(func(k, s any) bool {
+		_ = s.(*sql.Stmt).Close()
+		db.stmts.Delete(k)
+		return true
+	})
 	var pinErr error
 	if db.pin != nil {
 		pinErr = db.pin.Close()

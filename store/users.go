@@ -70,7 +70,7 @@ RETURNING `+userColumns,
 
 // UserByID returns the user with that id, or ErrNotFound.
 func (db *DB) UserByID(ctx context.Context, id string) (User, error) {
-	row := db.sql.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id)
+	row := db.queryRowCached(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id)
 	u, err := scanUser(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("user %s: %w", id, ErrNotFound)

@@ -31,6 +31,8 @@ type User struct {
 type Assets struct {
 	CSS  string
 	HTMX string
+	// SSE is htmx's Server-Sent Events extension, which keeps signed-in pages live.
+	SSE string
 	// Scripts are small behaviour scripts loaded on every page (deferred).
 	Scripts []string
 	// Connect is the script of the Connect Webview page only (js/connect.js).

@@ -43,6 +43,7 @@ type App struct {
 	authMW       *auth.Middleware
 	handlers     *handlers.Handlers
 	follower     *locks.Follower
+	hub          *events.Hub
 	events       *events.Service
 	static       *staticFiles
 	csp          string
@@ -87,6 +88,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 	h.Assets = views.Assets{
 		CSS:     a.static.URL("css/app.css"),
 		HTMX:    a.static.URL("js/htmx.min.js"),
+		SSE:     a.static.URL("js/htmx-ext-sse.min.js"),
 		Connect: a.static.URL("js/connect.js"),
 	}
 
@@ -195,6 +197,19 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		DeviceStateMaxAge: cfg.DeviceStateMaxAge,
 	}
 	h.Accounts.Devices = h.Locks
+	// Live pages: changes fan out in process, or through PostgreSQL to every instance.
+	var relay events.Relay
+	if a.db.Shared() {
+		relay = a.db
+	}
+	a.hub = events.NewHub(relay, log.With("component", "live"))
+	h.Live, h.Locks.Changes, h.SessionIdleTimeout = a.hub, a.hub, cfg.SessionIdleTimeout
+	if a.db.Shared() {
+		lctx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
+		listening := make(chan struct{})
+		go func() { defer close(listening); a.db.Listen(lctx, a.hub.Deliver, a.hub.ResyncAll) }()
+		a.closers = append(a.closers, func() error { stopListening(); <-listening; return nil })
+	}
 	// Seam's events: received by every instance, polled by one at a time when Seam
 	// cannot reach the portal, applied once.
 	a.events = &events.Service{
@@ -206,6 +221,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		WebhookSecret: cfg.SeamWebhookSecret,
 		PollInterval:  cfg.EventsPollInterval,
 		Instance:      rand.Text(),
+		Hub:           a.hub,
 	}
 	if cfg.SeamWebhookSecret == "" && a.sandbox != nil {
 		// Development: the embedded sandbox delivers its events to this portal, signed.
@@ -236,6 +252,10 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 	a.handler = a.routes()
 	return a, nil
 }
+
+// BeginShutdown ends every live stream (with "sse-close"), so that the server's
+// graceful shutdown is not held by them; web.Run registers it with the server.
+func (a *App) BeginShutdown() { _ = a.hub.Close() }
 
 // Handler is the portal's root handler.
 func (a *App) Handler() http.Handler { return a.handler }

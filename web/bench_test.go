@@ -11,12 +11,12 @@ import (
 	"github.com/latchkey/latchkey/store"
 )
 
-// BenchmarkDevicesPage50 measures GET /devices for a user with 50 devices on the
+// BenchmarkDevicesList50 measures GET /devices for a user with 50 devices on the
 // sandbox, in-process through the real route table and middleware. Besides ns/op it
 // reports seam-ns/op, the time of the same devices/list call made alone against the
 // same sandbox, and own-ns/op, the rest: Latchkey's own work (session, database,
 // ownership filter, rendering). Target: own-ns/op under 1 ms.
-func BenchmarkDevicesPage50(b *testing.B) {
+func BenchmarkDevicesList50(b *testing.B) {
 	p := testportal.Start(b, testportal.Options{})
 	c := p.SignIn(b, "alice")
 	users, err := p.DB.ListUsers(b.Context())

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -465,4 +466,68 @@ func TestInstanceKilledWithActionPending(t *testing.T) {
 	if succeeded != 1 {
 		t.Errorf("%d %s audit rows, want exactly 1", succeeded, store.AuditDeviceUnlockSucceeded)
 	}
+}
+
+// TestLiveChangesReachEveryInstance: alice's page is open on one instance while Seam's
+// event is applied on whichever instance polls; the change reaches her stream through
+// PostgreSQL LISTEN/NOTIFY; bob's stream on the same instance never carries it.
+func TestLiveChangesReachEveryInstance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts real processes")
+	}
+	c := startCluster(t, 2, map[string]string{"SEAM_EVENTS_POLL_INTERVAL": "200ms"})
+	alice, bob := c.signIn(t, "alice"), c.signIn(t, "bob")
+	if res, _ := c.Connect(t, alice, sandbox.JaneEmail); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("connect: %d", res.StatusCode)
+	}
+	if res, _ := c.Connect(t, bob, sandbox.JohnEmail); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("connect: %d", res.StatusCode)
+	}
+	front := c.devicesOf(t, alice)[0]
+	for i, in := range c.instances {
+		direct := &testportal.Portal{URL: "http://" + in.addr}
+		aliceStream := streamOn(t, direct, c.URL, alice)
+		bobStream := streamOn(t, direct, c.URL, bob)
+		locked := i%2 == 0
+		if err := c.Sandbox.SetLocked(front, !locked, sandbox.MethodManual); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := next(t, aliceStream, 10*time.Second, func(ev sseEvent) bool {
+			return ev.name == "change" && strings.Contains(ev.data, front)
+		}); !ok {
+			t.Errorf("alice's stream on instance %d never carried the change", i)
+		}
+		if ev, ok := next(t, bobStream, 300*time.Millisecond, func(ev sseEvent) bool { return strings.Contains(ev.data, front) }); ok {
+			t.Errorf("bob's stream on instance %d carried alice's device:\n%s", i, ev.data)
+		}
+	}
+}
+
+// streamOn opens b's live stream on one instance directly, under the shared URL's host.
+func streamOn(t *testing.T, direct *testportal.Portal, shared string, b *http.Client) <-chan sseEvent {
+	t.Helper()
+	u, _ := url.Parse(shared)
+	jar := b.Jar
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, direct.URL+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = u.Host
+	for _, ck := range jar.Cookies(u) {
+		req.AddCookie(ck)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("stream on %s: %d", direct.URL, res.StatusCode)
+	}
+	events := readEvents(res)
+	if _, ok := next(t, events, 5*time.Second, func(ev sseEvent) bool { return ev.data == "connected" }); !ok {
+		t.Fatal("the stream never said it was connected")
+	}
+	return events
 }

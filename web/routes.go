@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 
+	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/handlers"
 )
 
@@ -51,6 +52,9 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /connect/return", protected(h.ConnectReturn))
 	mux.Handle("GET /connect/{webview}", protected(h.ConnectWebview))
 	mux.Handle("GET /connect/{webview}/status", protected(h.ConnectStatus))
+
+	// The page's live stream: read the session, never save it, never redirect.
+	mux.Handle("GET /events", chain(http.HandlerFunc(h.LiveEvents), auth.ReadSession(a.sessions), a.authMW.LoadUser))
 
 	// The user's own audit trail.
 	mux.Handle("GET /activity", protected(h.Activity))

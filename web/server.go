@@ -51,7 +51,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("LATCHKEY_ADDR: listen on %s: %w", cfg.Addr, err)
 	}
 	app.printBanner(stdout, ln.Addr().String())
-	return serve(ctx, newHTTPServer(app.Handler(), log), ln, cfg.ShutdownTimeout, log)
+	srv := newHTTPServer(app.Handler(), log)
+	srv.RegisterOnShutdown(app.BeginShutdown)
+	return serve(ctx, srv, ln, cfg.ShutdownTimeout, log)
 }
 
 // newHTTPServer bounds every phase of a request so slow clients cannot hold the server.

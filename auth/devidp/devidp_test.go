@@ -93,7 +93,7 @@ func newEnv(t *testing.T) *env {
 		},
 		browser: &http.Client{
 			Jar:           jar,
-			Timeout:       5 * time.Second,
+			Timeout:       30 * time.Second, // generous: the suite runs under -race beside a browser
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		logs: logs,
