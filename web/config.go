@@ -81,6 +81,8 @@ type Config struct {
 	DevIdPAddr         string
 	SandboxAddr        string
 	SandboxActionDelay time.Duration
+	// SandboxLatency slows every sandbox API call (to try the portal against a slow Seam).
+	SandboxLatency time.Duration
 	SeamSandboxAPIKey  string
 	DevPassword        string
 }
@@ -315,6 +317,14 @@ func settings() []setting {
 				return fmt.Errorf("want a duration from 0s to 1h such as 1500ms, got %q", v)
 			}
 			c.SandboxActionDelay = d
+			return nil
+		}},
+		{env: "LATCHKEY_SANDBOX_LATENCY", flag: "sandbox-latency", def: "0s", usage: "development: added to every call to the embedded sandbox, to try the portal against a slow Seam", parse: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d > time.Minute {
+				return fmt.Errorf("want a duration from 0s to 1m such as 300ms, got %q", v)
+			}
+			c.SandboxLatency = d
 			return nil
 		}},
 		{env: "SEAM_SANDBOX_API_KEY", flag: "seam-sandbox-api-key", secret: true, usage: "development: API key the sandbox accepts (default random per start, printed in the banner)", parse: str(func(c *Config) *string { return &c.SeamSandboxAPIKey })},

@@ -152,6 +152,8 @@ func TestParseConfigGoodValues(t *testing.T) {
 			func(c *Config) (any, any) { return c.EventsPollInterval, 30 * time.Second }},
 		{"device state max age", map[string]string{"DEVICE_STATE_MAX_AGE": "2m"},
 			func(c *Config) (any, any) { return c.DeviceStateMaxAge, 2 * time.Minute }},
+		{"sandbox latency", map[string]string{"LATCHKEY_SANDBOX_LATENCY": "300ms"},
+			func(c *Config) (any, any) { return c.SandboxLatency, 300 * time.Millisecond }},
 		{"seam budget", map[string]string{"LATCHKEY_SEAM_BUDGET": "30/15s"},
 			func(c *Config) (any, any) { return c.SeamBudget, locks.Budget{Limit: 30, Window: 15 * time.Second} }},
 		{"webview budget", map[string]string{"LATCHKEY_WEBVIEW_BUDGET": "3/1h"},
@@ -278,6 +280,7 @@ func TestParseConfigBadValues(t *testing.T) {
 		{variable: "LATCHKEY_SEAM_DEADLINE", value: "-5s"},
 		{variable: "LATCHKEY_SEAM_BUDGET", value: "20"},
 		{variable: "SEAM_WEBHOOK_SECRET", value: "not-a-secret"},
+		{variable: "LATCHKEY_SANDBOX_LATENCY", value: "-1s"},
 		{variable: "LATCHKEY_SEAM_BUDGET", value: "0/10s"},
 		{variable: "LATCHKEY_WEBVIEW_BUDGET", value: "5/never"},
 		{variable: "LATCHKEY_ACTION_SEND_BOUND", value: "soon"},
@@ -357,7 +360,7 @@ func TestParseConfigHelp(t *testing.T) {
 		"SESSION_IDLE_TIMEOUT", "SESSION_LIFETIME", "LATCHKEY_ACTIONS_PER_MINUTE", "LATCHKEY_SHUTDOWN_TIMEOUT",
 		"LATCHKEY_SEAM_DEADLINE", "SEAM_WEBHOOK_SECRET", "SEAM_EVENTS_POLL_INTERVAL", "DEVICE_STATE_MAX_AGE", "LATCHKEY_SEAM_BUDGET", "LATCHKEY_WEBVIEW_BUDGET", "LATCHKEY_REFUSAL_AUDIT_WINDOW",
 		"LATCHKEY_ACTION_SEND_BOUND", "LATCHKEY_ACTION_SEND_TIMEOUT", "LATCHKEY_ACTION_PENDING_BOUND", "LATCHKEY_FOLLOW_INTERVAL",
-		"LATCHKEY_DEV_IDP_ADDR", "LATCHKEY_SANDBOX_ADDR", "LATCHKEY_SANDBOX_ACTION_DELAY", "SEAM_SANDBOX_API_KEY",
+		"LATCHKEY_DEV_IDP_ADDR", "LATCHKEY_SANDBOX_ADDR", "LATCHKEY_SANDBOX_ACTION_DELAY", "LATCHKEY_SANDBOX_LATENCY", "SEAM_SANDBOX_API_KEY",
 		"DEV_PASSWORD", "LATCHKEY_METRICS_ADDR",
 	}
 	for _, arg := range []string{"--help", "-h"} {

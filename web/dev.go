@@ -74,6 +74,10 @@ func (a *App) startSandbox(ctx context.Context) (endpoint, key string, err error
 	}
 	a.closers = append(a.closers, srv.Close)
 	a.sandbox, a.sandboxURL = srv.Sandbox, srv.URL
+	if d := a.cfg.SandboxLatency; d > 0 {
+		srv.Sandbox.InjectFault(sandbox.Fault{Latency: d})
+		a.banner = append(a.banner, "sandbox latency: every call to the sandbox takes "+d.String()+" more (LATCHKEY_SANDBOX_LATENCY)")
+	}
 	var logins []string
 	for _, l := range sandbox.Logins() {
 		logins = append(logins, l.Email+" / "+l.Password)
