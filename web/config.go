@@ -82,9 +82,9 @@ type Config struct {
 	SandboxAddr        string
 	SandboxActionDelay time.Duration
 	// SandboxLatency slows every sandbox API call (to try the portal against a slow Seam).
-	SandboxLatency time.Duration
-	SeamSandboxAPIKey  string
-	DevPassword        string
+	SandboxLatency    time.Duration
+	SeamSandboxAPIKey string
+	DevPassword       string
 }
 
 // DevSeam reports whether the embedded Seam sandbox stands in for Seam.
