@@ -123,6 +123,8 @@ type Service struct {
 
 	// sends are the actions being sent, which Wait waits for.
 	sends sync.WaitGroup
+	// decoded caches the devices decoded from the copy.
+	decoded decodedDevices
 }
 
 func (s *Service) now() time.Time {

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/latchkey/latchkey/internal/testing/testportal"
 	"github.com/latchkey/latchkey/seam/sandbox"
@@ -52,7 +51,7 @@ func newPageBench(tb testing.TB, email string) *pageBench {
 		req.Header.Set("Sec-Fetch-Site", "same-origin")
 		return req
 	}
-	settleEvents(tb, p)
+	p.SettleEvents(tb)
 	b := &pageBench{p: p, handler: p.App.Handler(), devices: newReq("/devices"), device: newReq("/devices/" + copies[0].ID)}
 	// Warm up: the session is seen (its last-seen written), the pages render once.
 	for _, req := range []*http.Request{b.devices, b.device} {
@@ -61,32 +60,6 @@ func newPageBench(tb testing.TB, email string) *pageBench {
 		}
 	}
 	return b
-}
-
-// settleEvents waits until the sandbox's webhooks about the connection have arrived
-// and been applied (their writes are not the pages'): the inbox unchanged and empty of
-// unapplied events for a while.
-func settleEvents(tb testing.TB, p *testportal.Portal) {
-	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	last, quiet := -1, 0
-	for quiet < 5 {
-		var stored, open int
-		if err := p.DB.SQL().QueryRowContext(tb.Context(),
-			`SELECT COUNT(*), COUNT(*) - COUNT(processed_at) FROM seam_events`).Scan(&stored, &open); err != nil {
-			tb.Fatal(err)
-		}
-		if stored == last && open == 0 {
-			quiet++
-		} else {
-			quiet = 0
-		}
-		last = stored
-		if time.Now().After(deadline) {
-			tb.Fatalf("Seam's events did not settle: %d stored, %d not applied", stored, open)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // serve runs req through the portal's whole handler chain in-process.

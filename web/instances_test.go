@@ -376,6 +376,9 @@ func TestOwnershipMatrixSeveralInstances(t *testing.T) {
 		"LATCHKEY_SEAM_BUDGET":          "10000/1s",
 		"LATCHKEY_REFUSAL_AUDIT_WINDOW": "1ns",
 		"ADMIN_EMAILS":                  matrixAdmin + "@example.com",
+		// The matrix counts Seam calls per case: no poller (nor the resyncs its events
+		// may ask for) in the background.
+		"SEAM_EVENTS_POLL_INTERVAL": "1h",
 	})
 	c.Portal.DB = c.db
 	calls := func() []matrixCall {

@@ -228,7 +228,38 @@ func (p *Portal) Connect(t testing.TB, c *http.Client, email string) (*http.Resp
 	if _, err := p.Sandbox.CompleteWebview(webviewID, email, sandbox.LoginPassword); err != nil {
 		t.Fatalf("sandbox login %s: %v", email, err)
 	}
-	return p.Get(t, c, "/connect/return?connect_webview_id="+url.QueryEscape(webviewID))
+	res, body := p.Get(t, c, "/connect/return?connect_webview_id="+url.QueryEscape(webviewID))
+	p.SettleEvents(t)
+	return res, body
+}
+
+// SettleEvents waits until the Seam events that reached the portal (the sandbox's
+// webhooks) have all been applied and no more arrive for a while, so that what a test
+// counts next (Seam calls, database writes) is its own. It does nothing without a DB.
+func (p *Portal) SettleEvents(t testing.TB) {
+	t.Helper()
+	if p.DB == nil {
+		return
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	last, quiet := -1, 0
+	for quiet < 5 {
+		var stored, open int
+		if err := p.DB.SQL().QueryRowContext(t.Context(),
+			`SELECT COUNT(*), COUNT(*) - COUNT(processed_at) FROM seam_events`).Scan(&stored, &open); err != nil {
+			t.Fatal(err)
+		}
+		if stored == last && open == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		last = stored
+		if time.Now().After(deadline) {
+			t.Fatalf("Seam's events did not settle: %d stored, %d not applied", stored, open)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
 }
 
 func resolve(t testing.TB, res *http.Response) *url.URL {
