@@ -203,6 +203,42 @@ func TestOwnershipMatrixSandbox(t *testing.T) {
 		env.devices[matrixBob] = listedDeviceID(t, p, env.clients[matrixBob], "Main Entrance")
 	})
 	matrixRun(t, env)
+	t.Run("live stream", func(t *testing.T) { matrixStreams(t, env) })
+}
+
+// matrixStreams is the matrix's row for GET /events: a change to one user's device
+// reaches that user's stream and nobody else's (the other customer, the admin); the
+// anonymous visitor has no stream at all.
+func matrixStreams(t *testing.T, env *matrixEnv) {
+	p := env.p
+	if res, _ := p.Get(t, env.clients[matrixAnon], "/events"); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous /events: %d, want 401", res.StatusCode)
+	}
+	streams := map[string]<-chan sseEvent{}
+	for _, who := range []string{matrixAlice, matrixBob, matrixAdmin} {
+		_, events := openStream(t, p, env.clients[who])
+		if _, ok := next(t, events, 5*time.Second, func(ev sseEvent) bool { return ev.data == "connected" }); !ok {
+			t.Fatalf("%s's stream never connected", who)
+		}
+		streams[who] = events
+	}
+	for _, owner := range []string{matrixAlice, matrixBob} {
+		device := env.devices[owner]
+		if err := p.Sandbox.SetOnline(device, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := next(t, streams[owner], 5*time.Second, func(ev sseEvent) bool { return strings.Contains(ev.data, device) }); !ok {
+			t.Errorf("%s's stream never carried their own device's change", owner)
+		}
+		for _, other := range []string{matrixAlice, matrixBob, matrixAdmin} {
+			if other == owner {
+				continue
+			}
+			if ev, ok := next(t, streams[other], 300*time.Millisecond, func(ev sseEvent) bool { return strings.Contains(ev.data, device) }); ok {
+				t.Errorf("%s's stream carried %s's device:\n%s", other, owner, ev.data)
+			}
+		}
+	}
 }
 
 // TestOwnershipMatrixSeamFake runs the same matrix with Seam's own fake
