@@ -219,20 +219,10 @@ func (s *Service) apply(ctx context.Context, stored store.SeamEvent) (bool, erro
 // changeCopy is one event applied to one device's copy: the new JSON and state time,
 // or nil when nothing changes.
 func changeCopy(c store.DeviceCopy, e seam.Event) ([]byte, time.Time, error) {
-	var d seam.Device
-	if err := json.Unmarshal(c.Device, &d); err != nil {
-		return nil, time.Time{}, err
-	}
-	changed, ok := locks.ApplyEvent(d, c.StateAt, e)
-	if !ok {
-		return nil, time.Time{}, nil
-	}
-	b, err := json.Marshal(changed)
-	at := e.OccurredAt
-	if at.IsZero() {
-		at = e.CreatedAt
-	}
-	return b, at, err
+	// The state time stays when the device was read from Seam; each kind of state
+	// keeps its own time inside the copy.
+	b, err := locks.ApplyEvent(c.Device, c.StateAt, e)
+	return b, c.StateAt, err
 }
 
 // follow does what an applied event asks beyond one device's copy.

@@ -1,7 +1,6 @@
 package locks
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -23,6 +22,8 @@ const DefaultDeviceStateMaxAge = 15 * time.Minute
 type CopyStore interface {
 	SyncDevices(ctx context.Context, userID string, accountIDs []string, devices []store.DeviceCopy, now time.Time) error
 	UserDevices(ctx context.Context, userID string) ([]store.DeviceCopy, error)
+	UserDeviceRefs(ctx context.Context, userID string) ([]store.DeviceRef, error)
+	UserDevicesWithRevisions(ctx context.Context, userID string, ids []string) ([]store.DeviceCopy, []int64, error)
 	UserDevice(ctx context.Context, userID, deviceID string) (store.DeviceCopy, error)
 	OldestSync(ctx context.Context, userID string) (time.Time, bool, error)
 	UpdateDevice(ctx context.Context, deviceID string, change func(store.DeviceCopy) ([]byte, time.Time, error)) error
@@ -66,11 +67,11 @@ func (s *Service) Devices(ctx context.Context, userID string) ([]seam.Device, er
 		devices, _, err := s.listOwned(ctx, userID)
 		return devices, err
 	}
-	oldest, any, err := s.Copy.OldestSync(ctx, userID)
+	refs, err := s.Copy.UserDeviceRefs(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	if !any {
+	if len(refs) == 0 {
 		accounts, err := s.Store.ConnectedAccountsForUser(ctx, userID)
 		if err != nil {
 			return nil, fmt.Errorf("owned accounts: %w", err)
@@ -80,14 +81,16 @@ func (s *Service) Devices(ctx context.Context, userID string) ([]seam.Device, er
 		}
 		return s.SyncUser(ctx, userID)
 	}
+	oldest := refs[0].SyncedAt
+	for _, r := range refs[1:] {
+		if r.SyncedAt.Before(oldest) {
+			oldest = r.SyncedAt
+		}
+	}
 	if s.now().Sub(oldest) > s.maxAge() {
 		s.resyncInBackground(ctx, userID)
 	}
-	copies, err := s.Copy.UserDevices(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	return s.decoded.decode(copies)
+	return s.decoded.devices(ctx, s.Copy, userID, refs)
 }
 
 // CopiedDevice returns the user's device from the local copy, for pages: one the copy
@@ -165,41 +168,62 @@ func (s *Service) resyncInBackground(ctx context.Context, userID string) {
 	}()
 }
 
-// decodedDevices keeps the devices last decoded from the copy, by id with the JSON
-// they came from: decoding 50 devices on every page view was a quarter of its CPU
-// profile. An entry is used only while the copy holds exactly the same JSON, so it is
-// never stale; it is a per-process cache of a pure function, not shared state.
+// decodedDevices keeps the devices last decoded from the copy with the revision they
+// had: decoding 50 devices on every page view was a quarter of its CPU profile, and
+// reading their JSON a fifth. A page reads only the devices' revisions, and the JSON of
+// those that changed since. An entry is used only while the copy holds the same
+// revision (raised by every change, on any instance), so it is never stale: a
+// per-process cache of a pure function, not shared state.
 type decodedDevices struct {
 	mu      sync.Mutex
 	entries map[string]decodedDevice
 }
 
 type decodedDevice struct {
-	raw    []byte
-	device seam.Device
+	revision int64
+	device   seam.Device
 }
 
 // maxDecoded bounds the cache; past it, it starts over.
 const maxDecoded = 100_000
 
-func (c *decodedDevices) decode(copies []store.DeviceCopy) ([]seam.Device, error) {
-	out := make([]seam.Device, 0, len(copies))
+func (c *decodedDevices) devices(ctx context.Context, copies CopyStore, userID string, refs []store.DeviceRef) ([]seam.Device, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.entries == nil || len(c.entries) > maxDecoded {
 		c.entries = map[string]decodedDevice{}
 	}
-	for _, cp := range copies {
-		if e, ok := c.entries[cp.ID]; ok && bytes.Equal(e.raw, cp.Device) {
+	var missing []string
+	for _, r := range refs {
+		if e, ok := c.entries[r.ID]; !ok || e.revision != r.Revision {
+			missing = append(missing, r.ID)
+		}
+	}
+	c.mu.Unlock()
+	if len(missing) > 0 {
+		fresh, revs, err := copies.UserDevicesWithRevisions(ctx, userID, missing)
+		if err != nil {
+			return nil, err
+		}
+		decoded := make([]decodedDevice, len(fresh))
+		for i, cp := range fresh {
+			if err := json.Unmarshal(cp.Device, &decoded[i].device); err != nil {
+				return nil, fmt.Errorf("device %s in the copy: %w", cp.ID, err)
+			}
+			decoded[i].revision = revs[i]
+		}
+		c.mu.Lock()
+		for i, cp := range fresh {
+			c.entries[cp.ID] = decoded[i]
+		}
+		c.mu.Unlock()
+	}
+	out := make([]seam.Device, 0, len(refs))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range refs {
+		if e, ok := c.entries[r.ID]; ok {
 			out = append(out, e.device)
-			continue
 		}
-		var d seam.Device
-		if err := json.Unmarshal(cp.Device, &d); err != nil {
-			return nil, fmt.Errorf("device %s in the copy: %w", cp.ID, err)
-		}
-		c.entries[cp.ID] = decodedDevice{raw: bytes.Clone(cp.Device), device: d}
-		out = append(out, d)
 	}
 	return out, nil
 }
@@ -212,46 +236,79 @@ func (s *Service) recordLockState(ctx context.Context, a store.ActionAttempt, at
 	}
 	locked := a.Action == store.ActionLock
 	err := s.Copy.UpdateDevice(context.WithoutCancel(ctx), a.DeviceID, func(c store.DeviceCopy) ([]byte, time.Time, error) {
-		if at.Before(c.StateAt) {
-			return nil, time.Time{}, nil
-		}
-		var d seam.Device
-		if err := json.Unmarshal(c.Device, &d); err != nil {
-			return nil, time.Time{}, err
-		}
-		d.Properties.Locked = &locked
-		b, err := json.Marshal(d)
-		return b, at, err
+		b, err := setLocked(c.Device, c.StateAt, locked, at)
+		return b, c.StateAt, err
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.log().WarnContext(ctx, "record lock state in the copy", "device_id", a.DeviceID, "error", err)
 	}
 }
 
-// ApplyEvent is what one of Seam's events does to the copy of its device: the new
-// device and whether it changed. Events older than the state already applied (stateAt)
-// change nothing, so late or repeated deliveries cannot turn the clock back.
-func ApplyEvent(d seam.Device, stateAt time.Time, e seam.Event) (seam.Device, bool) {
+// copiedDevice is a device as the copy keeps it: Seam's object, plus when each kind of
+// state it shows was last set by an event or an action (so that events arriving out of
+// order — webhooks are delivered concurrently — never turn one kind back, whatever
+// the others did meanwhile).
+type copiedDevice struct {
+	seam.Device
+	FieldsAt map[string]time.Time `json:"latchkey_fields_at,omitempty"`
+}
+
+// The kinds of state events set.
+const (
+	fieldLocked  = "locked"
+	fieldOnline  = "online"
+	fieldBattery = "battery"
+	fieldAccount = "account"
+)
+
+// eventField is the kind of state an event sets, or "" for events that set none here.
+func eventField(eventType string) string {
+	switch eventType {
+	case seam.EventLockLocked, seam.EventLockUnlocked:
+		return fieldLocked
+	case seam.EventDeviceConnected, seam.EventDeviceDisconnected:
+		return fieldOnline
+	case seam.EventDeviceLowBattery, seam.EventDeviceBatteryStatusChanged:
+		return fieldBattery
+	case seam.EventConnectedAccountDisconnected, seam.EventConnectedAccountConnected:
+		return fieldAccount
+	}
+	return ""
+}
+
+// ApplyEvent is what one of Seam's events does to the copy of its device (its JSON as
+// stored; syncedAt is when it was read from Seam): the new JSON, or nil when nothing
+// changes. An event older than the last read from Seam, or than the last change of the
+// same kind, changes nothing, so late or repeated deliveries cannot turn the clock back.
+func ApplyEvent(raw []byte, syncedAt time.Time, e seam.Event) ([]byte, error) {
+	field := eventField(e.EventType)
+	if field == "" {
+		return nil, nil
+	}
 	at := e.OccurredAt
 	if at.IsZero() {
 		at = e.CreatedAt
 	}
-	if at.Before(stateAt) {
-		return d, false
+	var c copiedDevice
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, err
 	}
-	p := &d.Properties
+	if at.Before(syncedAt) || at.Before(c.FieldsAt[field]) {
+		return nil, nil
+	}
+	p := &c.Properties
 	switch e.EventType {
 	case seam.EventLockLocked, seam.EventLockUnlocked:
 		locked := e.EventType == seam.EventLockLocked
 		p.Locked = &locked
 	case seam.EventDeviceConnected:
 		p.Online = true
-		d.Errors = slices.DeleteFunc(d.Errors, func(x seam.DeviceError) bool { return x.ErrorCode == "device_offline" })
+		c.Errors = slices.DeleteFunc(c.Errors, func(x seam.DeviceError) bool { return x.ErrorCode == "device_offline" })
 	case seam.EventDeviceDisconnected:
 		p.Online = false
 	case seam.EventDeviceLowBattery, seam.EventDeviceBatteryStatusChanged:
 		if e.BatteryLevel == nil {
-			return d, false
+			return nil, nil
 		}
 		level := *e.BatteryLevel
 		status := e.BatteryStatus
@@ -261,16 +318,28 @@ func ApplyEvent(d seam.Device, stateAt time.Time, e seam.Event) (seam.Device, bo
 		p.BatteryLevel = &level
 		p.Battery = &seam.Battery{Level: level, Status: status}
 	case seam.EventConnectedAccountDisconnected:
-		if !slices.ContainsFunc(d.Errors, func(x seam.DeviceError) bool { return x.ErrorCode == "account_disconnected" }) {
-			d.Errors = append(d.Errors, seam.DeviceError{ErrorCode: "account_disconnected", IsConnectedAccountError: true,
+		if !slices.ContainsFunc(c.Errors, func(x seam.DeviceError) bool { return x.ErrorCode == "account_disconnected" }) {
+			c.Errors = append(c.Errors, seam.DeviceError{ErrorCode: "account_disconnected", IsConnectedAccountError: true,
 				Message: "The account is disconnected."})
 		}
 	case seam.EventConnectedAccountConnected:
-		d.Errors = slices.DeleteFunc(d.Errors, func(x seam.DeviceError) bool { return x.ErrorCode == "account_disconnected" })
-	default:
-		return d, false
+		c.Errors = slices.DeleteFunc(c.Errors, func(x seam.DeviceError) bool { return x.ErrorCode == "account_disconnected" })
 	}
-	return d, true
+	if c.FieldsAt == nil {
+		c.FieldsAt = map[string]time.Time{}
+	}
+	c.FieldsAt[field] = at
+	return json.Marshal(c)
+}
+
+// setLocked is a finished action's result written into a device's copy, unless an
+// event of the lock said something newer.
+func setLocked(raw []byte, syncedAt time.Time, locked bool, at time.Time) ([]byte, error) {
+	typ := seam.EventLockUnlocked
+	if locked {
+		typ = seam.EventLockLocked
+	}
+	return ApplyEvent(raw, syncedAt, seam.Event{EventType: typ, OccurredAt: at})
 }
 
 // FinishFromEvent finishes the action one of Seam's events reports on: an

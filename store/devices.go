@@ -39,11 +39,13 @@ func (db *DB) SyncDevices(ctx context.Context, userID string, accountIDs []strin
 				return fmt.Errorf("sync devices: device %s is not user %s's", d.ID, userID)
 			}
 			res, err := tx.ExecContext(ctx, `
-INSERT INTO devices (`+deviceColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO devices (`+deviceColumns+`, revision) VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (id) DO UPDATE SET connected_account_id = excluded.connected_account_id, device = excluded.device,
-    state_at = excluded.state_at, synced_at = excluded.synced_at
+    state_at = excluded.state_at, synced_at = excluded.synced_at, revision = devices.revision + 1
 WHERE devices.user_id = excluded.user_id`,
-				d.ID, userID, d.ConnectedAccountID, string(d.Device), formatTime(nowOr(d.StateAt)), formatTime(now))
+				// A new row's revision is the time it was written, so a device removed and
+				// added again never repeats a revision a page may still hold.
+				d.ID, userID, d.ConnectedAccountID, string(d.Device), formatTime(nowOr(d.StateAt)), formatTime(now), time.Now().UnixNano())
 			if err != nil {
 				return fmt.Errorf("sync device %s: %w", d.ID, err)
 			}
@@ -100,6 +102,74 @@ func (db *DB) UserDevices(ctx context.Context, userID string) ([]DeviceCopy, err
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// DeviceRef is a copied device's id and revision (raised on every change), and when it
+// was last read from Seam: enough to tell what changed since a page last decoded it.
+type DeviceRef struct {
+	ID       string
+	Revision int64
+	SyncedAt time.Time
+}
+
+// UserDeviceRefs returns the refs of the user's copied devices, by id.
+func (db *DB) UserDeviceRefs(ctx context.Context, userID string) ([]DeviceRef, error) {
+	rows, err := db.queryCached(ctx, `SELECT id, revision, synced_at FROM devices WHERE user_id = $1 ORDER BY id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("user device refs: %w", err)
+	}
+	defer rows.Close()
+	var out []DeviceRef
+	for rows.Next() {
+		var r DeviceRef
+		var synced string
+		if err := rows.Scan(&r.ID, &r.Revision, &synced); err != nil {
+			return nil, fmt.Errorf("user device refs: %w", err)
+		}
+		if r.SyncedAt, err = parseTime(synced); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// UserDevicesWithRevisions returns the copy of the listed devices of the user, each
+// with its revision.
+func (db *DB) UserDevicesWithRevisions(ctx context.Context, userID string, ids []string) ([]DeviceCopy, []int64, error) {
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
+	args := []any{userID}
+	ph := make([]string, len(ids))
+	for i, id := range ids {
+		args = append(args, id)
+		ph[i] = fmt.Sprintf("$%d", i+2)
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+deviceColumns+`, revision FROM devices WHERE user_id = $1 AND id IN (`+strings.Join(ph, ", ")+`) ORDER BY id`, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("user devices: %w", err)
+	}
+	defer rows.Close()
+	var out []DeviceCopy
+	var revs []int64
+	for rows.Next() {
+		var d DeviceCopy
+		var device, stateAt, syncedAt string
+		var rev int64
+		if err := rows.Scan(&d.ID, &d.UserID, &d.ConnectedAccountID, &device, &stateAt, &syncedAt, &rev); err != nil {
+			return nil, nil, fmt.Errorf("user devices: %w", err)
+		}
+		d.Device = []byte(device)
+		if d.StateAt, err = parseTime(stateAt); err != nil {
+			return nil, nil, err
+		}
+		if d.SyncedAt, err = parseTime(syncedAt); err != nil {
+			return nil, nil, err
+		}
+		out, revs = append(out, d), append(revs, rev)
+	}
+	return out, revs, rows.Err()
 }
 
 // AccountDevices returns the copy of the devices of one connected account.
@@ -172,7 +242,7 @@ func updateDevice(ctx context.Context, db *DB, tx *sql.Tx, deviceID string, chan
 	if err != nil || b == nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE devices SET device = $2, state_at = $3 WHERE id = $1`, deviceID, string(b), formatTime(at))
+	_, err = tx.ExecContext(ctx, `UPDATE devices SET device = $2, state_at = $3, revision = revision + 1 WHERE id = $1`, deviceID, string(b), formatTime(at))
 	return err
 }
 
