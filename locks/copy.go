@@ -99,24 +99,13 @@ func (s *Service) CopiedDevice(ctx context.Context, user store.User, deviceID st
 	if s.Copy == nil {
 		return s.Device(ctx, user, deviceID)
 	}
-	if !ValidDeviceID(deviceID) {
-		return seam.Device{}, ErrNotOwned
-	}
-	c, err := s.Copy.UserDevice(ctx, user.ID, deviceID)
-	if errors.Is(err, store.ErrNotFound) {
+	d, err := s.CopiedDeviceQuietly(ctx, user, deviceID)
+	if errors.Is(err, ErrNotOwned) && ValidDeviceID(deviceID) {
 		s.countRefusal("not_owned")
 		s.refused(ctx, user, store.AuditEvent{Action: store.AuditAccessDenied, DeviceID: deviceID,
 			Outcome: store.OutcomeDenied, Detail: "device not among the user's devices"})
-		return seam.Device{}, ErrNotOwned
 	}
-	if err != nil {
-		return seam.Device{}, err
-	}
-	var d seam.Device
-	if err := json.Unmarshal(c.Device, &d); err != nil {
-		return seam.Device{}, fmt.Errorf("device %s in the copy: %w", deviceID, err)
-	}
-	return d, nil
+	return d, err
 }
 
 // CopiedDeviceQuietly is CopiedDevice without auditing a miss: for live updates,
