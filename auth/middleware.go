@@ -51,7 +51,11 @@ func (m *Middleware) LoadUser(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		u, err := m.Users.UserByID(r.Context(), id)
+		u, ok := store.SessionUser(r.Context())
+		var err error
+		if !ok || u.ID != id {
+			u, err = m.Users.UserByID(r.Context(), id)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			m.Log.WarnContext(r.Context(), "session names an unknown user; ending it")
 			_ = m.Sessions.Destroy(r.Context())

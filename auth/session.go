@@ -8,6 +8,8 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/gorilla/sessions"
+
+	"github.com/latchkey/latchkey/store"
 )
 
 // Cookie names. The dev IdP runs on another port of the same host, and browsers do not
@@ -19,7 +21,7 @@ const (
 
 // Keys in the signed-in session.
 const (
-	sessionUserID  = "user_id"
+	sessionUserID  = store.SessionUserKey
 	sessionIDToken = "id_token"
 	sessionFlash   = "flash"
 )

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+
+	"github.com/latchkey/latchkey/store"
 )
 
 // ReadSession loads the signed-in session without ever saving it: for the live-page
@@ -20,7 +22,7 @@ func ReadSession(sm *scs.SessionManager) func(http.Handler) http.Handler {
 			if c, err := r.Cookie(sm.Cookie.Name); err == nil {
 				token = c.Value
 			}
-			ctx, err := sm.Load(r.Context(), token)
+			ctx, err := sm.Load(store.WithSessionUserSlot(r.Context()), token)
 			if err != nil {
 				ctx, _ = sm.Load(r.Context(), "")
 			}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+
+	"github.com/latchkey/latchkey/store"
 )
 
 // sessionLastSeen is the unix time the signed-in session was last seen, written at most
@@ -34,7 +36,7 @@ func SaveSessions(sm *scs.SessionManager, idle time.Duration, now func() time.Ti
 			if c, err := r.Cookie(sm.Cookie.Name); err == nil {
 				token = c.Value
 			}
-			ctx, err := sm.Load(r.Context(), token)
+			ctx, err := sm.Load(store.WithSessionUserSlot(r.Context()), token)
 			if err != nil {
 				onError(w, r, err)
 				return

@@ -55,3 +55,64 @@ func testSessionsRoundTrip(t *testing.T) {
 		t.Error("FindCtx with a cancelled context succeeded")
 	}
 }
+
+func TestSessionLoadsItsUser(t *testing.T) { pgtest.EachDialect(t, testSessionLoadsItsUser) }
+
+// A session saved by scs with a user id brings that user back in the same query; one
+// without (anonymous, or saved by the previous release) brings none, and the caller
+// loads the user itself.
+func testSessionLoadsItsUser(t *testing.T) {
+	db := newTestDB(t)
+	s := db.Sessions()
+	ctx := t.Context()
+	alice := newUser(t, db, "alice", "alice@example.test")
+	blob, err := (scs.GobCodec{}).Encode(time.Now().Add(time.Hour), map[string]any{SessionUserKey: alice.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitCtx(ctx, "signed-in", blob, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	slot := WithSessionUserSlot(ctx)
+	if _, found, err := s.FindCtx(slot, "signed-in"); err != nil || !found {
+		t.Fatalf("Find = %v, %v", found, err)
+	}
+	u, ok := SessionUser(slot)
+	if !ok || u.ID != alice.ID || u.Email != "alice@example.test" || u.CreatedAt.IsZero() {
+		t.Fatalf("SessionUser = %+v, %v; want alice", u, ok)
+	}
+
+	for name, data := range map[string][]byte{"anonymous": mustEncode(t, map[string]any{"flash": "x"}), "old release": []byte("opaque")} {
+		if err := s.CommitCtx(ctx, name, data, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		slot := WithSessionUserSlot(ctx)
+		if got, found, err := s.FindCtx(slot, name); err != nil || !found || !bytes.Equal(got, data) {
+			t.Fatalf("%s: Find = %q, %v, %v", name, got, found, err)
+		}
+		if u, ok := SessionUser(slot); ok {
+			t.Errorf("%s: SessionUser = %+v; want none", name, u)
+		}
+	}
+
+	// A session whose user is gone brings no user (the middleware then ends it).
+	if _, err := db.sql.ExecContext(ctx, `UPDATE sessions SET user_id = 'no-such-user' WHERE token = 'signed-in'`); err != nil {
+		t.Fatal(err)
+	}
+	slot = WithSessionUserSlot(ctx)
+	if _, found, err := s.FindCtx(slot, "signed-in"); err != nil || !found {
+		t.Fatalf("Find = %v, %v", found, err)
+	}
+	if u, ok := SessionUser(slot); ok {
+		t.Errorf("SessionUser of a deleted user = %+v; want none", u)
+	}
+}
+
+func mustEncode(t *testing.T, values map[string]any) []byte {
+	t.Helper()
+	b, err := (scs.GobCodec{}).Encode(time.Now().Add(time.Hour), values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
