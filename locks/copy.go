@@ -38,11 +38,13 @@ var instanceID = rand.Text()
 // SyncUser reads the user's devices from Seam (their user_identifier_key AND the
 // ownership record, as Devices does) and replaces their copy with it.
 func (s *Service) SyncUser(ctx context.Context, userID string) ([]seam.Device, error) {
+	// The copy is as of when the read began: an event that happens while Seam answers
+	// is newer than it, and must still apply when it comes.
+	now := s.now()
 	devices, accounts, err := s.listOwned(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
 	copies := make([]store.DeviceCopy, 0, len(devices))
 	for _, d := range devices {
 		b, err := json.Marshal(d)

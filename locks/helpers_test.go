@@ -49,6 +49,7 @@ type fakeSeam struct {
 	answer   func(deviceID string) (*seam.ActionAttempt, error) // nil: pending
 	attempts map[string]string                                  // seam attempt id → status
 	block    chan struct{}                                      // when set, lock calls wait for it to close
+	onList   func()                                             // when set, runs while devices/list is answering
 
 	lockCalls []string // "unlock <device>" / "lock <device>"
 	listCalls int
@@ -73,6 +74,9 @@ func (f *fakeSeam) List(_ context.Context, p seam.ListDevicesParams) ([]seam.Dev
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.listCalls++
+	if f.onList != nil {
+		f.onList()
+	}
 	var out []seam.Device
 	for id, d := range f.devices {
 		if f.owners[id] != p.UserIdentifierKey {
@@ -184,6 +188,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) service(db *store.DB) *locks.Service {
 	return &locks.Service{
 		Store:            db,
+		Copy:             db,
 		Seam:             locks.Seam{Devices: e.seam, Locks: e.seam, ActionAttempts: e.seam},
 		Log:              slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:              e.clock.Now,
