@@ -151,7 +151,9 @@ func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Devic
 	for _, e := range seamEvents {
 		page.Activity = append(page.Activity, seamEventEntry(e, v.Name))
 	}
-	slices.SortStableFunc(page.Activity, func(a, b views.ActivityEntry) int { return strings.Compare(b.ISOTime, a.ISOTime) })
+	// Newest first. Within one second (an unlock and its result often are) the order
+	// is the one things happened in, not "ours first".
+	slices.SortStableFunc(page.Activity, func(a, b views.ActivityEntry) int { return b.Time.Compare(a.Time) })
 	if len(page.Activity) > 30 {
 		page.Activity = page.Activity[:30]
 	}

@@ -185,6 +185,7 @@ func activityEntry(e store.AuditEvent, deviceNames map[string]string) views.Acti
 		device = "Lock " + shortID(e.DeviceID)
 	}
 	return views.ActivityEntry{
+		Time:    e.At,
 		At:      e.At.UTC().Format("Jan 2, 2006 15:04 UTC"),
 		ISOTime: e.At.UTC().Format(time.RFC3339),
 		What:    what,
@@ -205,6 +206,7 @@ func seamEventEntry(e seam.Event, deviceName string) views.ActivityEntry {
 		what += " (" + strings.ReplaceAll(e.Method, "_", " ") + ")"
 	}
 	return views.ActivityEntry{
+		Time:    e.OccurredAt,
 		At:      e.OccurredAt.UTC().Format("Jan 2, 2006 15:04 UTC"),
 		ISOTime: e.OccurredAt.UTC().Format(time.RFC3339),
 		What:    what,

@@ -2,6 +2,8 @@
 // view-model structs in this file; they never call services or look at *http.Request.
 package views
 
+import "time"
+
 // Page is what the layout needs to frame any page.
 type Page struct {
 	// Title is the page's own title; the layout appends the product name.
@@ -196,6 +198,9 @@ type DeviceDetail struct {
 
 // ActivityEntry is one line of an activity trail: Latchkey's audit or Seam's events.
 type ActivityEntry struct {
+	// Time orders entries from both sources to the precision each keeps (the page
+	// shows minutes, the datetime attribute seconds).
+	Time    time.Time
 	At      string
 	ISOTime string
 	What    string

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/html/atom"
+
+	"github.com/latchkey/latchkey/internal/testing/htmltest"
 	"github.com/latchkey/latchkey/internal/testing/pgtest"
 	"github.com/latchkey/latchkey/internal/testing/testportal"
 	"github.com/latchkey/latchkey/seam/sandbox"
@@ -81,4 +84,54 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestActivityInTheOrderItHappened: an unlock, its result, and a lock at the door a
+// moment later — often all within one second — are listed newest first in the order
+// they happened, not Latchkey's rows first and Seam's after (which put "Unlocked" on
+// top of a page whose badge says Locked).
+func TestActivityInTheOrderItHappened(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{})
+	alice := signIn(t, p, "alice")
+	front := connectLocks(t, p, alice, sandbox.JaneEmail).deviceID(t, "Front Door")
+	res, body := htmxPost(t, p, alice.c, "/devices/"+front+"/unlock")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("unlock: %d", res.StatusCode)
+	}
+	attempt, _, _ := attemptFragment(t, body)
+	if got := pollAttempt(t, p, alice.c, front, attempt); !strings.HasPrefix(got, "Unlocked") {
+		t.Fatalf("unlock ended %q", got)
+	}
+	if err := p.Sandbox.SetLocked(front, true, sandbox.MethodManual); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := p.DB.UserDevice(t.Context(), alice.user.ID, front)
+		if err == nil && strings.Contains(string(c.Device), `"locked":true`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the copy did not see the lock at the door: %s", c.Device)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res, body = p.Get(t, alice.c, "/devices/"+front)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("device page: %d", res.StatusCode)
+	}
+	var what []string
+	for _, tr := range findAll(parseDoc(t, body), byAtom(atom.Tr)) {
+		if tds := findAll(tr, byAtom(atom.Td)); len(tds) > 1 {
+			what = append(what, htmltest.Text(tds[1]))
+		}
+	}
+	if len(what) == 0 || what[0] != "Locked (manual)" {
+		t.Errorf("activity, newest first: %q; want the lock at the door on top", what)
+	}
+	// Our record of the unlock's success comes after Seam's unlock event, before the lock.
+	succeeded, remote := slices.Index(what, "Unlocked"), slices.Index(what, "Unlocked (remote)")
+	if succeeded < 0 || remote < 0 || !(0 < succeeded && succeeded < remote) {
+		t.Errorf("activity, newest first: %q; want Locked (manual), Unlocked, …, Unlocked (remote)", what)
+	}
 }
