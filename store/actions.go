@@ -402,32 +402,12 @@ SELECT `+attemptColumns+` FROM action_attempts
 WHERE user_id = $1 AND ($2 = '' OR device_id = $2)
 ORDER BY created_at DESC, id DESC
 LIMIT $3`, userID, deviceID, limit)
-	return collectAttempts("latest action attempts", rows, err)
+	return collect("latest action attempts", rows, err, scanAttempt)
 }
 
 func (db *DB) queryAttempts(ctx context.Context, what, query string, args ...any) ([]ActionAttempt, error) {
 	rows, err := db.sql.QueryContext(ctx, query, args...)
-	return collectAttempts(what, rows, err)
-}
-
-// collectAttempts reads the attempts of a query's rows (or reports its error).
-func collectAttempts(what string, rows *sql.Rows, err error) ([]ActionAttempt, error) {
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	defer rows.Close()
-	var out []ActionAttempt
-	for rows.Next() {
-		a, err := scanAttempt(rows)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, nil
+	return collect(what, rows, err, scanAttempt)
 }
 
 func scanAttempt(s scanner) (ActionAttempt, error) {

@@ -182,22 +182,7 @@ WHERE id = $1 AND user_id = $2 AND status = 'pending'`,
 func (db *DB) ListConnectWebviews(ctx context.Context, userID string) ([]ConnectWebview, error) {
 	rows, err := db.sql.QueryContext(ctx,
 		`SELECT `+webviewColumns+` FROM connect_webviews WHERE user_id = $1 ORDER BY created_at DESC, id DESC`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("list connect webviews: %w", err)
-	}
-	defer rows.Close()
-	var out []ConnectWebview
-	for rows.Next() {
-		w, err := scanWebview(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list connect webviews: %w", err)
-		}
-		out = append(out, w)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list connect webviews: %w", err)
-	}
-	return out, nil
+	return collect("list connect webviews", rows, err, scanWebview)
 }
 
 func scanWebview(s scanner) (ConnectWebview, error) {

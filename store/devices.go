@@ -89,19 +89,7 @@ WHERE devices.user_id = excluded.user_id`,
 // UserDevices returns the copy of the user's devices.
 func (db *DB) UserDevices(ctx context.Context, userID string) ([]DeviceCopy, error) {
 	rows, err := db.queryCached(ctx, `SELECT `+deviceColumns+` FROM devices WHERE user_id = $1 ORDER BY id`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("user devices: %w", err)
-	}
-	defer rows.Close()
-	var out []DeviceCopy
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("user devices: %w", err)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return collect("user devices", rows, err, scanDevice)
 }
 
 // DeviceRef is a copied device's id and revision (raised on every change), and when it
@@ -175,19 +163,7 @@ func (db *DB) UserDevicesWithRevisions(ctx context.Context, userID string, ids [
 // AccountDevices returns the copy of the devices of one connected account.
 func (db *DB) AccountDevices(ctx context.Context, accountID string) ([]DeviceCopy, error) {
 	rows, err := db.sql.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE connected_account_id = $1 ORDER BY id`, accountID)
-	if err != nil {
-		return nil, fmt.Errorf("account devices: %w", err)
-	}
-	defer rows.Close()
-	var out []DeviceCopy
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("account devices: %w", err)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return collect("account devices", rows, err, scanDevice)
 }
 
 // UserDevice returns the copy of one of the user's devices; another user's device and

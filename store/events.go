@@ -48,19 +48,7 @@ ON CONFLICT DO NOTHING`,
 func (db *DB) UnprocessedEvents(ctx context.Context, limit int) ([]SeamEvent, error) {
 	rows, err := db.sql.QueryContext(ctx, `
 SELECT `+eventColumns+` FROM seam_events WHERE processed_at IS NULL ORDER BY created_at, id LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("unprocessed events: %w", err)
-	}
-	defer rows.Close()
-	var out []SeamEvent
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("unprocessed events: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect("unprocessed events", rows, err, scanEvent)
 }
 
 // ApplyEvent marks the event applied and, in the same transaction, runs apply on the
@@ -144,19 +132,7 @@ func (db *DB) DeviceEvents(ctx context.Context, deviceID string, types []string,
 	}
 	rows, err := db.sql.QueryContext(ctx, `
 SELECT `+eventColumns+` FROM seam_events WHERE device_id = $1`+where+` ORDER BY created_at DESC, id DESC LIMIT $2`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("device events: %w", err)
-	}
-	defer rows.Close()
-	var out []SeamEvent
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("device events: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect("device events", rows, err, scanEvent)
 }
 
 func scanEvent(s scanner) (SeamEvent, error) {

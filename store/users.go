@@ -119,6 +119,27 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
+// collect reads every row of a query with scan (or reports the query's error), each
+// failure wrapped with what was being read.
+func collect[T any](what string, rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
 // scanUser reads userColumns, then any extra columns into extra.
 func scanUser(s scanner, extra ...any) (User, error) {
 	var u User

@@ -123,22 +123,6 @@ func parseHTML(t *testing.T, body []byte) *html.Node {
 	return doc
 }
 
-// findAll returns the elements under n, in document order, for which match is true.
-func findAll(n *html.Node, match func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	for d := range n.Descendants() {
-		if d.Type == html.ElementNode && match(d) {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// byTag matches elements by tag name.
-func byTag(a atom.Atom) func(*html.Node) bool {
-	return func(n *html.Node) bool { return n.DataAtom == a }
-}
-
 // checkErrorPage asserts that resp is the HTML status page for status: an HTML
 // content type, a titled document with one <h1>, and the status number shown.
 func checkErrorPage(t *testing.T, resp *http.Response, status int) *html.Node {
@@ -151,15 +135,15 @@ func checkErrorPage(t *testing.T, resp *http.Response, status int) *html.Node {
 		t.Fatalf("Content-Type = %q, want text/html", ct)
 	}
 	doc := parseHTML(t, body)
-	if titles := findAll(doc, byTag(atom.Title)); len(titles) != 1 || htmltest.Text(titles[0]) == "" {
+	if titles := htmltest.Find(doc, htmltest.ByTag(atom.Title)); len(titles) != 1 || htmltest.Text(titles[0]) == "" {
 		t.Errorf("want one non-empty <title>, got %d", len(titles))
 	}
-	h1s := findAll(doc, byTag(atom.H1))
+	h1s := htmltest.Find(doc, htmltest.ByTag(atom.H1))
 	if len(h1s) != 1 || htmltest.Text(h1s[0]) == "" {
 		t.Fatalf("want one non-empty <h1>, got %d in:\n%s", len(h1s), body)
 	}
 	want := "Error " + strconv.Itoa(status)
-	shown := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.P && htmltest.Text(n) == want })
+	shown := htmltest.Find(doc, func(n *html.Node) bool { return n.DataAtom == atom.P && htmltest.Text(n) == want })
 	if len(shown) != 1 {
 		t.Errorf("page does not show %q:\n%s", want, body)
 	}

@@ -297,7 +297,7 @@ func TestAccessLog(t *testing.T) {
 	// The error page shows the same id, for support.
 	doc := parseHTML(t, body)
 	var shown bool
-	for _, c := range findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.Code }) {
+	for _, c := range htmltest.Find(doc, func(n *html.Node) bool { return n.DataAtom == atom.Code }) {
 		shown = shown || htmltest.Text(c) == id
 	}
 	if !shown {

@@ -525,7 +525,7 @@ func matrixCheckOwner(t *testing.T, tc matrixCase, device, attempt, name string,
 			t.Errorf("htmx answer is a whole page, want a fragment:\n%s", body)
 		}
 		doc := parseDoc(t, body)
-		frags := findAll(doc, func(n *html.Node) bool { return strings.HasPrefix(htmltest.Attr(n, "id"), "attempt-") })
+		frags := htmltest.Find(doc, func(n *html.Node) bool { return strings.HasPrefix(htmltest.Attr(n, "id"), "attempt-") })
 		if len(frags) != 1 {
 			t.Fatalf("want one attempt status element, got %d:\n%s", len(frags), body)
 		}
@@ -584,7 +584,7 @@ func matrixCheckError(t *testing.T, htmx bool, status int, title string, res *ht
 		if strings.Contains(body, "<html") {
 			t.Errorf("htmx got a whole page, want the error fragment:\n%s", body)
 		}
-		alerts := findAll(doc, func(n *html.Node) bool { return htmltest.Attr(n, "role") == "alert" })
+		alerts := htmltest.Find(doc, func(n *html.Node) bool { return htmltest.Attr(n, "role") == "alert" })
 		if len(alerts) != 1 || !strings.HasPrefix(htmltest.Text(alerts[0]), title) {
 			t.Fatalf("want one role=alert starting %q:\n%s", title, body)
 		}
@@ -593,7 +593,7 @@ func matrixCheckError(t *testing.T, htmx bool, status int, title string, res *ht
 		if h1 := h1s(doc); len(h1) != 1 || h1[0] != title {
 			t.Fatalf("<h1> %q, want %q", h1, title)
 		}
-		sections := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.Section })
+		sections := htmltest.Find(doc, func(n *html.Node) bool { return n.DataAtom == atom.Section })
 		if len(sections) != 1 {
 			t.Fatalf("want one error section, got %d", len(sections))
 		}

@@ -77,7 +77,7 @@ func parseDoc(t *testing.T, body string) *html.Node {
 
 // byID is the element with id, or nil.
 func byID(doc *html.Node, id string) *html.Node {
-	found := findAll(doc, func(n *html.Node) bool { return htmltest.Attr(n, "id") == id })
+	found := htmltest.Find(doc, func(n *html.Node) bool { return htmltest.Attr(n, "id") == id })
 	if len(found) == 0 {
 		return nil
 	}
@@ -108,7 +108,7 @@ type deviceRow struct {
 // deviceRows reads the device list (<ul aria-label="Devices">) of a page or fragment.
 func deviceRows(t *testing.T, doc *html.Node) []deviceRow {
 	t.Helper()
-	lists := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.Ul && htmltest.Attr(n, "aria-label") == "Devices" })
+	lists := htmltest.Find(doc, func(n *html.Node) bool { return n.DataAtom == atom.Ul && htmltest.Attr(n, "aria-label") == "Devices" })
 	if len(lists) > 1 {
 		t.Fatalf("%d device lists on one page", len(lists))
 	}
@@ -121,27 +121,27 @@ func deviceRows(t *testing.T, doc *html.Node) []deviceRow {
 			continue
 		}
 		var r deviceRow
-		if h2 := findAll(li, byAtom(atom.H2)); len(h2) == 1 {
+		if h2 := htmltest.Find(li, htmltest.ByTag(atom.H2)); len(h2) == 1 {
 			r.name = htmltest.Text(h2[0])
-			if a := findAll(h2[0], byAtom(atom.A)); len(a) == 1 {
+			if a := htmltest.Find(h2[0], htmltest.ByTag(atom.A)); len(a) == 1 {
 				r.href = htmltest.Attr(a[0], "href")
 			}
 		}
-		for _, b := range findAll(li, func(n *html.Node) bool { return hasClassPrefix(n, "badge-") }) {
+		for _, b := range htmltest.Find(li, func(n *html.Node) bool { return hasClassPrefix(n, "badge-") }) {
 			r.badges = append(r.badges, strings.TrimSpace(strings.TrimLeft(htmltest.Text(b), "●○ ")))
 		}
-		for _, ul := range findAll(li, func(n *html.Node) bool { return n.DataAtom == atom.Ul && htmltest.Attr(n, "aria-label") == "Problems" }) {
-			for _, p := range findAll(ul, byAtom(atom.Li)) {
+		for _, ul := range htmltest.Find(li, func(n *html.Node) bool { return n.DataAtom == atom.Ul && htmltest.Attr(n, "aria-label") == "Problems" }) {
+			for _, p := range htmltest.Find(ul, htmltest.ByTag(atom.Li)) {
 				r.problems = append(r.problems, htmltest.Text(p))
 			}
 		}
-		r.unlock = len(findAll(li, func(n *html.Node) bool {
+		r.unlock = len(htmltest.Find(li, func(n *html.Node) bool {
 			return strings.HasSuffix(htmltest.Attr(n, "hx-post"), "/unlock") || (n.DataAtom == atom.Form && strings.HasSuffix(htmltest.Attr(n, "action"), "/unlock"))
 		})) > 0
-		r.lock = len(findAll(li, func(n *html.Node) bool {
+		r.lock = len(htmltest.Find(li, func(n *html.Node) bool {
 			return strings.HasSuffix(htmltest.Attr(n, "hx-post"), "/lock") || (n.DataAtom == atom.Form && strings.HasSuffix(htmltest.Attr(n, "action"), "/lock"))
 		})) > 0
-		r.reconnect = len(findAll(li, func(n *html.Node) bool {
+		r.reconnect = len(htmltest.Find(li, func(n *html.Node) bool {
 			return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/connect" && strings.Contains(htmltest.Text(n), "Reconnect")
 		})) > 0
 		rows = append(rows, r)
@@ -268,11 +268,11 @@ func auditFor(t *testing.T, p *testportal.Portal, action, attempt string) []stor
 func attemptFragment(t *testing.T, body string) (id, poll, status string) {
 	t.Helper()
 	doc := parseDoc(t, body)
-	divs := findAll(doc, func(n *html.Node) bool { return strings.HasPrefix(htmltest.Attr(n, "id"), "attempt-") })
+	divs := htmltest.Find(doc, func(n *html.Node) bool { return strings.HasPrefix(htmltest.Attr(n, "id"), "attempt-") })
 	if len(divs) != 1 {
 		t.Fatalf("want one attempt-… element in the fragment, got %d:\n%s", len(divs), body)
 	}
-	lines := findAll(divs[0], func(n *html.Node) bool {
+	lines := htmltest.Find(divs[0], func(n *html.Node) bool {
 		return htmltest.Attr(n, "role") == "status" || htmltest.Attr(n, "role") == "alert"
 	})
 	if len(lines) != 1 {
@@ -371,7 +371,7 @@ func auditWhere(t *testing.T, p *testportal.Portal, q store.AuditQuery, match fu
 // h1s are the texts of a page's <h1> elements.
 func h1s(doc *html.Node) []string {
 	var out []string
-	for _, n := range findAll(doc, byAtom(atom.H1)) {
+	for _, n := range htmltest.Find(doc, htmltest.ByTag(atom.H1)) {
 		out = append(out, htmltest.Text(n))
 	}
 	return out
@@ -395,11 +395,11 @@ func flash(doc *html.Node) string {
 // alertTitle is the title of the error fragment htmx swaps in (role="alert"), or "".
 func alertTitle(t *testing.T, body string) string {
 	t.Helper()
-	alerts := findAll(parseDoc(t, body), func(n *html.Node) bool { return htmltest.Attr(n, "role") == "alert" })
+	alerts := htmltest.Find(parseDoc(t, body), func(n *html.Node) bool { return htmltest.Attr(n, "role") == "alert" })
 	if len(alerts) != 1 {
 		return ""
 	}
-	ps := findAll(alerts[0], byAtom(atom.P))
+	ps := htmltest.Find(alerts[0], htmltest.ByTag(atom.P))
 	if len(ps) == 0 {
 		return ""
 	}
@@ -408,7 +408,7 @@ func alertTitle(t *testing.T, body string) string {
 
 func h1Text(t *testing.T, doc *html.Node) string {
 	t.Helper()
-	h1 := findAll(doc, byAtom(atom.H1))
+	h1 := htmltest.Find(doc, htmltest.ByTag(atom.H1))
 	if len(h1) != 1 {
 		t.Fatalf("want one <h1>, got %d", len(h1))
 	}
@@ -587,7 +587,7 @@ func TestDevicesList(t *testing.T) {
 			if got := rowNames(deviceRows(t, doc)); !slices.Equal(got, f.want) {
 				t.Errorf("GET %s rows %q, want %q", path, got, f.want)
 			}
-			if in := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.Input && htmltest.Attr(n, "name") == "q" }); len(in) != 1 || htmltest.Attr(in[0], "value") != strings.TrimSpace(f.q) {
+			if in := htmltest.Find(doc, func(n *html.Node) bool { return n.DataAtom == atom.Input && htmltest.Attr(n, "name") == "q" }); len(in) != 1 || htmltest.Attr(in[0], "value") != strings.TrimSpace(f.q) {
 				t.Errorf("GET %s: the filter field does not keep the query", path)
 			}
 			if len(f.want) == 0 && !strings.Contains(htmltest.Text(doc), "No device matches") {
@@ -600,7 +600,7 @@ func TestDevicesList(t *testing.T) {
 			}
 			fdoc := parseDoc(t, frag)
 			var top []*html.Node
-			for c := range findAll(fdoc, byAtom(atom.Body))[0].ChildNodes() {
+			for c := range htmltest.Find(fdoc, htmltest.ByTag(atom.Body))[0].ChildNodes() {
 				if c.Type == html.ElementNode {
 					top = append(top, c)
 				}
@@ -608,8 +608,8 @@ func TestDevicesList(t *testing.T) {
 			if len(top) != 1 || htmltest.Attr(top[0], "id") != "device-list" {
 				t.Fatalf("htmx GET %s: want only the #device-list fragment, got:\n%s", path, frag)
 			}
-			if len(findAll(fdoc, byAtom(atom.Nav))) != 0 || len(findAll(fdoc, byAtom(atom.Title))) != 0 ||
-				len(findAll(fdoc, func(n *html.Node) bool { return htmltest.Attr(n, "role") == "search" })) != 0 {
+			if len(htmltest.Find(fdoc, htmltest.ByTag(atom.Nav))) != 0 || len(htmltest.Find(fdoc, htmltest.ByTag(atom.Title))) != 0 ||
+				len(htmltest.Find(fdoc, func(n *html.Node) bool { return htmltest.Attr(n, "role") == "search" })) != 0 {
 				t.Errorf("htmx GET %s: the fragment carries page chrome:\n%s", path, frag)
 			}
 			if got := rowNames(deviceRows(t, fdoc)); !slices.Equal(got, f.want) {
@@ -738,10 +738,10 @@ func TestUnlockPlainForm(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("confirmation page: %d", res.StatusCode)
 	}
-	forms := findAll(parseDoc(t, body), func(n *html.Node) bool {
+	forms := htmltest.Find(parseDoc(t, body), func(n *html.Node) bool {
 		return n.DataAtom == atom.Form && htmltest.Attr(n, "action") == "/devices/"+front+"/unlock" && strings.EqualFold(htmltest.Attr(n, "method"), "post")
 	})
-	if len(forms) != 1 || len(findAll(forms[0], byAtom(atom.Button))) != 1 {
+	if len(forms) != 1 || len(htmltest.Find(forms[0], htmltest.ByTag(atom.Button))) != 1 {
 		t.Fatalf("confirmation page: want one POST form with a button to unlock:\n%s", body)
 	}
 	if got := len(p.Sandbox.CallsTo("/locks/unlock_door")); got != 0 {
@@ -985,11 +985,11 @@ func TestDevicesWhenSeamFails(t *testing.T) {
 			if got := h1Text(t, doc); got != "Your devices" {
 				t.Errorf("<h1> %q, want the devices page kept", got)
 			}
-			alerts := findAll(doc, func(n *html.Node) bool { return htmltest.Attr(n, "role") == "alert" })
+			alerts := htmltest.Find(doc, func(n *html.Node) bool { return htmltest.Attr(n, "role") == "alert" })
 			if len(alerts) != 1 || !strings.Contains(htmltest.Text(alerts[0]), "cannot be shown") || !strings.Contains(htmltest.Text(alerts[0]), tc.say) {
 				t.Fatalf("want one alert saying the devices cannot be shown (%q):\n%s", tc.say, body)
 			}
-			retry := findAll(alerts[0], func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Text(n) == "Try again" })
+			retry := htmltest.Find(alerts[0], func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Text(n) == "Try again" })
 			if len(retry) != 1 || htmltest.Attr(retry[0], "href") != "/devices?q=door" {
 				t.Errorf("want a Try again link to /devices?q=door in the alert")
 			}
@@ -1049,30 +1049,30 @@ func TestActivity(t *testing.T) {
 			t.Fatalf("GET %s: %d", path, res.StatusCode)
 		}
 		doc := parseDoc(t, body)
-		rows := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.Tr && n.Parent.DataAtom == atom.Tbody })
+		rows := htmltest.Find(doc, func(n *html.Node) bool { return n.DataAtom == atom.Tr && n.Parent.DataAtom == atom.Tbody })
 		if page == 1 && len(rows) != 25 {
 			t.Errorf("page 1 has %d rows, want 25", len(rows))
 		}
 		for _, r := range rows {
-			cells := findAll(r, byAtom(atom.Td))
+			cells := htmltest.Find(r, htmltest.ByTag(atom.Td))
 			if len(cells) < 2 {
 				t.Fatalf("activity row with %d cells", len(cells))
 			}
-			tm := findAll(cells[0], byAtom(atom.Time))
+			tm := htmltest.Find(cells[0], htmltest.ByTag(atom.Time))
 			if len(tm) != 1 {
 				t.Fatal("activity row without <time>")
 			}
 			times = append(times, htmltest.Attr(tm[0], "datetime"))
 			whats = append(whats, htmltest.Text(cells[1]))
-			if d := findAll(cells[1], byAtom(atom.Span)); len(d) == 1 {
+			if d := htmltest.Find(cells[1], htmltest.ByTag(atom.Span)); len(d) == 1 {
 				details = append(details, htmltest.Text(d[0]))
 			}
 		}
 		if strings.Contains(body, "bob") {
 			t.Errorf("alice's activity page %d mentions bob", page)
 		}
-		links := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Text(n) == "Older →" })
-		newest := findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Text(n) == "← Newest" })
+		links := htmltest.Find(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Text(n) == "Older →" })
+		newest := htmltest.Find(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Text(n) == "← Newest" })
 		if (page > 1) != (len(newest) == 1) {
 			t.Errorf("page %d: %d \"← Newest\" links", page, len(newest))
 		}
@@ -1129,12 +1129,12 @@ func TestAdminPages(t *testing.T) {
 		want := map[string][2]string{ // email → devices, accounts
 			"alice@example.com": {"3", "1"}, "bob@example.com": {"2", "1"}, "admin@example.com": {"0", "0"},
 		}
-		rows := findAll(parseDoc(t, body), func(n *html.Node) bool { return n.DataAtom == atom.Tr && n.Parent.DataAtom == atom.Tbody })
+		rows := htmltest.Find(parseDoc(t, body), func(n *html.Node) bool { return n.DataAtom == atom.Tr && n.Parent.DataAtom == atom.Tbody })
 		if len(rows) != len(want) {
 			t.Fatalf("%d user rows, want %d", len(rows), len(want))
 		}
 		for _, r := range rows {
-			cells := findAll(r, byAtom(atom.Td))
+			cells := htmltest.Find(r, htmltest.ByTag(atom.Td))
 			if len(cells) != 5 {
 				t.Fatalf("user row with %d cells, want 5", len(cells))
 			}
@@ -1148,11 +1148,11 @@ func TestAdminPages(t *testing.T) {
 				t.Errorf("%s: devices, accounts %q, want %q", email, got, w)
 			}
 			if email == "alice@example.com" {
-				if a := findAll(cells[0], byAtom(atom.A)); len(a) != 1 || htmltest.Attr(a[0], "href") != "/admin/users/"+alice.user.ID {
+				if a := htmltest.Find(cells[0], htmltest.ByTag(atom.A)); len(a) != 1 || htmltest.Attr(a[0], "href") != "/admin/users/"+alice.user.ID {
 					t.Errorf("alice's row does not link to her page")
 				}
 			}
-			if len(findAll(cells[4], byAtom(atom.Time))) != 1 {
+			if len(htmltest.Find(cells[4], htmltest.ByTag(atom.Time))) != 1 {
 				t.Errorf("%s: no last sign-in time", email)
 			}
 		}
@@ -1182,7 +1182,7 @@ func TestAdminPages(t *testing.T) {
 				t.Errorf("%s on the admin page: unlock %v, lock %v, link %q, reconnect %v; want read-only", r.name, r.unlock, r.lock, r.href, r.reconnect)
 			}
 		}
-		if acts := findAll(doc, func(n *html.Node) bool {
+		if acts := htmltest.Find(doc, func(n *html.Node) bool {
 			return htmltest.Attr(n, "hx-post") != "" || (n.DataAtom == atom.Form && strings.EqualFold(htmltest.Attr(n, "method"), "post") && htmltest.Attr(n, "action") != "/logout")
 		}); len(acts) != 0 {
 			t.Errorf("the admin page has %d controls that post", len(acts))

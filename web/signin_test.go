@@ -287,7 +287,7 @@ func TestRequireUserPages(t *testing.T) {
 				if !hasText(doc, atom.P, "Error 401") {
 					t.Errorf("the 401 page does not show its status")
 				}
-				if len(findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/login" })) == 0 {
+				if len(htmltest.Find(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/login" })) == 0 {
 					t.Errorf("the 401 page offers no way to sign in")
 				}
 			}
@@ -569,7 +569,7 @@ func TestLoginUnavailableUntilIdPUp(t *testing.T) {
 	c := p.Client(t)
 	res, body := p.Get(t, c, "/login")
 	doc := checkPage(t, step{url: res.Request.URL, res: res, body: body}, http.StatusServiceUnavailable, "Sign-in is unavailable right now")
-	if len(findAll(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/login" })) == 0 {
+	if len(htmltest.Find(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/login" })) == 0 {
 		t.Error("the 503 page offers no way to try again")
 	}
 
@@ -778,10 +778,10 @@ func checkPage(t *testing.T, s step, status int, h1 string) *html.Node {
 	if err != nil {
 		t.Fatalf("%s: %v", s.url, err)
 	}
-	if titles := findAll(doc, byAtom(atom.Title)); len(titles) != 1 || htmltest.Text(titles[0]) == "" {
+	if titles := htmltest.Find(doc, htmltest.ByTag(atom.Title)); len(titles) != 1 || htmltest.Text(titles[0]) == "" {
 		t.Errorf("%s: want one non-empty <title>", s.url)
 	}
-	h1s := findAll(doc, byAtom(atom.H1))
+	h1s := htmltest.Find(doc, htmltest.ByTag(atom.H1))
 	if len(h1s) != 1 || htmltest.Text(h1s[0]) == "" || (h1 != "" && htmltest.Text(h1s[0]) != h1) {
 		var got []string
 		for _, n := range h1s {
@@ -796,7 +796,7 @@ func checkPage(t *testing.T, s step, status int, h1 string) *html.Node {
 // offer sign-out as a POST form htmx does not boost (it leaves for the IdP).
 func checkSignedInNav(t *testing.T, doc *html.Node, name string, admin bool) {
 	t.Helper()
-	navs := findAll(doc, byAtom(atom.Nav))
+	navs := htmltest.Find(doc, htmltest.ByTag(atom.Nav))
 	if len(navs) == 0 {
 		t.Fatal("no <nav>")
 	}
@@ -804,7 +804,7 @@ func checkSignedInNav(t *testing.T, doc *html.Node, name string, admin bool) {
 	if !strings.Contains(htmltest.Text(nav), name) {
 		t.Errorf("nav %q does not name %q", htmltest.Text(nav), name)
 	}
-	forms := findAll(nav, func(n *html.Node) bool { return n.DataAtom == atom.Form && htmltest.Attr(n, "action") == "/logout" })
+	forms := htmltest.Find(nav, func(n *html.Node) bool { return n.DataAtom == atom.Form && htmltest.Attr(n, "action") == "/logout" })
 	if len(forms) != 1 {
 		t.Fatalf("nav has %d sign-out forms, want 1", len(forms))
 	}
@@ -812,34 +812,20 @@ func checkSignedInNav(t *testing.T, doc *html.Node, name string, admin bool) {
 	if !strings.EqualFold(htmltest.Attr(f, "method"), "post") || htmltest.Attr(f, "hx-boost") != "false" {
 		t.Errorf("sign-out form method=%q hx-boost=%q, want post, false", htmltest.Attr(f, "method"), htmltest.Attr(f, "hx-boost"))
 	}
-	if len(findAll(f, func(n *html.Node) bool { return n.DataAtom == atom.Button && htmltest.Attr(n, "type") == "submit" })) != 1 {
+	if len(htmltest.Find(f, func(n *html.Node) bool { return n.DataAtom == atom.Button && htmltest.Attr(n, "type") == "submit" })) != 1 {
 		t.Error("sign-out form has no submit button")
 	}
-	if len(findAll(nav, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/login" })) != 0 {
+	if len(htmltest.Find(nav, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/login" })) != 0 {
 		t.Error("a signed-in nav still offers Sign in")
 	}
-	hasAdmin := len(findAll(nav, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/admin/users" })) > 0
+	hasAdmin := len(htmltest.Find(nav, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/admin/users" })) > 0
 	if hasAdmin != admin {
 		t.Errorf("nav links to /admin/users: %v, want %v", hasAdmin, admin)
 	}
 }
 
-func findAll(n *html.Node, match func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	for d := range n.Descendants() {
-		if d.Type == html.ElementNode && match(d) {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-func byAtom(a atom.Atom) func(*html.Node) bool {
-	return func(n *html.Node) bool { return n.DataAtom == a }
-}
-
 func hasText(doc *html.Node, a atom.Atom, text string) bool {
-	return len(findAll(doc, func(n *html.Node) bool { return n.DataAtom == a && htmltest.Text(n) == text })) > 0
+	return len(htmltest.Find(doc, func(n *html.Node) bool { return n.DataAtom == a && htmltest.Text(n) == text })) > 0
 }
 
 // --- mockoidc: a second, independent OpenID Provider --------------------------------

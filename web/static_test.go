@@ -94,7 +94,7 @@ func TestPagesLinkFingerprintedAssets(t *testing.T) {
 	resp := app.serve(app.request(http.MethodGet, "/", nil))
 	doc := parseHTML(t, readBody(t, resp))
 	var assets []string
-	for _, n := range findAll(doc, func(n *html.Node) bool {
+	for _, n := range htmltest.Find(doc, func(n *html.Node) bool {
 		return (n.DataAtom == atom.Link && htmltest.Attr(n, "rel") == "stylesheet") || (n.DataAtom == atom.Script && htmltest.Attr(n, "src") != "")
 	}) {
 		assets = append(assets, htmltest.Attr(n, "href")+htmltest.Attr(n, "src"))
