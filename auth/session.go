@@ -44,6 +44,7 @@ type SessionConfig struct {
 func NewSessionManager(sessions scs.Store, cfg SessionConfig) *scs.SessionManager {
 	sm := scs.New()
 	sm.Store = sessions
+	sm.Codec = store.SessionCodec{}
 	sm.Lifetime = cfg.Lifetime
 	sm.Cookie.Name = SessionCookie
 	sm.Cookie.HttpOnly = true

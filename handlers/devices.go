@@ -43,7 +43,8 @@ func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, q
 		query = query[:maxQueryLen]
 	}
 	list := views.DeviceList{Query: query}
-	devices, err := h.Locks.Devices(ctx, userID)
+	now := h.Now()
+	devices, latest, err := h.Locks.DevicesWithLatestActions(ctx, userID, now.Add(-recentActionWindow))
 	var service *locks.ErrLockService
 	if errors.As(err, &service) {
 		page := pageFor(err)
@@ -58,23 +59,6 @@ func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, q
 		return list, 0, err
 	}
 	list.Total = len(devices)
-	recent, err := h.Locks.RecentActions(ctx, userID, "", 100)
-	if err != nil {
-		return list, 0, err
-	}
-	now := h.Now()
-	var latest map[string]store.ActionAttempt
-	for _, a := range recent { // newest first
-		if now.Sub(a.CreatedAt) >= recentActionWindow {
-			break
-		}
-		if latest == nil {
-			latest = map[string]store.ActionAttempt{}
-		}
-		if _, seen := latest[a.DeviceID]; !seen {
-			latest[a.DeviceID] = a
-		}
-	}
 	q := strings.ToLower(query)
 	shown := make([]views.Device, 0, len(devices))
 	keys := make([]string, 0, len(devices)) // the sort key of each shown device

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -184,6 +185,8 @@ func (h *Handlers) render(w http.ResponseWriter, r *http.Request, status int, c 
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// The length, known here, spares the chunked encoding.
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
 }

@@ -23,6 +23,7 @@ type CopyStore interface {
 	SyncDevices(ctx context.Context, userID string, accountIDs []string, devices []store.DeviceCopy, now time.Time) error
 	UserDevices(ctx context.Context, userID string) ([]store.DeviceCopy, error)
 	UserDeviceRefs(ctx context.Context, userID string) ([]store.DeviceRef, error)
+	UserDeviceRefsWithLatestAction(ctx context.Context, userID string, since time.Time) ([]store.DeviceRef, error)
 	UserDevicesWithRevisions(ctx context.Context, userID string, ids []string) ([]store.DeviceCopy, []int64, error)
 	UserDevice(ctx context.Context, userID, deviceID string) (store.DeviceCopy, error)
 	OldestSync(ctx context.Context, userID string) (time.Time, bool, error)
@@ -73,6 +74,71 @@ func (s *Service) Devices(ctx context.Context, userID string) ([]seam.Device, er
 	if err != nil {
 		return nil, err
 	}
+	return s.copiedDevices(ctx, userID, refs)
+}
+
+// DevicesWithLatestActions is Devices with the user's newest action on each device
+// created at or after since (by device id): the device list, read in one query.
+func (s *Service) DevicesWithLatestActions(ctx context.Context, userID string, since time.Time) ([]seam.Device, map[string]store.ActionAttempt, error) {
+	if s.Copy == nil {
+		devices, _, err := s.listOwned(ctx, userID)
+		if err != nil {
+			return nil, nil, err
+		}
+		latest, err := s.latestActions(ctx, userID, since)
+		return devices, latest, err
+	}
+	refs, err := s.Copy.UserDeviceRefsWithLatestAction(ctx, userID, since)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(refs) == 0 {
+		// Nothing copied yet: Devices syncs, and the actions are read on their own.
+		devices, err := s.copiedDevices(ctx, userID, refs)
+		if err != nil || len(devices) == 0 {
+			return devices, nil, err
+		}
+		latest, err := s.latestActions(ctx, userID, since)
+		return devices, latest, err
+	}
+	var latest map[string]store.ActionAttempt
+	for _, r := range refs {
+		if r.Latest != nil {
+			if latest == nil {
+				latest = make(map[string]store.ActionAttempt, len(refs))
+			}
+			latest[r.ID] = *r.Latest
+		}
+	}
+	devices, err := s.copiedDevices(ctx, userID, refs)
+	return devices, latest, err
+}
+
+// latestActions reads the user's newest action on each device since a time, from
+// their recent actions.
+func (s *Service) latestActions(ctx context.Context, userID string, since time.Time) (map[string]store.ActionAttempt, error) {
+	recent, err := s.Store.LatestActionAttempts(ctx, userID, "", 100)
+	if err != nil {
+		return nil, err
+	}
+	var latest map[string]store.ActionAttempt
+	for _, a := range recent { // newest first
+		if a.CreatedAt.Before(since) {
+			break
+		}
+		if latest == nil {
+			latest = map[string]store.ActionAttempt{}
+		}
+		if _, seen := latest[a.DeviceID]; !seen {
+			latest[a.DeviceID] = a
+		}
+	}
+	return latest, nil
+}
+
+// copiedDevices returns the devices refs name from the copy (decoded once per
+// revision); no refs means nothing copied yet, and a user with accounts is synced.
+func (s *Service) copiedDevices(ctx context.Context, userID string, refs []store.DeviceRef) ([]seam.Device, error) {
 	if len(refs) == 0 {
 		accounts, err := s.Store.ConnectedAccountsForUser(ctx, userID)
 		if err != nil {

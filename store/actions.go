@@ -411,25 +411,40 @@ func (db *DB) queryAttempts(ctx context.Context, what, query string, args ...any
 }
 
 func scanAttempt(s scanner) (ActionAttempt, error) {
-	var a ActionAttempt
-	var seamID, claimed, finished sql.NullString
-	var created, updated string
-	if err := s.Scan(&a.ID, &seamID, &a.UserID, &a.DeviceID, &a.DeviceName, &a.Action, &a.Status, &a.Error,
-		&claimed, &created, &updated, &finished); err != nil {
+	var f attemptFields
+	if err := s.Scan(f.dest(nil)...); err != nil {
 		return ActionAttempt{}, err
 	}
-	a.SeamID = seamID.String
+	return f.attempt()
+}
+
+// attemptFields receives the attemptColumns of a row; all NULL when an outer join found
+// no attempt (and NULL columns cost the driver no allocation).
+type attemptFields struct {
+	id, seamID, userID, deviceID, deviceName, action, status, error sql.NullString
+	claimed, created, updated, finished                             sql.NullString
+}
+
+// dest appends the fields' addresses to d, for Scan.
+func (f *attemptFields) dest(d []any) []any {
+	return append(d, &f.id, &f.seamID, &f.userID, &f.deviceID, &f.deviceName, &f.action, &f.status, &f.error,
+		&f.claimed, &f.created, &f.updated, &f.finished)
+}
+
+func (f *attemptFields) attempt() (ActionAttempt, error) {
+	a := ActionAttempt{ID: f.id.String, SeamID: f.seamID.String, UserID: f.userID.String, DeviceID: f.deviceID.String,
+		DeviceName: f.deviceName.String, Action: f.action.String, Status: f.status.String, Error: f.error.String}
 	var err error
-	if a.CreatedAt, err = parseTime(created); err != nil {
+	if a.CreatedAt, err = parseTime(f.created.String); err != nil {
 		return ActionAttempt{}, err
 	}
-	if a.UpdatedAt, err = parseTime(updated); err != nil {
+	if a.UpdatedAt, err = parseTime(f.updated.String); err != nil {
 		return ActionAttempt{}, err
 	}
-	if a.ClaimedUntil, err = parseNullTime(claimed); err != nil {
+	if a.ClaimedUntil, err = parseNullTime(f.claimed); err != nil {
 		return ActionAttempt{}, err
 	}
-	if a.FinishedAt, err = parseNullTime(finished); err != nil {
+	if a.FinishedAt, err = parseNullTime(f.finished); err != nil {
 		return ActionAttempt{}, err
 	}
 	return a, nil

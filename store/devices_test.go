@@ -135,3 +135,66 @@ func testLeases(t *testing.T) {
 		t.Errorf("a after b released: %v %q (a's stale write must not have landed)", ok, cur)
 	}
 }
+
+// TestDeviceRefsWithLatestAction: beside each of the user's copied devices, their newest
+// action on it since the time asked for — not an older one, not another user's, and
+// none for a device without one.
+func TestDeviceRefsWithLatestAction(t *testing.T) {
+	pgtest.EachDialect(t, testDeviceRefsWithLatestAction)
+}
+
+func testDeviceRefsWithLatestAction(t *testing.T) {
+	db := newTestDB(t)
+	alice := newUser(t, db, "alice", "alice@example.test")
+	bob := newUser(t, db, "bob", "bob@example.test")
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	dev := func(id, user string) DeviceCopy {
+		return DeviceCopy{ID: id, UserID: user, ConnectedAccountID: "acc-" + user, Device: []byte(`{}`), StateAt: t0}
+	}
+	if err := db.SyncDevices(t.Context(), alice.ID, []string{"acc-" + alice.ID}, []DeviceCopy{dev("d1", alice.ID), dev("d2", alice.ID), dev("d3", alice.ID)}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SyncDevices(t.Context(), bob.ID, []string{"acc-" + bob.ID}, []DeviceCopy{dev("d9", bob.ID)}, t0); err != nil {
+		t.Fatal(err)
+	}
+	act := func(user, device, action string, at time.Time) ActionAttempt {
+		t.Helper()
+		a, err := begin(t, db, user, device, action, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := db.TransitionAction(t.Context(), Transition{ID: a.ID, From: []string{AttemptRequested}, To: AttemptSuccess}); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	act(alice.ID, "d1", ActionUnlock, t0.Add(-10*time.Minute)) // before the window
+	act(alice.ID, "d1", ActionUnlock, t0.Add(time.Minute))
+	newest := act(alice.ID, "d1", ActionLock, t0.Add(2*time.Minute))
+	old := act(alice.ID, "d2", ActionLock, t0.Add(-time.Hour)) // only before the window
+	act(bob.ID, "d9", ActionUnlock, t0.Add(3*time.Minute))
+	act(alice.ID, "d9", ActionUnlock, t0.Add(3*time.Minute)) // not in alice's copy
+
+	refs, err := db.UserDeviceRefsWithLatestAction(t.Context(), alice.ID, t0.Add(-5*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 3 || refs[0].ID != "d1" || refs[1].ID != "d2" || refs[2].ID != "d3" {
+		t.Fatalf("refs %+v, want d1, d2, d3", refs)
+	}
+	if l := refs[0].Latest; l == nil || l.ID != newest.ID || l.Action != ActionLock || l.Status != AttemptSuccess || !l.CreatedAt.Equal(newest.CreatedAt) {
+		t.Errorf("d1's latest %+v, want the lock at t0+2m (%s)", l, newest.ID)
+	}
+	if refs[1].Latest != nil || refs[2].Latest != nil {
+		t.Errorf("d2, d3 latest %+v %+v, want none in the window", refs[1].Latest, refs[2].Latest)
+	}
+	plain, err := db.UserDeviceRefs(t.Context(), alice.ID)
+	if err != nil || len(plain) != 3 || plain[0].Revision != refs[0].Revision || !plain[0].SyncedAt.Equal(refs[0].SyncedAt) {
+		t.Errorf("plain refs %+v (%v) disagree with %+v", plain, err, refs)
+	}
+	// A wider window reaches d2's older action.
+	refs, err = db.UserDeviceRefsWithLatestAction(t.Context(), alice.ID, t0.Add(-2*time.Hour))
+	if err != nil || refs[1].Latest == nil || refs[1].Latest.ID != old.ID {
+		t.Errorf("d2's latest over two hours: %+v, %v; want %s", refs[1].Latest, err, old.ID)
+	}
+}

@@ -15,6 +15,8 @@ import (
 // DeleteExpiredSessions, run by the app's janitor, not by a goroutine of its own.
 type Sessions struct{ db *DB }
 
+var _ scs.CtxStore = (*Sessions)(nil)
+
 // Sessions returns the session store on db.
 func (db *DB) Sessions() *Sessions { return &Sessions{db: db} }
 
@@ -73,7 +75,7 @@ WHERE s.token = $1 AND s.expiry > $2`,
 // CommitCtx saves a session's data until expiry, with its user's id beside it.
 func (s *Sessions) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	var userID sql.NullString
-	if _, values, err := (scs.GobCodec{}).Decode(b); err == nil {
+	if _, values, err := (SessionCodec{}).Decode(b); err == nil {
 		if id, ok := values[SessionUserKey].(string); ok && id != "" {
 			userID = sql.NullString{String: id, Valid: true}
 		}

@@ -77,13 +77,16 @@ func benchPage(b *testing.B, email string, device bool) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	size := 0
 	for b.Loop() {
 		rec := httptest.NewRecorder()
 		pb.handler.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {
 			b.Fatalf("GET %s: %d", req.URL.Path, rec.Code)
 		}
+		size = rec.Body.Len()
 	}
+	b.ReportMetric(float64(size), "B/page")
 }
 
 // BenchmarkDevicesPage3 is GET /devices of a customer with 3 locks (the sandbox's

@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -50,14 +51,15 @@ func main() {
 	loadCPU := flag.String("load-cpu", "1", "taskset CPU list of the load generator")
 	target := flag.String("url", "", "load: the page to load")
 	cookie := flag.String("cookie", "", "load: the session cookie (name=value)")
+	cpuProfile := flag.String("cpuprofile", "", "write the portal's CPU profile of the first run to this file (go tool pprof bin/loadtest FILE)")
 	flag.Parse()
 
 	var err error
 	switch *role {
 	case "driver":
-		err = drive(*conns, *duration, *seamLatency, *portalCPU, *loadCPU)
+		err = drive(*conns, *duration, *seamLatency, *portalCPU, *loadCPU, *cpuProfile)
 	case "portal":
-		err = servePortal()
+		err = servePortal(*cpuProfile)
 	case "load":
 		var r result
 		r, err = load(*target, *cookie, *conns, *duration)
@@ -88,8 +90,8 @@ func pinned(cpus string, args ...string) (*exec.Cmd, error) {
 
 // drive starts the portal process, runs the load process against it twice (Seam as
 // fast as the sandbox answers, then slowed) and prints both results.
-func drive(conns int, d, seamLatency time.Duration, portalCPU, loadCPU string) error {
-	portal, err := pinned(portalCPU, "-role", "portal")
+func drive(conns int, d, seamLatency time.Duration, portalCPU, loadCPU, cpuProfile string) error {
+	portal, err := pinned(portalCPU, "-role", "portal", "-cpuprofile", cpuProfile)
 	if err != nil {
 		return err
 	}
@@ -186,8 +188,9 @@ func countCPUs() int {
 }
 
 // servePortal runs the portal on the embedded defaults, signs alice in and connects
-// jane@example.com's locks, prints "ready URL COOKIE", then obeys stdin.
-func servePortal() error {
+// jane@example.com's locks, prints "ready URL COOKIE", then obeys stdin. With a
+// cpuProfile file, it profiles itself from "ready" to the next command.
+func servePortal(cpuProfile string) error {
 	dir, err := os.MkdirTemp("", "latchkey-loadtest-")
 	if err != nil {
 		return err
@@ -250,10 +253,23 @@ func servePortal() error {
 	if cookie == "" {
 		return errors.New("no session cookie after sign-in")
 	}
+	stopProfile := func() {}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		stopProfile = sync.OnceFunc(func() { pprof.StopCPUProfile(); _ = f.Close() })
+		defer stopProfile()
+	}
 	fmt.Printf("ready %s %s\n", base+"/devices", cookie)
 
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
+		stopProfile()
 		cmd, arg, _ := strings.Cut(strings.TrimSpace(in.Text()), " ")
 		switch cmd {
 		case "latency":
