@@ -45,7 +45,7 @@ LOADTEST_CONNS    ?= 32
 LOADTEST_DURATION ?= 10s
 
 .PHONY: loadtest
-loadtest: ## load GET /devices (3 locks) for ~10 s: portal and Go load generator each pinned to a core (taskset); prints req/s, p50, p99, then again with Seam slowed to 300 ms
+loadtest: ## load GET /devices (3 locks) for ~10 s: portal and Go load generator each pinned to a core (taskset); prints req/s, p50, p99 at 32 and at 4 connections, then again with Seam slowed to 300 ms
 	$(GO) build -o bin/loadtest ./cmd/loadtest
 	bin/loadtest -c $(LOADTEST_CONNS) -d $(LOADTEST_DURATION)
 

@@ -45,6 +45,7 @@ import (
 func main() {
 	role := flag.String("role", "driver", "driver (default), portal or load")
 	conns := flag.Int("c", 32, "concurrent connections")
+	lightConns := flag.Int("light-c", 4, "connections of the light runs, which measure a page's latency rather than the core's throughput (0 skips them)")
 	duration := flag.Duration("d", 10*time.Second, "how long each run lasts")
 	seamLatency := flag.Duration("seam-latency", 300*time.Millisecond, "sandbox latency of the second run (0 skips it)")
 	portalCPU := flag.String("portal-cpu", "0", "taskset CPU list of the portal")
@@ -57,7 +58,7 @@ func main() {
 	var err error
 	switch *role {
 	case "driver":
-		err = drive(*conns, *duration, *seamLatency, *portalCPU, *loadCPU, *cpuProfile)
+		err = drive(*conns, *lightConns, *duration, *seamLatency, *portalCPU, *loadCPU, *cpuProfile)
 	case "portal":
 		err = servePortal(*cpuProfile)
 	case "load":
@@ -90,7 +91,7 @@ func pinned(cpus string, args ...string) (*exec.Cmd, error) {
 
 // drive starts the portal process, runs the load process against it twice (Seam as
 // fast as the sandbox answers, then slowed) and prints both results.
-func drive(conns int, d, seamLatency time.Duration, portalCPU, loadCPU, cpuProfile string) error {
+func drive(conns, lightConns int, d, seamLatency time.Duration, portalCPU, loadCPU, cpuProfile string) error {
 	portal, err := pinned(portalCPU, "-role", "portal", "-cpuprofile", cpuProfile)
 	if err != nil {
 		return err
@@ -135,21 +136,29 @@ func drive(conns int, d, seamLatency time.Duration, portalCPU, loadCPU, cpuProfi
 	}
 	nproc := countCPUs()
 	fmt.Printf("portal: %s (sandbox, dev IdP, temp SQLite); 3 locks of jane@example.com connected\n", pageURL)
-	fmt.Printf("machine: %d CPUs; portal pinned to CPU %s, load generator to CPU %s; %d connections, %s per run\n",
-		nproc, portalCPU, loadCPU, conns, d)
+	fmt.Printf("machine: %d CPUs; portal pinned to CPU %s, load generator to CPU %s; %s per run\n",
+		nproc, portalCPU, loadCPU, d)
 
+	// Each speed of Seam is loaded twice: with conns connections, which saturate the
+	// portal's core (throughput; the latency is mostly the queue), and with lightConns,
+	// which do not (the latency of a page itself).
 	run := func(title string) error {
-		cmd, err := pinned(loadCPU, "-role", "load", "-url", pageURL, "-cookie", cookie,
-			"-c", fmt.Sprint(conns), "-d", d.String())
-		if err != nil {
-			return err
+		for _, c := range []int{conns, lightConns} {
+			if c <= 0 {
+				continue
+			}
+			cmd, err := pinned(loadCPU, "-role", "load", "-url", pageURL, "-cookie", cookie,
+				"-c", fmt.Sprint(c), "-d", d.String())
+			if err != nil {
+				return err
+			}
+			cmd.Stderr = os.Stderr
+			out, err := cmd.Output()
+			if err != nil {
+				return fmt.Errorf("load: %w", err)
+			}
+			fmt.Printf("%-40s %3d conns  %s", title, c, out)
 		}
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return fmt.Errorf("load: %w", err)
-		}
-		fmt.Printf("%-44s %s", title, out)
 		return nil
 	}
 	if err := run("GET /devices:"); err != nil {
