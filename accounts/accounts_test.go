@@ -187,7 +187,7 @@ func TestCompleteConnectsOnce(t *testing.T) {
 	account := e.signIn(t, id, sandbox.JaneEmail)
 
 	want := accounts.Outcome{WebviewID: id, Status: store.WebviewAuthorized, AccountID: account, DeviceCount: 3}
-	out, err := e.svc.Complete(e.ctx(), e.alice, id, "", "")
+	out, err := e.svc.Complete(e.ctx(), e.alice, id, "")
 	if err != nil || out != want {
 		t.Fatalf("Complete = %+v, %v; want %+v", out, err, want)
 	}
@@ -201,7 +201,7 @@ func TestCompleteConnectsOnce(t *testing.T) {
 
 	// A reload reads Latchkey's record: same outcome, Seam not asked, nothing audited.
 	e.sb.ResetCalls()
-	out, err = e.svc.Complete(e.ctx(), e.alice, id, "", "")
+	out, err = e.svc.Complete(e.ctx(), e.alice, id, "")
 	if err != nil || out != want {
 		t.Errorf("Complete again = %+v, %v; want %+v", out, err, want)
 	}
@@ -232,7 +232,7 @@ func TestCompleteConcurrently(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			outs[i], errs[i] = e.svc.Complete(e.ctx(), e.alice, id, "", "")
+			outs[i], errs[i] = e.svc.Complete(e.ctx(), e.alice, id, "")
 		})
 	}
 	close(start)
@@ -250,24 +250,34 @@ func TestCompleteConcurrently(t *testing.T) {
 	}
 }
 
+// TestCompleteFailure: only Seam's record ends a webview as failed. A return whose query
+// claims a failure while Seam says pending (forged, or early) leaves it pending, stores
+// and audits nothing; once Seam says failed, the query's code explains it only when it
+// is a known code, and its message is never kept.
 func TestCompleteFailure(t *testing.T) {
 	long := strings.Repeat("é", 400)
 	for _, tt := range []struct {
-		name          string
-		email         string // sandbox login to sign in with first; "" leaves the webview pending at Seam
-		code, message string // what the redirect's query says
-		want          accounts.Outcome
+		name  string
+		email string // sandbox login to sign in with first; "" leaves the webview pending at Seam
+		code  string // what the redirect's query says
+		want  accounts.Outcome
 	}{
-		{name: "the user cancelled", code: " User_Cancelled ", message: "  Gave\n up  ",
-			want: accounts.Outcome{Status: store.WebviewFailed, ErrorCode: "user_cancelled", ErrorMessage: "Gave up", DeviceCount: -1}},
-		{name: "the provider refused", email: sandbox.FailEmail,
-			want: accounts.Outcome{Status: store.WebviewFailed, DeviceCount: -1}},
-		{name: "a long message is cut", code: "weird_thing", message: long,
-			want: accounts.Outcome{Status: store.WebviewFailed, ErrorCode: "weird_thing", ErrorMessage: long[:600] + "…", DeviceCount: -1}},
-		{name: "a garbled code is ignored", code: "<script>", message: "hi",
+		{name: "a forged cancel on a pending webview", code: " User_Cancelled ",
+			want: accounts.Outcome{Status: store.WebviewPending, DeviceCount: -1}},
+		{name: "a forged unknown code on a pending webview", code: "weird_thing",
+			want: accounts.Outcome{Status: store.WebviewPending, DeviceCount: -1}},
+		{name: "a garbled code is ignored", code: "<script>",
 			want: accounts.Outcome{Status: store.WebviewPending, DeviceCount: -1}},
 		{name: "no news yet",
 			want: accounts.Outcome{Status: store.WebviewPending, DeviceCount: -1}},
+		{name: "the provider refused, as Seam says", email: sandbox.FailEmail, code: accounts.FailureProviderLogin,
+			want: accounts.Outcome{Status: store.WebviewFailed, ErrorCode: accounts.FailureProviderLogin, DeviceCount: -1}},
+		{name: "Seam says failed, the query says nothing", email: sandbox.FailEmail,
+			want: accounts.Outcome{Status: store.WebviewFailed, DeviceCount: -1}},
+		{name: "Seam says failed, the query's unknown code is dropped", email: sandbox.FailEmail, code: "weird_thing" + long,
+			want: accounts.Outcome{Status: store.WebviewFailed, DeviceCount: -1}},
+		{name: "Seam says failed, an unknown short code is dropped", email: sandbox.FailEmail, code: "weird_thing",
+			want: accounts.Outcome{Status: store.WebviewFailed, DeviceCount: -1}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -276,16 +286,16 @@ func TestCompleteFailure(t *testing.T) {
 				e.signIn(t, id, tt.email)
 			}
 			tt.want.WebviewID = id
-			out, err := e.svc.Complete(e.ctx(), e.alice, id, tt.code, tt.message)
+			out, err := e.svc.Complete(e.ctx(), e.alice, id, tt.code)
 			if err != nil || out != tt.want {
 				t.Fatalf("Complete = %+v, %v; want %+v", out, err, tt.want)
 			}
 			wv := e.webview(t, e.alice, id)
-			if wv.Status != tt.want.Status || wv.ErrorCode != tt.want.ErrorCode || wv.ErrorMessage != tt.want.ErrorMessage {
+			if wv.Status != tt.want.Status || wv.ErrorCode != tt.want.ErrorCode || wv.ErrorMessage != "" {
 				t.Errorf("recorded webview = %+v", wv)
 			}
 			// A reload without the query shows the recorded outcome and audits nothing new.
-			if out, err := e.svc.Complete(e.ctx(), e.alice, id, "", ""); err != nil || out != tt.want {
+			if out, err := e.svc.Complete(e.ctx(), e.alice, id, ""); err != nil || out != tt.want {
 				t.Errorf("Complete again = %+v, %v; want %+v", out, err, tt.want)
 			}
 			wantFailed := 0
@@ -298,7 +308,30 @@ func TestCompleteFailure(t *testing.T) {
 			if got := len(e.audits(t, e.alice, store.AuditConnectCompleted)); got != 0 {
 				t.Errorf("%d connect.completed events, want 0", got)
 			}
+			if tt.want.Status == store.WebviewPending {
+				if p, err := e.svc.Progress(e.ctx(), e.alice, id); err != nil || p != accounts.Waiting {
+					t.Errorf("Progress after the return = %q, %v; want waiting", p, err)
+				}
+			}
 		})
+	}
+}
+
+// TestForgedFailureThenConnect: a forged failure on a pending webview does not stand in
+// the way of the real sign-in that follows.
+func TestForgedFailureThenConnect(t *testing.T) {
+	e := newEnv(t)
+	id := e.start(t, e.alice)
+	if out, err := e.svc.Complete(e.ctx(), e.alice, id, accounts.FailureInvalidCredentials); err != nil || out.Status != store.WebviewPending {
+		t.Fatalf("forged return = %+v, %v; want pending", out, err)
+	}
+	account := e.signIn(t, id, sandbox.JaneEmail)
+	out, err := e.svc.Complete(e.ctx(), e.alice, id, "")
+	if err != nil || out.Status != store.WebviewAuthorized || out.AccountID != account {
+		t.Fatalf("Complete after the real sign-in = %+v, %v; want authorized with %s", out, err, account)
+	}
+	if got := len(e.audits(t, e.alice, store.AuditConnectFailed)); got != 0 {
+		t.Errorf("%d connect.failed events, want 0", got)
 	}
 }
 
@@ -309,7 +342,7 @@ func TestCompleteAccountTaken(t *testing.T) {
 	if err := e.db.RecordConnectedAccount(context.Background(), store.ConnectedAccount{ID: account, UserID: e.bob.ID, ConnectWebviewID: "cw_bob"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Complete(e.ctx(), e.alice, id, "", ""); !errors.Is(err, accounts.ErrAccountTaken) {
+	if _, err := e.svc.Complete(e.ctx(), e.alice, id, ""); !errors.Is(err, accounts.ErrAccountTaken) {
 		t.Fatalf("Complete = %v, want ErrAccountTaken", err)
 	}
 	denied := e.audits(t, e.alice, store.AuditAccessDenied)
@@ -340,7 +373,7 @@ func TestNotOwned(t *testing.T) {
 			return err
 		},
 		"Complete": func(id string) error {
-			_, err := e.svc.Complete(e.ctx(), e.bob, id, "user_cancelled", "")
+			_, err := e.svc.Complete(e.ctx(), e.bob, id, "user_cancelled")
 			return err
 		},
 	}
@@ -385,7 +418,7 @@ func TestProgress(t *testing.T) {
 	progress(accounts.Unavailable)
 	e.signIn(t, id, sandbox.JaneEmail)
 	progress(accounts.Connected)
-	if _, err := e.svc.Complete(ctx, e.alice, id, "", ""); err != nil {
+	if _, err := e.svc.Complete(ctx, e.alice, id, ""); err != nil {
 		t.Fatal(err)
 	}
 	e.sb.ResetCalls()
@@ -414,7 +447,7 @@ func TestWebview(t *testing.T) {
 		t.Errorf("Webview = %+v, %v; want waiting with the URL's origin", wv, err)
 	}
 	e.signIn(t, id, sandbox.JaneEmail)
-	if _, err := e.svc.Complete(ctx, e.alice, id, "", ""); err != nil {
+	if _, err := e.svc.Complete(ctx, e.alice, id, ""); err != nil {
 		t.Fatal(err)
 	}
 	if wv, err := e.svc.Webview(ctx, e.alice, id); err != nil || wv.Progress != accounts.Connected {
@@ -441,7 +474,7 @@ func TestOverview(t *testing.T) {
 	e := newEnv(t)
 	first := e.start(t, e.alice)
 	account := e.signIn(t, first, sandbox.JohnEmail)
-	if _, err := e.svc.Complete(e.ctx(), e.alice, first, "", ""); err != nil {
+	if _, err := e.svc.Complete(e.ctx(), e.alice, first, ""); err != nil {
 		t.Fatal(err)
 	}
 	e.now = e.now.Add(time.Minute)

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
@@ -20,11 +20,24 @@ const (
 	PollBound = 15 * time.Minute
 	// maxWebviewIDLen bounds the webview ids Latchkey looks up at all.
 	maxWebviewIDLen = 128
-	// maxErrorCodeLen and maxErrorMessageLen bound what Latchkey keeps of a failure
-	// reported in the return URL's query.
-	maxErrorCodeLen    = 64
-	maxErrorMessageLen = 300
+	// maxErrorCodeLen bounds the error codes from the return URL's query that are
+	// looked at at all.
+	maxErrorCodeLen = 64
 )
+
+// Failure codes a Connect Webview reports with its redirect (and its message to the
+// parent frame). Seam's record of a failed webview says only status "failed", so
+// once Seam says so, a code from this list picks the page's explanation; any other
+// code, and every error_message, is anyone's text and is never kept or shown.
+const (
+	FailureUserCancelled      = "user_cancelled"
+	FailureProviderLogin      = "provider_login_failed"
+	FailureInvalidCredentials = "invalid_credentials"
+	FailureLoginTimeout       = "login_timeout"
+)
+
+// FailureCodes are the codes Complete keeps.
+var FailureCodes = []string{FailureUserCancelled, FailureProviderLogin, FailureInvalidCredentials, FailureLoginTimeout}
 
 // Progress is where a Connect Webview stands, as its polled status line says.
 type Progress string
@@ -195,13 +208,16 @@ func (s *Service) Progress(ctx context.Context, user store.User, id string) (Pro
 }
 
 // Complete finishes the user's webview when the browser comes back from it (Seam's
-// redirect, or the webview page sending itself on). Seam's record decides the outcome;
-// queryErrorCode and queryErrorMessage are what the redirect said about a failure.
+// redirect, or the webview page sending itself on). Seam's record alone decides the
+// outcome: queryErrorCode is what the redirect said about a failure, and anyone can
+// write it into the URL. While Seam says pending it changes nothing (the webview stays
+// pending); once Seam says failed, it explains the failure only when it is one of
+// FailureCodes. The redirect's error_message is never read.
 //
 // Ending a webview is one store transaction that only the first caller wins, so the
 // frame's message and the status poll arriving together, a reload, or several portal
 // instances record and audit a completion once; the others read the outcome.
-func (s *Service) Complete(ctx context.Context, user store.User, id, queryErrorCode, queryErrorMessage string) (Outcome, error) {
+func (s *Service) Complete(ctx context.Context, user store.User, id, queryErrorCode string) (Outcome, error) {
 	sctx, cancel := s.seamContext(ctx)
 	defer cancel()
 	wv, err := s.owned(ctx, user, id)
@@ -222,11 +238,20 @@ func (s *Service) Complete(ctx context.Context, user store.User, id, queryErrorC
 	switch {
 	case sw.Status == seam.WebviewAuthorized && sw.ConnectedAccountID != "":
 		return s.connect(ctx, user, wv, sw.ConnectedAccountID)
-	case sw.Status == seam.WebviewFailed || code != "":
-		return s.fail(ctx, user, wv, code, cleanErrorMessage(queryErrorMessage))
+	case sw.Status == seam.WebviewFailed:
+		if !slices.Contains(FailureCodes, code) {
+			code = ""
+		}
+		return s.fail(ctx, user, wv, code)
 	}
-	if sw.Status == seam.WebviewAuthorized {
+	switch {
+	case sw.Status == seam.WebviewAuthorized:
 		s.Log.WarnContext(ctx, "connect webview authorized without a connected account", "connect_webview_id", wv.ID)
+	case queryErrorCode != "":
+		// A failure Seam does not confirm: a forged or early return. Only the cleaned
+		// code is logged.
+		s.Log.WarnContext(ctx, "connect return reports a failure Seam does not confirm; still waiting",
+			"connect_webview_id", wv.ID, "seam_status", sw.Status, "error_code", code)
 	}
 	return Outcome{WebviewID: wv.ID, Status: store.WebviewPending, DeviceCount: -1}, nil
 }
@@ -268,16 +293,15 @@ func (s *Service) connect(ctx context.Context, user store.User, wv store.Connect
 	return Outcome{WebviewID: wv.ID, Status: store.WebviewAuthorized, AccountID: accountID, DeviceCount: count}, nil
 }
 
-// fail records that the webview failed and audits it, unless another request ended
-// the webview first.
-func (s *Service) fail(ctx context.Context, user store.User, wv store.ConnectWebview, code, msg string) (Outcome, error) {
+// fail records that the webview failed, as Seam says, and audits it, unless another
+// request ended the webview first. code is one of FailureCodes or "".
+func (s *Service) fail(ctx context.Context, user store.User, wv store.ConnectWebview, code string) (Outcome, error) {
 	rec, changed, err := s.Store.FinishConnectWebview(ctx, store.WebviewEnd{
-		WebviewID:    wv.ID,
-		UserID:       user.ID,
-		Status:       store.WebviewFailed,
-		ErrorCode:    code,
-		ErrorMessage: msg,
-		At:           s.Now(),
+		WebviewID: wv.ID,
+		UserID:    user.ID,
+		Status:    store.WebviewFailed,
+		ErrorCode: code,
+		At:        s.Now(),
 		Audit: s.event(ctx, user, store.AuditConnectFailed, store.OutcomeFailure,
 			strings.TrimSpace("webview "+shortID(wv.ID)+" "+code)),
 	})
@@ -287,7 +311,7 @@ func (s *Service) fail(ctx context.Context, user store.User, wv store.ConnectWeb
 	if !changed {
 		return s.outcome(ctx, user, rec)
 	}
-	return Outcome{WebviewID: wv.ID, Status: store.WebviewFailed, ErrorCode: code, ErrorMessage: msg, DeviceCount: -1}, nil
+	return Outcome{WebviewID: wv.ID, Status: store.WebviewFailed, ErrorCode: code, DeviceCount: -1}, nil
 }
 
 // countDevices counts the account's devices for the pages, or -1 when Seam cannot say:
@@ -402,13 +426,4 @@ func cleanErrorCode(code string) string {
 		}
 	}
 	return code
-}
-
-// cleanErrorMessage bounds a user-controlled message to one short line of text.
-func cleanErrorMessage(msg string) string {
-	msg = strings.Join(strings.Fields(strings.ToValidUTF8(msg, "")), " ")
-	if utf8.RuneCountInString(msg) > maxErrorMessageLen {
-		msg = string([]rune(msg)[:maxErrorMessageLen]) + "…"
-	}
-	return msg
 }

@@ -39,7 +39,8 @@ type RPConfig struct {
 	// SessionKey derives the login cookie's keys; SessionKeyPrevious still reads old ones.
 	SessionKey         []byte
 	SessionKeyPrevious []byte
-	Secure             bool
+	// Secure: the base URL is https, so the login cookie is Secure and __Host-.
+	Secure bool
 	// HTTPClient talks to the IdP (discovery, token, keys); default has a 10 s timeout.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -86,6 +87,8 @@ type RP struct {
 	log    *slog.Logger
 	store  *sessions.CookieStore
 	client *http.Client
+	// loginCookie is the login attempt cookie's name (__Host- under https).
+	loginCookie string
 
 	// used remembers states already spent, so a replayed callback is refused even by a
 	// client that kept the old login cookie.
@@ -116,7 +119,7 @@ func NewRP(ctx context.Context, cfg RPConfig) (*RP, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	rp := &RP{cfg: cfg, log: cfg.Logger, store: store, client: client, used: map[string]time.Time{}}
+	rp := &RP{cfg: cfg, log: cfg.Logger, store: store, client: client, loginCookie: LoginCookieName(cfg.Secure), used: map[string]time.Time{}}
 	if err := rp.discover(ctx); err != nil {
 		rp.log.Warn("OIDC discovery failed; retrying in the background", "issuer", cfg.Issuer, "error", err)
 		go rp.retryDiscovery(ctx)
@@ -201,7 +204,7 @@ func (rp *RP) Begin(w http.ResponseWriter, r *http.Request, returnTo string) (st
 		return "", ErrNotReady
 	}
 	a := loginAttempt{State: randomToken(), Nonce: randomToken(), Verifier: oauth2.GenerateVerifier(), ReturnTo: SafeReturnTo(returnTo)}
-	sess, _ := rp.store.Get(r, LoginCookie) // a cookie that no longer decodes is replaced
+	sess, _ := rp.store.Get(r, rp.loginCookie) // a cookie that no longer decodes is replaced
 	attempts := append(decodeAttempts(sess), a)
 	if len(attempts) > maxAttempts {
 		attempts = attempts[len(attempts)-maxAttempts:]
@@ -223,7 +226,7 @@ func (rp *RP) Finish(w http.ResponseWriter, r *http.Request) (*Identity, string,
 		return nil, "", ErrNotReady
 	}
 	q := r.URL.Query()
-	sess, _ := rp.store.Get(r, LoginCookie)
+	sess, _ := rp.store.Get(r, rp.loginCookie)
 	attempts := decodeAttempts(sess)
 	state := q.Get("state")
 	idx := -1

@@ -101,17 +101,58 @@ func TestRPSignsInAgainstMockOIDC(t *testing.T) {
 	}
 }
 
-// TestRPLoginCookieSecure marks the login cookie Secure exactly when asked to.
+// TestRPLoginCookieSecure: under https the login cookie is __Host-latchkey_login,
+// Secure, Path=/ and without Domain (what browsers demand of a __Host- cookie), and the
+// callback reads and deletes it by that name; over http it keeps latchkey_login on
+// /auth/callback.
 func TestRPLoginCookieSecure(t *testing.T) {
 	op := testop.Start(t, "")
-	for _, secure := range []bool{false, true} {
-		rp := newRP(t, op, func(c *auth.RPConfig) { c.Secure = secure })
-		a := begin(t, rp, "", nil)
-		lc := cookieNamed(a.res, auth.LoginCookie)
-		if lc == nil || lc.Secure != secure {
-			t.Errorf("Secure=%v: login cookie %+v", secure, lc)
-		}
+	tests := []struct {
+		secure     bool
+		name, path string
+	}{
+		{false, "latchkey_login", "/auth/callback"},
+		{true, "__Host-latchkey_login", "/"},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := auth.LoginCookieName(tt.secure); got != tt.name {
+				t.Fatalf("LoginCookieName(%v) = %q, want %q", tt.secure, got, tt.name)
+			}
+			rp := newRP(t, op, func(c *auth.RPConfig) { c.Secure = tt.secure })
+			a := begin(t, rp, "/devices", nil)
+			if len(a.res.Cookies()) != 1 {
+				t.Fatalf("Begin set %v, want one cookie", a.res.Header.Values("Set-Cookie"))
+			}
+			lc := cookieNamed(a.res, tt.name)
+			if lc == nil {
+				t.Fatalf("Begin set no %s cookie; Set-Cookie: %v", tt.name, a.res.Header.Values("Set-Cookie"))
+			}
+			if lc.Secure != tt.secure || lc.Path != tt.path || lc.Domain != "" || !lc.HttpOnly {
+				t.Errorf("login cookie Secure=%v Path=%q Domain=%q HttpOnly=%v; want %v, %q, no Domain, HttpOnly",
+					lc.Secure, lc.Path, lc.Domain, lc.HttpOnly, tt.secure, tt.path)
+			}
+			op.QueueUser(testop.User{Sub: "sub-host", Email: "host@example.com", EmailVerified: true})
+			id, returnTo, res, err := finish(t, rp, authorize(t, a), a.cookies)
+			if err != nil || id.Subject != "sub-host" || returnTo != "/devices" {
+				t.Fatalf("Finish with the %s cookie: %v, %v, %q", tt.name, err, id, returnTo)
+			}
+			dc := cookieNamed(res, tt.name)
+			if dc == nil || dc.MaxAge >= 0 || dc.Path != tt.path || dc.Secure != tt.secure {
+				t.Errorf("the callback did not delete %s on %s; Set-Cookie: %v", tt.name, tt.path, res.Header.Values("Set-Cookie"))
+			}
+		})
+	}
+	t.Run("the other name is not read", func(t *testing.T) {
+		rp := newRP(t, op, func(c *auth.RPConfig) { c.Secure = true })
+		a := begin(t, rp, "", nil)
+		// The same sealed value under the http name, as a sibling subdomain could plant it.
+		planted := []*http.Cookie{{Name: auth.LoginCookie, Value: a.cookies[0].Value}}
+		op.QueueUser(testop.User{Sub: "sub-planted"})
+		if _, _, _, err := finish(t, rp, authorize(t, a), planted); !errors.Is(err, auth.ErrLoginExpired) {
+			t.Fatalf("Finish with only latchkey_login under https: %v, want ErrLoginExpired", err)
+		}
+	})
 }
 
 // TestRPRefusesBadIDTokens signs in through a real OP whose ID token was crafted or

@@ -12,12 +12,32 @@ import (
 	"github.com/latchkey/latchkey/store"
 )
 
-// Cookie names. The dev IdP runs on another port of the same host, and browsers do not
-// separate cookies by port, so it uses names of its own.
+// Cookie names over http (development). The dev IdP runs on another port of the same
+// host, and browsers do not separate cookies by port, so it uses names of its own.
 const (
 	SessionCookie = "latchkey_session"
 	LoginCookie   = "latchkey_login"
 )
+
+// hostPrefix is put before both names under https: browsers accept a __Host- cookie
+// only when it is Secure, has Path=/ and no Domain, so a sibling subdomain can neither
+// plant nor shadow it.
+const hostPrefix = "__Host-"
+
+// SessionCookieName is the signed-in session's cookie name: __Host-latchkey_session
+// when the base URL is https (secure), latchkey_session otherwise.
+func SessionCookieName(secure bool) string { return cookieName(SessionCookie, secure) }
+
+// LoginCookieName is the login attempt's cookie name: __Host-latchkey_login when the
+// base URL is https (secure), latchkey_login otherwise.
+func LoginCookieName(secure bool) string { return cookieName(LoginCookie, secure) }
+
+func cookieName(name string, secure bool) string {
+	if secure {
+		return hostPrefix + name
+	}
+	return name
+}
 
 // Keys in the signed-in session.
 const (
@@ -46,11 +66,12 @@ func NewSessionManager(sessions scs.Store, cfg SessionConfig) *scs.SessionManage
 	sm.Store = sessions
 	sm.Codec = store.SessionCodec{}
 	sm.Lifetime = cfg.Lifetime
-	sm.Cookie.Name = SessionCookie
+	sm.Cookie.Name = SessionCookieName(cfg.Secure)
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode
 	sm.Cookie.Secure = cfg.Secure
 	sm.Cookie.Path = "/"
+	sm.Cookie.Domain = "" // host-only, as __Host- requires
 	sm.Cookie.Persist = false
 	if cfg.ErrorFunc != nil {
 		sm.ErrorFunc = cfg.ErrorFunc
@@ -60,7 +81,7 @@ func NewSessionManager(sessions scs.Store, cfg SessionConfig) *scs.SessionManage
 
 // newLoginStore returns the cookie store for login attempts: encrypted and
 // authenticated with keys derived from the session key, readable with the previous key
-// during a rotation, and short-lived.
+// during a rotation, and short-lived. Its cookie is named LoginCookieName(secure).
 func newLoginStore(key, previous []byte, secure bool) (*sessions.CookieStore, error) {
 	pairs, err := cookieKeys(key)
 	if err != nil {
@@ -77,8 +98,14 @@ func newLoginStore(key, previous []byte, secure bool) (*sessions.CookieStore, er
 	// MaxAge sets both the cookie's and the codecs' limit; Options.MaxAge alone would
 	// leave old cookies decodable for the default 30 days.
 	store.MaxAge(int(loginAttemptMaxAge.Seconds()))
+	// Over http the cookie goes only to the callback; a __Host- cookie (https) must
+	// have Path=/.
+	path := "/auth/callback"
+	if secure {
+		path = "/"
+	}
 	store.Options = &sessions.Options{
-		Path:     "/auth/callback",
+		Path:     path,
 		MaxAge:   int(loginAttemptMaxAge.Seconds()),
 		HttpOnly: true,
 		Secure:   secure,

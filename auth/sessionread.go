@@ -38,14 +38,10 @@ func withSessionToken(ctx context.Context, token string) context.Context {
 }
 
 // SessionKey names the request's session without revealing its token (a hash), for
-// telling a session's streams that it ended; "" without a session.
+// telling a session's streams that it ended; "" without a session. The token is the
+// one ReadSession or SaveSessions read from the configured cookie.
 func SessionKey(r *http.Request) string {
 	token, _ := r.Context().Value(tokenKey{}).(string)
-	if token == "" {
-		if c, err := r.Cookie(SessionCookie); err == nil {
-			token = c.Value
-		}
-	}
 	if token == "" {
 		return ""
 	}
@@ -71,7 +67,7 @@ func SessionAlive(_ context.Context, sm *scs.SessionManager, token string, idle 
 	return true
 }
 
-// SessionToken is the request's session token as ReadSession saw it.
+// SessionToken is the request's session token as ReadSession (or SaveSessions) saw it.
 func SessionToken(r *http.Request) string {
 	token, _ := r.Context().Value(tokenKey{}).(string)
 	return token

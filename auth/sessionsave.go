@@ -54,7 +54,7 @@ func SaveSessions(sm *scs.SessionManager, idle time.Duration, now func() time.Ti
 					sm.Put(ctx, sessionLastSeen, t.Unix())
 				}
 			}
-			sr := r.WithContext(ctx)
+			sr := r.WithContext(withSessionToken(ctx, token))
 			sw := &savingWriter{ResponseWriter: w, sm: sm, r: sr, now: now, onError: onError}
 			next.ServeHTTP(sw, sr)
 			sw.save()

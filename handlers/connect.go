@@ -12,13 +12,14 @@ import (
 	"github.com/latchkey/latchkey/views"
 )
 
-// connectErrorWords are the webview's failure codes in words; anything else falls back
-// to the message that came with the redirect.
+// connectErrorWords are the webview's failure codes (accounts.FailureCodes) in words.
+// A failure recorded before these were the only codes kept may carry another code or a
+// message; it is shown as text.
 var connectErrorWords = map[string]string{
-	"user_cancelled":        "The sign-in was cancelled before it finished.",
-	"provider_login_failed": "Your lock provider refused the sign-in. Check your email and password with the provider, then try again.",
-	"invalid_credentials":   "Your lock provider did not accept that email and password.",
-	"login_timeout":         "The sign-in took too long and was stopped.",
+	accounts.FailureUserCancelled:      "The sign-in was cancelled before it finished.",
+	accounts.FailureProviderLogin:      "Your lock provider refused the sign-in. Check your email and password with the provider, then try again.",
+	accounts.FailureInvalidCredentials: "Your lock provider did not accept that email and password.",
+	accounts.FailureLoginTimeout:       "The sign-in took too long and was stopped.",
 }
 
 // ConnectIndex explains connecting and lists the user's connection attempts and accounts.
@@ -115,10 +116,11 @@ func (h *Handlers) ConnectStatus(w http.ResponseWriter, r *http.Request) error {
 
 // ConnectReturn is where Seam sends the browser (and the webview page sends itself) when
 // the user finished. Reloading it is harmless: the outcome is recorded and audited once.
+// Only Seam's record decides: a failure in the query that Seam does not confirm leaves
+// the page waiting, with the status line polling Seam.
 func (h *Handlers) ConnectReturn(w http.ResponseWriter, r *http.Request) error {
 	query := r.URL.Query()
-	out, err := h.Accounts.Complete(r.Context(), currentUser(r),
-		query.Get("connect_webview_id"), query.Get("error_code"), query.Get("error_message"))
+	out, err := h.Accounts.Complete(r.Context(), currentUser(r), query.Get("connect_webview_id"), query.Get("error_code"))
 	if err != nil {
 		return err
 	}
@@ -138,6 +140,7 @@ func (h *Handlers) ConnectReturn(w http.ResponseWriter, r *http.Request) error {
 	default:
 		h.render(w, r, http.StatusOK, views.ConnectResultPage(h.page(r, "Almost there"), views.ConnectOutcome{
 			WebviewID: out.WebviewID, WindowURL: connectWindowURL(out.WebviewID), ReturnURL: connectReturnURL(out.WebviewID),
+			Progress: connectProgress(out.WebviewID, accounts.Waiting),
 		}))
 	}
 	return nil
@@ -163,7 +166,8 @@ func connectReturnURL(id string) string {
 }
 
 // connectFailureText explains a failed connection: known codes in our words, else the
-// message that came with the failure (plain text), else a generic sentence.
+// message recorded with the failure (plain text; only older records have one), else
+// Seam's verdict.
 func connectFailureText(code, message string) string {
 	if w, ok := connectErrorWords[code]; ok {
 		return w
@@ -174,5 +178,5 @@ func connectFailureText(code, message string) string {
 	if code != "" {
 		return "The lock provider reported a problem (" + strings.ReplaceAll(code, "_", " ") + ")."
 	}
-	return "The sign-in to your lock provider did not finish."
+	return "The lock service reports that the sign-in to your lock provider failed."
 }

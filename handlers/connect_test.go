@@ -319,28 +319,92 @@ func TestStartConnectSeamDown(t *testing.T) {
 	}
 }
 
-func TestConnectReturnFailureShowsMessageAsText(t *testing.T) {
+// TestConnectReturnForgedFailureKeepsWaiting: a return whose query says the webview
+// failed while Seam says pending (a forged link, or an early message) shows nothing of
+// the query, records nothing, and keeps waiting with the status line polling Seam.
+func TestConnectReturnForgedFailureKeepsWaiting(t *testing.T) {
 	e := newConnectEnv(t)
 	e.do(t, e.h.StartConnect, e.alice, http.MethodPost, "/connect", nil)
-	for _, target := range []string{
-		"/connect/return?connect_webview_id=" + testWebviewID + "&error_code=weird_thing&error_message=%3Cb%3Ehi%3C%2Fb%3E",
-		"/connect/return?connect_webview_id=" + testWebviewID, // a reload shows the recorded failure
-	} {
-		w := e.do(t, e.h.ConnectReturn, e.alice, http.MethodGet, target, nil)
-		body := w.Body.String()
-		doc := htmltest.Parse(t, body)
-		if w.Code != http.StatusOK || h1Text(t, doc) != "Connecting did not work" || len(connectForms(doc)) != 1 {
-			t.Fatalf("failed return = %d, want the failure page with a form posting to /connect\n%s", w.Code, body)
+	forged := "/connect/return?connect_webview_id=" + testWebviewID + "&error_code=" + accounts.FailureUserCancelled +
+		"&error_message=Your+account+is+locked%2C+call+%2B1-555-0100"
+	w := e.do(t, e.h.ConnectReturn, e.alice, http.MethodGet, forged, nil)
+	body := w.Body.String()
+	doc := htmltest.Parse(t, body)
+	if w.Code != http.StatusOK || h1Text(t, doc) != "Almost there" {
+		t.Fatalf("forged failure on a pending webview = %d %q, want Almost there", w.Code, h1Text(t, doc))
+	}
+	for _, text := range []string{"555-0100", "account is locked", connectErrorWords[accounts.FailureUserCancelled], "did not work"} {
+		if strings.Contains(body, text) {
+			t.Errorf("the waiting page shows %q from the forged query", text)
 		}
-		shown := htmltest.Find(doc, func(n *html.Node) bool {
-			return htmltest.ByTag(atom.P)(n) && strings.Contains(htmltest.Text(n), "<b>hi")
-		})
-		bold := htmltest.Find(doc, func(n *html.Node) bool {
-			return htmltest.ByTag(atom.B)(n) && strings.Contains(htmltest.Text(n), "hi")
-		})
-		if strings.Contains(body, "<b>hi") || len(bold) != 0 || len(shown) != 1 {
-			t.Errorf("error_message not shown as plain text: %d <p> with the text, %d <b> elements", len(shown), len(bold))
+	}
+	polls := pollers(doc)
+	if len(polls) != 1 || !strings.HasPrefix(htmltest.Attr(polls[0], "hx-get"), "/connect/"+testWebviewID+"/status") {
+		t.Errorf("the waiting page has %d pollers, want one asking /connect/%s/status", len(polls), testWebviewID)
+	}
+	wv, err := e.db.ConnectWebviewForUser(context.Background(), e.alice.ID, testWebviewID)
+	if err != nil || wv.Status != store.WebviewPending || wv.ErrorCode != "" || wv.ErrorMessage != "" {
+		t.Errorf("webview after the forged return = %+v, %v; want pending with no error", wv, err)
+	}
+	if events, _, err := e.db.ListAudit(context.Background(), store.AuditQuery{UserID: e.alice.ID, Limit: 50}); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, ev := range events {
+			if ev.Action == store.AuditConnectFailed {
+				t.Errorf("a forged failure was audited: %+v", ev)
+			}
 		}
+	}
+	// The webview page keeps its frame and its poll.
+	w = e.do(t, e.h.ConnectWebview, e.alice, http.MethodGet, "/connect/"+testWebviewID, nil, "webview", testWebviewID)
+	if doc := htmltest.Parse(t, w.Body.String()); len(pollers(doc)) != 1 || len(htmltest.Find(doc, htmltest.ByTag(atom.Iframe))) != 1 {
+		t.Errorf("the webview page after a forged failure lost its frame or its poll")
+	}
+}
+
+// TestConnectReturnFailureShowsSeamsVerdict: when Seam says the webview failed, the
+// page says so in Latchkey's words — a known code from the redirect picks them — and
+// never shows the redirect's message.
+func TestConnectReturnFailureShowsSeamsVerdict(t *testing.T) {
+	tests := []struct {
+		name, query, want string
+	}{
+		{"a known code", "&error_code=" + accounts.FailureProviderLogin + "&error_message=%3Cb%3Ehi%3C%2Fb%3E+call+555-0100",
+			connectErrorWords[accounts.FailureProviderLogin]},
+		{"an unknown code", "&error_code=weird_thing&error_message=%3Cb%3Ehi%3C%2Fb%3E+call+555-0100",
+			"The lock service reports that the sign-in to your lock provider failed."},
+		{"no query", "", "The lock service reports that the sign-in to your lock provider failed."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newConnectEnv(t)
+			e.do(t, e.h.StartConnect, e.alice, http.MethodPost, "/connect", nil)
+			e.seam.set(func(wv *seam.ConnectWebview) { wv.Status = seam.WebviewFailed })
+			for _, target := range []string{
+				"/connect/return?connect_webview_id=" + testWebviewID + tt.query,
+				"/connect/return?connect_webview_id=" + testWebviewID, // a reload shows the recorded failure
+			} {
+				w := e.do(t, e.h.ConnectReturn, e.alice, http.MethodGet, target, nil)
+				body := w.Body.String()
+				doc := htmltest.Parse(t, body)
+				if w.Code != http.StatusOK || h1Text(t, doc) != "Connecting did not work" || len(connectForms(doc)) != 1 {
+					t.Fatalf("failed return = %d, want the failure page with a form posting to /connect\n%s", w.Code, body)
+				}
+				shown := htmltest.Find(doc, func(n *html.Node) bool {
+					return htmltest.ByTag(atom.P)(n) && htmltest.Text(n) == tt.want
+				})
+				if len(shown) != 1 {
+					t.Errorf("GET %s: the page does not say %q", target, tt.want)
+				}
+				if strings.Contains(body, "hi</b>") || strings.Contains(body, "555-0100") || strings.Contains(body, "weird") {
+					t.Errorf("GET %s shows the query's text", target)
+				}
+			}
+			wv, err := e.db.ConnectWebviewForUser(context.Background(), e.alice.ID, testWebviewID)
+			if err != nil || wv.Status != store.WebviewFailed || wv.ErrorMessage != "" {
+				t.Errorf("recorded webview = %+v, %v; want failed without a message", wv, err)
+			}
+		})
 	}
 }
 

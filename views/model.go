@@ -297,6 +297,9 @@ type ConnectOutcome struct {
 	Message string
 	// ReturnURL checks again without JavaScript.
 	ReturnURL string
+	// Progress is the polled status line while not failed: it asks Seam every 2 s and
+	// moves the page on when the webview ended.
+	Progress ConnectProgress
 }
 
 // ActivityList is one page of an audit trail with its navigation.

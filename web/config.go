@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +34,8 @@ type Config struct {
 	LogLevel       string
 	DatabaseURL    string
 	TrustedProxies []netip.Prefix
+	// TrustedProxiesAllowPublic lets production trust proxies outside the private ranges.
+	TrustedProxiesAllowPublic bool
 
 	SeamAPIKey   string
 	SeamEndpoint string
@@ -209,6 +213,14 @@ func settings() []setting {
 				}
 				c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 			}
+			return nil
+		}},
+		{env: "TRUSTED_PROXIES_ALLOW_PUBLIC", flag: "trusted-proxies-allow-public", def: "false", usage: "true lets production trust proxies outside the private ranges (10/8, 172.16/12, 192.168/16, 127/8, fc00::/7, ::1)", parse: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("want true or false, got %q", v)
+			}
+			c.TrustedProxiesAllowPublic = b
 			return nil
 		}},
 		{env: "SEAM_API_KEY", flag: "seam-api-key", secret: true, usage: "Seam API key; unset = embedded Seam sandbox (development only)", parse: str(func(c *Config) *string { return &c.SeamAPIKey })},
@@ -399,6 +411,9 @@ func (c *Config) complete() error {
 	if c.OIDCIssuer != "" && c.OIDCClientID == "" {
 		return errors.New("OIDC_CLIENT_ID: required when OIDC_ISSUER is set")
 	}
+	if c.SessionIdleTimeout > c.SessionLifetime {
+		return fmt.Errorf("SESSION_IDLE_TIMEOUT: %s is longer than SESSION_LIFETIME (%s), which always ends the session first", c.SessionIdleTimeout, c.SessionLifetime)
+	}
 	if c.Env != EnvProduction {
 		return nil
 	}
@@ -413,8 +428,113 @@ func (c *Config) complete() error {
 		return errors.New("SESSION_KEY: required in production (32+ random bytes, base64 or hex)")
 	case c.BaseURL.Scheme != "https":
 		return errors.New("LATCHKEY_BASE_URL: must be an https URL in production")
+	case !isHTTPS(c.OIDCIssuer):
+		return errors.New("OIDC_ISSUER: must be an https URL in production (the client secret and ID tokens travel to it)")
+	case !isHTTPS(c.SeamEndpoint):
+		return errors.New("SEAM_ENDPOINT: must be an https URL in production (the Seam API key travels to it)")
+	case c.SessionIdleTimeout > maxIdleTimeout:
+		return fmt.Errorf("SESSION_IDLE_TIMEOUT: at most %s in production, got %s", maxIdleTimeout, c.SessionIdleTimeout)
+	case c.SessionLifetime > maxLifetime:
+		return fmt.Errorf("SESSION_LIFETIME: at most %s (30 days) in production, got %s", maxLifetime, c.SessionLifetime)
+	}
+	if why := weakKey(c.SessionKey); why != "" {
+		return fmt.Errorf("SESSION_KEY: too weak for production: %s (generate one with: openssl rand -base64 32)", why)
+	}
+	if why := weakKey(c.SessionKeyPrevious); len(c.SessionKeyPrevious) > 0 && why != "" {
+		return fmt.Errorf("SESSION_KEY_PREVIOUS: too weak for production: %s (rotate to a key from: openssl rand -base64 32)", why)
+	}
+	if !c.TrustedProxiesAllowPublic {
+		for _, p := range c.TrustedProxies {
+			if !privatePrefix(p) {
+				return fmt.Errorf("TRUSTED_PROXIES: %s reaches beyond the private ranges (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 127.0.0.0/8, fc00::/7, ::1/128), so clients there could write their own address into logs and the audit trail; set TRUSTED_PROXIES_ALLOW_PUBLIC=true if your proxies really have public addresses", p)
+			}
+		}
 	}
 	return nil
+}
+
+func isHTTPS(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && u.Scheme == "https"
+}
+
+// Production bounds on the session timeouts.
+const (
+	maxIdleTimeout = 24 * time.Hour
+	maxLifetime    = 30 * 24 * time.Hour
+)
+
+// privateRanges are where a trusted proxy may be in production without an override.
+var privateRanges = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("fc00::/7"),
+	netip.MustParsePrefix("::1/128"),
+}
+
+// privatePrefix reports whether every address of p lies inside one private range. An
+// IPv4-mapped IPv6 prefix (::ffff:10.0.0.0/104) is judged as the IPv4 prefix it maps.
+func privatePrefix(p netip.Prefix) bool {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	for _, r := range privateRanges {
+		if r.Addr().Is4() == p.Addr().Is4() && r.Bits() <= p.Bits() && r.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// exampleSessionKeys are session keys that appear in documentation (Latchkey's or
+// commonly copied ones), as decoded bytes in hex: whoever pasted one has no secret.
+// TestDocumentedKeysRefused fails when README.md or the Dockerfile shows a key that
+// production would accept.
+var exampleSessionKeys = []string{}
+
+// weakKey says why a session key cannot be a random secret, or "" when nothing shows it.
+// The reasons never include the key's bytes. A random 32-byte key trips none of these
+// checks except with negligible probability.
+func weakKey(k []byte) string {
+	if len(k) == 0 {
+		return ""
+	}
+	if slices.Contains(exampleSessionKeys, hex.EncodeToString(k)) {
+		return "it is an example key from documentation"
+	}
+	var seen [256]bool
+	distinct := 0
+	for _, b := range k {
+		if !seen[b] {
+			seen[b] = true
+			distinct++
+		}
+	}
+	if distinct == 1 {
+		return "every byte is the same"
+	}
+	if distinct < 16 {
+		return "it has too few distinct byte values"
+	}
+	for period := 1; period <= len(k)/2; period++ {
+		if bytes.Equal(k[period:], k[:len(k)-period]) {
+			return "it repeats a short pattern"
+		}
+	}
+	step := k[1] - k[0]
+	steady := true
+	for i := 2; i < len(k) && steady; i++ {
+		steady = k[i]-k[i-1] == step
+	}
+	if steady {
+		return "its bytes count up or down in equal steps"
+	}
+	if !slices.ContainsFunc(k, func(b byte) bool { return b < 0x20 || b > 0x7e }) {
+		return "it decodes to printable text (an encoded password), not random bytes"
+	}
+	return ""
 }
 
 func printUsage(w io.Writer, name string, all []setting) {

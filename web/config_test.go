@@ -2,12 +2,15 @@ package web
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"io"
 	"maps"
 	"net/netip"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -23,6 +26,9 @@ var (
 	key32Hex = hex.EncodeToString(key32)
 	key32URL = base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0xFB}, 32))
 	key31B64 = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x5A}, 31))
+	// Random keys (openssl rand), strong enough for production.
+	prodKeyB64 = "l9B0kI+L9ZpuKRCp4QKUIfhZX6TarEK7I/b/4ZmJq/0="
+	prodKeyHex = "259e03a99fbe376005c3d7395b1c7f419c5d0fbb29fd9b7f3a3e8678243af2eb"
 )
 
 // productionEnv is a complete, valid production configuration.
@@ -33,7 +39,7 @@ func productionEnv() map[string]string {
 		"SEAM_API_KEY":       "seam_live_prodkey",
 		"OIDC_ISSUER":        "https://idp.example.com/realms/latchkey",
 		"OIDC_CLIENT_SECRET": "oidc-prod-client-secret",
-		"SESSION_KEY":        key32B64,
+		"SESSION_KEY":        prodKeyB64,
 	}
 }
 
@@ -102,6 +108,8 @@ func TestParseConfigGoodValues(t *testing.T) {
 			func(c *Config) (any, any) {
 				return c.DatabaseURL, "postgresql://app:pw@db.internal:5432/latchkey?sslmode=verify-full"
 			}},
+		{"trusted proxies allow public", map[string]string{"TRUSTED_PROXIES_ALLOW_PUBLIC": "true"},
+			func(c *Config) (any, any) { return c.TrustedProxiesAllowPublic, true }},
 		{"trusted proxies: CIDRs, bare addresses, masking", map[string]string{"TRUSTED_PROXIES": " 10.1.2.3/8, 192.168.1.7 ,::1,, fd00::/8"},
 			func(c *Config) (any, any) {
 				return c.TrustedProxies, []netip.Prefix{
@@ -269,6 +277,10 @@ func TestParseConfigBadValues(t *testing.T) {
 		{variable: "SESSION_IDLE_TIMEOUT", value: "-5m"},
 		{variable: "SESSION_IDLE_TIMEOUT", value: "0s"},
 		{variable: "SESSION_LIFETIME", value: "forever"},
+		// Idle longer than the lifetime is refused in every environment.
+		{variable: "SESSION_IDLE_TIMEOUT", value: "13h"},
+		{variable: "SESSION_IDLE_TIMEOUT", value: "2h", extra: map[string]string{"SESSION_LIFETIME": "1h"}},
+		{variable: "TRUSTED_PROXIES_ALLOW_PUBLIC", value: "yes please"},
 		{variable: "LATCHKEY_ACTIONS_PER_MINUTE", value: "0"},
 		{variable: "LATCHKEY_ACTIONS_PER_MINUTE", value: "10001"},
 		{variable: "LATCHKEY_ACTIONS_PER_MINUTE", value: "ten"},
@@ -412,8 +424,38 @@ func TestParseConfigProduction(t *testing.T) {
 		{"LATCHKEY_BASE_URL", ""}, // the default, http:// + LATCHKEY_ADDR
 		{"LATCHKEY_BASE_URL", "http://locks.example.com"},
 		{"SESSION_KEY", key31B64},
+		// Secrets over plain HTTP.
+		{variable: "OIDC_ISSUER", value: "http://idp.example.com/realms/latchkey"},
+		{variable: "SEAM_ENDPOINT", value: "http://connect.getseam.com"},
+		// Proxies wider than the private ranges.
+		{variable: "TRUSTED_PROXIES", value: "0.0.0.0/0"},
+		{variable: "TRUSTED_PROXIES", value: "::/0"},
+		{variable: "TRUSTED_PROXIES", value: "10.0.0.0/8,203.0.113.7"},
+		{variable: "TRUSTED_PROXIES", value: "10.0.0.0/7"},     // contains 10/8 and more
+		{variable: "TRUSTED_PROXIES", value: "172.16.0.0/11"},  // wider than 172.16/12
+		{variable: "TRUSTED_PROXIES", value: "::ffff:0:0/96"},  // every IPv4 address, mapped
+		{variable: "TRUSTED_PROXIES", value: "fe80::/10"},      // link-local is not in the list
+		{variable: "TRUSTED_PROXIES", value: "2001:db8::/32"},  // public IPv6
+		{variable: "TRUSTED_PROXIES", value: "100.64.0.0/10"},  // carrier-grade NAT
+		{variable: "TRUSTED_PROXIES", value: "192.168.0.0/15"}, // wider than 192.168/16
+		// Session keys with too little entropy.
+		{variable: "SESSION_KEY", value: base64.StdEncoding.EncodeToString(make([]byte, 32))},
+		{variable: "SESSION_KEY", value: key32B64},
+		{variable: "SESSION_KEY", value: hex.EncodeToString(bytes.Repeat([]byte("0123456789abcdef"), 2))},
+		{variable: "SESSION_KEY", value: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, 3))},
+		{variable: "SESSION_KEY", value: hex.EncodeToString(sequence(0, 32))},
+		{variable: "SESSION_KEY", value: hex.EncodeToString(sequence(200, 48))},
+		{variable: "SESSION_KEY", value: base64.StdEncoding.EncodeToString([]byte("correct horse battery staple, twice"))},
+		{variable: "SESSION_KEY", value: hex.EncodeToString(append(bytes.Repeat([]byte{7, 9}, 15), 1, 2))},
+		{variable: "SESSION_KEY_PREVIOUS", value: key32Hex},
+		{variable: "SESSION_KEY_PREVIOUS", value: base64.StdEncoding.EncodeToString([]byte("the old password was this text!!"))},
+		// Session timeouts.
+		{variable: "SESSION_IDLE_TIMEOUT", value: "8760h"}, // a year, with a lifetime to match
+		{variable: "SESSION_IDLE_TIMEOUT", value: "24h1s"},
+		{variable: "SESSION_LIFETIME", value: "721h"},
+		{variable: "SESSION_IDLE_TIMEOUT", value: "13h"}, // above the default 12h lifetime
 	}
-	secrets := []string{"seam_live_prodkey", "oidc-prod-client-secret", key32B64}
+	secrets := []string{"seam_live_prodkey", "oidc-prod-client-secret", prodKeyB64}
 	for _, tt := range tests {
 		t.Run(tt.variable+"="+tt.value, func(t *testing.T) {
 			env := productionEnv()
@@ -421,6 +463,9 @@ func TestParseConfigProduction(t *testing.T) {
 				delete(env, tt.variable)
 			} else {
 				env[tt.variable] = tt.value
+			}
+			if tt.value == "8760h" {
+				env["SESSION_LIFETIME"] = "8760h" // so the idle bound, not idle > lifetime, refuses it
 			}
 			c, err := ParseConfig([]string{"latchkey"}, envFrom(env), io.Discard)
 			if err == nil {
@@ -430,13 +475,115 @@ func TestParseConfigProduction(t *testing.T) {
 			if !strings.HasPrefix(msg, tt.variable+": ") || strings.ContainsAny(msg, "\r\n") {
 				t.Errorf("error %q: want one line starting with %q", msg, tt.variable+": ")
 			}
-			for _, s := range append(secrets, env["SESSION_KEY"]) {
+			for _, s := range append(secrets, env["SESSION_KEY"], env["SESSION_KEY_PREVIOUS"]) {
 				if s != "" && strings.Contains(msg, s) {
 					t.Errorf("error echoes a secret: %q", msg)
 				}
 			}
 		})
 	}
+}
+
+// sequence is n bytes counting up from start (wrapping at 256).
+func sequence(start byte, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = start + byte(i)
+	}
+	return b
+}
+
+// TestParseConfigProductionAccepts: what production must still accept — proxies inside
+// the private ranges, public ones with the explicit override, random keys in every
+// encoding, and the largest timeouts allowed.
+func TestParseConfigProductionAccepts(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+	}{
+		{"private proxies", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 127.0.0.1, fc00::/7, ::1, fd12:3456::/32, 172.31.255.254, ::ffff:10.1.2.3"}},
+		{"public proxies with the override", map[string]string{"TRUSTED_PROXIES": "0.0.0.0/0,203.0.113.0/24", "TRUSTED_PROXIES_ALLOW_PUBLIC": "true"}},
+		{"hex key and a previous key", map[string]string{"SESSION_KEY": prodKeyHex, "SESSION_KEY_PREVIOUS": prodKeyB64}},
+		{"longest timeouts", map[string]string{"SESSION_IDLE_TIMEOUT": "24h", "SESSION_LIFETIME": "720h"}},
+		{"issuer with an upper-case scheme", map[string]string{"OIDC_ISSUER": "HTTPS://idp.example.com/realms/latchkey"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := productionEnv()
+			maps.Copy(env, tt.env)
+			if _, err := ParseConfig([]string{"latchkey"}, envFrom(env), io.Discard); err != nil {
+				t.Fatalf("production refused %v: %v", tt.env, err)
+			}
+		})
+	}
+	t.Run("random keys pass the entropy checks", func(t *testing.T) {
+		for range 2000 {
+			k := make([]byte, 32)
+			_, _ = rand.Read(k)
+			if why := weakKey(k); why != "" {
+				t.Fatalf("a random key was called weak: %s", why)
+			}
+		}
+	})
+	t.Run("development keeps test keys and public proxies", func(t *testing.T) {
+		env := map[string]string{"SESSION_KEY": key32B64, "TRUSTED_PROXIES": "0.0.0.0/0", "OIDC_ISSUER": "http://127.0.0.1:9/"}
+		if _, err := ParseConfig([]string{"latchkey"}, envFrom(env), io.Discard); err != nil {
+			t.Fatalf("development refused %v: %v", env, err)
+		}
+	})
+}
+
+// keyLike finds what could be a pasted session key in text: a run of base64 or hex
+// characters that decodes to 32 bytes or more.
+var keyLike = regexp.MustCompile(`[A-Za-z0-9+/_-]{43,}={0,2}`)
+
+func documentedKeys(text string) [][]byte {
+	var keys [][]byte
+	for _, m := range keyLike.FindAllString(text, -1) {
+		if k, err := decodeKey(m); err == nil {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// TestDocumentedKeysRefused: a key shown in the README or the Dockerfile is an example
+// everyone can read; production must refuse it (add it to exampleSessionKeys).
+func TestDocumentedKeysRefused(t *testing.T) {
+	t.Run("the scan finds keys", func(t *testing.T) {
+		text := "set SESSION_KEY=" + prodKeyB64 + " or SESSION_KEY=" + prodKeyHex + " (not keys: " + strings.Repeat("ab.", 20) + " " + strings.Repeat("x", 42) + ")"
+		if got := documentedKeys(text); len(got) != 2 {
+			t.Fatalf("found %d keys in %q, want 2", len(got), text)
+		}
+	})
+	for _, doc := range []string{"../README.md", "../Dockerfile"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range documentedKeys(string(b)) {
+			env := productionEnv()
+			env["SESSION_KEY"] = hex.EncodeToString(k)
+			if _, err := ParseConfig([]string{"latchkey"}, envFrom(env), io.Discard); err == nil {
+				t.Errorf("%s shows a session key that production accepts; add it to exampleSessionKeys", doc)
+			}
+		}
+	}
+	t.Run("a listed example is refused", func(t *testing.T) {
+		k, _ := hex.DecodeString(prodKeyHex)
+		saved := exampleSessionKeys
+		t.Cleanup(func() { exampleSessionKeys = saved })
+		exampleSessionKeys = append(slices.Clone(saved), prodKeyHex)
+		if why := weakKey(k); why == "" {
+			t.Fatal("a listed example key was accepted")
+		}
+		env := productionEnv()
+		env["SESSION_KEY"] = prodKeyHex
+		_, err := ParseConfig([]string{"latchkey"}, envFrom(env), io.Discard)
+		if err == nil || !strings.HasPrefix(err.Error(), "SESSION_KEY: ") || strings.Contains(err.Error(), prodKeyHex) {
+			t.Fatalf("err = %v, want a SESSION_KEY error that does not echo the key", err)
+		}
+	})
 }
 
 func TestParseConfigSessionKeyLength(t *testing.T) {

@@ -38,6 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/seam/sandbox"
 	"github.com/latchkey/latchkey/web"
 )
@@ -255,7 +256,7 @@ func servePortal(cpuProfile string) error {
 	u, _ := url.Parse(base + "/devices")
 	var cookie string
 	for _, ck := range c.Jar.Cookies(u) {
-		if ck.Name == "latchkey_session" {
+		if ck.Name == auth.SessionCookieName(cfg.HTTPS()) {
 			cookie = ck.Name + "=" + ck.Value
 		}
 	}

@@ -23,11 +23,9 @@
       return null;
     }
     if (ev.event_type === "webview.login_failed") {
-      // The code marks the failure even when Seam's record lags behind the message.
+      // The code only picks the explanation once Seam confirms the failure; until then
+      // the return page keeps waiting. The message is never shown.
       u.searchParams.set("error_code", String(ev.error_code || "login_failed").slice(0, 64));
-      if (ev.error_message) {
-        u.searchParams.set("error_message", String(ev.error_message).slice(0, 300));
-      }
     } else if (ev.event_type !== "webview.login_successful") {
       return null;
     }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -37,6 +38,9 @@ type Options struct {
 	Env map[string]string
 	// ActionDelay is how long the sandbox's actions stay pending (default 20ms).
 	ActionDelay time.Duration
+	// TLS serves the portal over https (a test certificate its clients trust), with an
+	// https base URL: Secure, __Host- cookies and HSTS as in production.
+	TLS bool
 }
 
 // Portal is a running portal.
@@ -46,6 +50,8 @@ type Portal struct {
 	DB      *store.DB
 	Sandbox *sandbox.Sandbox
 	logs    *syncbuf.Buffer
+	// transport trusts the test certificate (TLS); nil means the default.
+	transport http.RoundTripper
 }
 
 // Start runs the portal until the test ends.
@@ -56,6 +62,15 @@ func Start(t testing.TB, opts Options) *Portal {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
+	var ts *httptest.Server
+	if opts.TLS {
+		// httptest brings the certificate and a client that trusts it; the handler is
+		// set once the app exists.
+		ts = httptest.NewUnstartedServer(nil)
+		ts.Listener.Close()
+		ts.Listener = ln
+		base = "https://" + ln.Addr().String()
+	}
 	delay := opts.ActionDelay
 	if delay == 0 {
 		delay = 20 * time.Millisecond
@@ -87,7 +102,14 @@ func Start(t testing.TB, opts Options) *Portal {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	var transport http.RoundTripper
+	if ts != nil {
+		ts.Config = srv
+		ts.StartTLS()
+		transport = ts.Client().Transport
+	} else {
+		go func() { _ = srv.Serve(ln) }()
+	}
 	t.Cleanup(func() {
 		_ = srv.Close()
 		cancel()
@@ -96,7 +118,7 @@ func Start(t testing.TB, opts Options) *Portal {
 			t.Logf("portal logs:\n%s", logs.String())
 		}
 	})
-	return &Portal{URL: base, App: app, DB: app.DB(), Sandbox: app.Sandbox(), logs: logs}
+	return &Portal{URL: base, App: app, DB: app.DB(), Sandbox: app.Sandbox(), logs: logs, transport: transport}
 }
 
 // Logs is everything the portal logged so far.
@@ -111,6 +133,7 @@ func (p *Portal) Client(t testing.TB) *http.Client {
 	}
 	return &http.Client{
 		Jar:           jar,
+		Transport:     p.transport,
 		Timeout:       30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
