@@ -17,6 +17,8 @@ const (
 	AuditLogout                  = "auth.logout"
 	AuditCallbackFailed          = "auth.callback_failed"
 	AuditAdminViewUser           = "admin.view_user"
+	AuditAdminListUsers          = "admin.list_users"
+	AuditAdminExportActivity     = "admin.export_activity"
 	AuditAdminAccessDenied       = "admin.access_denied"
 	AuditAccessDenied            = "access.denied"
 	AuditConnectStarted          = "connect.started"
@@ -192,6 +194,31 @@ FROM audit_events`
 		next = out[limit-1].ID
 	}
 	return out, next, nil
+}
+
+// EachAudit calls fn with each event where userID is the subject or the actor, oldest
+// first, streaming (an export of years of activity is never held in memory); it stops
+// at fn's first error and returns it.
+func (db *DB) EachAudit(ctx context.Context, userID string, fn func(AuditEvent) error) error {
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+auditColumns+`
+FROM audit_events WHERE subject_user_id = $1 OR actor_id = $1 ORDER BY id`, userID)
+	if err != nil {
+		return fmt.Errorf("each audit: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return fmt.Errorf("each audit: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("each audit: %w", err)
+	}
+	return nil
 }
 
 // auditColumns are the columns scanAudit reads.
