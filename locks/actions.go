@@ -92,8 +92,9 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 	detached := context.WithoutCancel(ctx)
 	now := s.now()
 	lease := now.Add(s.senderLease())
+	// The name (the customer's own, at the provider) has its column, not the detail.
 	requested := store.AuditEvent{Action: auditName(action, "requested"), DeviceID: deviceID, DeviceName: DeviceName(device),
-		Outcome: store.OutcomeSuccess, Detail: DeviceName(device)}
+		Outcome: store.OutcomeSuccess}
 	s.fillAudit(ctx, user, &requested)
 	recordCtx, cancel := context.WithTimeout(detached, s.recordTimeout())
 	a, err := s.Store.BeginAction(recordCtx, store.NewAction{
@@ -306,7 +307,7 @@ func (s *Service) Action(ctx context.Context, user store.User, deviceID, actionI
 	deny := func() (store.ActionAttempt, error) {
 		s.countRefusal("not_owned")
 		s.refused(ctx, user, store.AuditEvent{Action: store.AuditAccessDenied, DeviceID: deviceID, Outcome: store.OutcomeDenied,
-			Detail: "action " + shortID(actionID) + " not the user's on this device"})
+			Detail: store.ClientString("action", actionID) + ": not the user's on this device"})
 		return store.ActionAttempt{}, ErrNotOwned
 	}
 	if !ValidDeviceID(deviceID) || uuid.Validate(actionID) != nil || len(actionID) != 36 {
