@@ -88,7 +88,9 @@ func TestAdminExportsActivity(t *testing.T) {
 		if injected == nil || injected[7] != "'+Gate" || injected[12] != "'@agent" || injected[11] != "'-1" {
 			t.Errorf("the formula row was not neutralised: %q", injected)
 		}
-		if !slices.ContainsFunc(recs[1:], func(r []string) bool { return r[4] == store.AuditConnectCompleted && strings.HasPrefix(r[8], "Account ") }) {
+		if !slices.ContainsFunc(recs[1:], func(r []string) bool {
+			return r[4] == store.AuditConnectCompleted && strings.HasPrefix(r[8], "Account ")
+		}) {
 			t.Error("the connection's row does not name the account")
 		}
 		assertExportAudited(t, p, mark, admin.user.ID, alice.user.ID, "csv")
