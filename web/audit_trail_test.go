@@ -128,6 +128,13 @@ func TestAdminExportsActivity(t *testing.T) {
 		assertExportAudited(t, p, mark, admin.user.ID, alice.user.ID, "jsonl")
 	})
 
+	t.Run("on the admin's own trail", func(t *testing.T) {
+		_, body := p.Get(t, admin.c, "/activity")
+		if !strings.Contains(body, "Exported a customer&#39;s activity") && !strings.Contains(body, "Exported a customer's activity") {
+			t.Error("the admin's activity does not show the export")
+		}
+	})
+
 	t.Run("not for customers", func(t *testing.T) {
 		for _, path := range []string{"/admin/users/" + alice.user.ID + "/activity.csv", "/admin/users/" + bob.user.ID + "/activity.jsonl"} {
 			res, body := p.Get(t, alice.c, path)
@@ -188,6 +195,9 @@ func TestAdminViewsAudited(t *testing.T) {
 	}
 	if listed != 1 {
 		t.Errorf("%d %s events by the admin, want 1", listed, store.AuditAdminListUsers)
+	}
+	if _, body := p.Get(t, admin.c, "/activity"); !strings.Contains(body, "Listed every customer") {
+		t.Error("the admin's activity does not show the listing")
 	}
 
 	mark = lastAuditID(t, p)
