@@ -271,14 +271,16 @@ FROM audit_chain c LEFT JOIN audit_events a ON a.id = c.row_id ORDER BY c.seq`)
 			if rowID.Valid || prevHash != "" || hash != genesisHash {
 				return fail(0, 0, "the genesis entry was altered")
 			}
+		case !strings.HasPrefix(hash, chainVersion+":"):
+			// Not a break this binary can name: a newer release's encoding (or garbage).
+			return rep, fmt.Errorf("audit row %d (chain entry %d): hash version %q is not one this Latchkey knows (use the newest release's verify)",
+				rowID.Int64, seq, strings.SplitN(hash, ":", 2)[0])
 		case !rowID.Valid:
 			return fail(0, seq, "names no audit row")
 		case !id.Valid:
 			return fail(rowID.Int64, seq, "the row is missing: removed")
 		case prevHash != prev:
 			return fail(rowID.Int64, seq, "its link to the previous entry is broken (an entry was removed or altered)")
-		case !strings.HasPrefix(hash, chainVersion+":"):
-			return fail(rowID.Int64, seq, "unknown hash version %q", strings.SplitN(hash, ":", 2)[0])
 		default:
 			got, err := entryHash(seq, prevHash, r)
 			if err != nil {

@@ -277,6 +277,14 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, formatTime(time.Now()), "u1",
 
 func TestVerifyAuditCannotCheck(t *testing.T) {
 	ctx := context.Background()
+	dbs, dbURL := newChainDBs(t, 1)
+	appendN(t, dbs[0], 2)
+	if _, err := dbs[0].SQL().Exec(`INSERT INTO audit_chain (seq, row_id, prev_hash, hash) VALUES (3, 100, 'x', 'v9:00')`); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := VerifyAudit(ctx, dbURL, ""); err == nil || !strings.Contains(err.Error(), `"v9"`) {
+		t.Errorf("a hash of an unknown version: %+v, %v; want an error (cannot check)", rep, err)
+	}
 	for _, url := range []string{
 		"sqlite:" + filepath.Join(t.TempDir(), "absent.db"),
 		"sqlite::memory:",
