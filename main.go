@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -10,8 +11,18 @@ import (
 )
 
 func main() {
-	if err := web.Run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "latchkey: %v\n", err)
-		os.Exit(1)
+	err := web.Run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr)
+	if err == nil {
+		return
 	}
+	code := 1
+	var exit *web.ExitError
+	if errors.As(err, &exit) {
+		code = exit.Code
+		if exit.Err == nil {
+			os.Exit(code)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "latchkey: %v\n", err)
+	os.Exit(code)
 }

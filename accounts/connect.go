@@ -256,6 +256,9 @@ func (s *Service) Complete(ctx context.Context, user store.User, id, queryErrorC
 	return Outcome{WebviewID: wv.ID, Status: store.WebviewPending, DeviceCount: -1}, nil
 }
 
+// AccountLabel is how pages name a connected account without showing its full id.
+func AccountLabel(accountID string) string { return "Account " + shortID(accountID) }
+
 // connect records the account Seam confirmed as the user's, with its device count, and
 // audits the connection, unless another request ended the webview first.
 func (s *Service) connect(ctx context.Context, user store.User, wv store.ConnectWebview, accountID string) (Outcome, error) {
@@ -264,6 +267,9 @@ func (s *Service) connect(ctx context.Context, user store.User, wv store.Connect
 	if count >= 0 {
 		detail += ", " + lockCount(count)
 	}
+	audit := s.event(ctx, user, store.AuditConnectCompleted, store.OutcomeSuccess, detail)
+	// The account as the pages label it, kept with the event.
+	audit.AccountName = AccountLabel(accountID)
 	rec, changed, err := s.Store.FinishConnectWebview(ctx, store.WebviewEnd{
 		WebviewID:          wv.ID,
 		UserID:             user.ID,
@@ -271,7 +277,7 @@ func (s *Service) connect(ctx context.Context, user store.User, wv store.Connect
 		ConnectedAccountID: accountID,
 		DeviceCount:        max(count, 0),
 		At:                 s.Now(),
-		Audit:              s.event(ctx, user, store.AuditConnectCompleted, store.OutcomeSuccess, detail),
+		Audit:              audit,
 	})
 	if errors.Is(err, store.ErrConflict) {
 		s.audit(ctx, user, store.AuditAccessDenied, store.OutcomeDenied,

@@ -114,7 +114,7 @@ func (m *Middleware) RequireAdmin(next http.Handler) http.Handler {
 		}
 		if ok && m.Audit != nil {
 			m.Audit(r, store.AuditEvent{ActorID: u.ID, SubjectUserID: u.ID, Action: store.AuditAdminAccessDenied,
-				Outcome: store.OutcomeDenied, Detail: r.URL.Path})
+				Outcome: store.OutcomeDenied, Detail: store.ClientString("path", r.URL.Path)})
 		}
 		m.Deny(w, r, http.StatusForbidden)
 	})

@@ -22,6 +22,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/gorilla/sessions"
 	"golang.org/x/oauth2"
+
+	"github.com/latchkey/latchkey/store"
 )
 
 // RPConfig configures the relying party.
@@ -250,7 +252,8 @@ func (rp *RP) Finish(w http.ResponseWriter, r *http.Request) (*Identity, string,
 		return nil, "", err
 	}
 	if e := q.Get("error"); e != "" {
-		return nil, "", &CallbackError{Kind: ErrIdPRefused, Reason: e}
+		// The query is the browser's to write: kept bounded, quoted and marked.
+		return nil, "", &CallbackError{Kind: ErrIdPRefused, Reason: store.ClientString("error", e)}
 	}
 	code := q.Get("code")
 	if code == "" {

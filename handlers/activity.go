@@ -37,9 +37,14 @@ func (h *Handlers) activityList(ctx context.Context, userID string, before int64
 	var list views.ActivityList
 	for _, e := range events {
 		entry := activityEntry(e, deviceNames)
-		if e.Action == store.AuditAdminViewUser && e.ActorID == userID && e.SubjectUserID != userID {
+		if e.ActorID == userID && e.SubjectUserID != userID {
 			// The admin's own trail: they looked at someone, not the other way round.
-			entry.What = "Viewed a customer's page"
+			switch e.Action {
+			case store.AuditAdminViewUser:
+				entry.What = "Viewed a customer's page"
+			case store.AuditAdminExportActivity:
+				entry.What = "Exported a customer's activity"
+			}
 		}
 		list.Entries = append(list.Entries, entry)
 	}

@@ -20,6 +20,9 @@ func (h *Handlers) AdminUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Every customer's name and email: who looked is on the record.
+	h.audit(r, store.AuditEvent{Action: store.AuditAdminListUsers, Outcome: store.OutcomeSuccess,
+		Detail: strconv.Itoa(len(users)) + " users listed"})
 	rows := make([]views.AdminUserRow, 0, len(users))
 	for _, u := range users {
 		row := adminUserRow(u.User)

@@ -42,7 +42,7 @@ func (h *Handlers) ConnectIndex(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, a := range o.Accounts {
 		v.Accounts = append(v.Accounts, views.LockAccount{
-			Label:        "Account " + shortID(a.ID),
+			Label:        accounts.AccountLabel(a.ID),
 			DeviceCount:  a.DeviceCount,
 			Connected:    formatWhen(a.CreatedAt),
 			ConnectedISO: a.CreatedAt.UTC().Format(time.RFC3339),

@@ -24,4 +24,5 @@ type Store interface {
 	SetDeviceCounts(ctx context.Context, userID string, counts map[string]int, now time.Time) error
 
 	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, int64, error)
+	EachAudit(ctx context.Context, userID string, fn func(store.AuditEvent) error) error
 }

@@ -155,6 +155,8 @@ var auditWords = map[string]string{
 	store.AuditLogout:                  "Signed out",
 	store.AuditCallbackFailed:          "Sign-in failed",
 	store.AuditAdminViewUser:           "Admin viewed this account",
+	store.AuditAdminListUsers:          "Listed every customer",
+	store.AuditAdminExportActivity:     "Admin exported this account's activity",
 	store.AuditAdminAccessDenied:       "Admin page refused",
 	store.AuditAccessDenied:            "Access refused",
 	store.AuditConnectStarted:          "Started connecting a lock account",
@@ -180,7 +182,11 @@ func activityEntry(e store.AuditEvent, deviceNames map[string]string) views.Acti
 	if !ok {
 		what = e.Action
 	}
-	device := deviceNames[e.DeviceID]
+	// The name recorded with the event first: the device may be gone or renamed since.
+	device := e.DeviceName
+	if device == "" {
+		device = deviceNames[e.DeviceID]
+	}
 	if device == "" && e.DeviceID != "" {
 		device = "Lock " + shortID(e.DeviceID)
 	}
@@ -192,6 +198,7 @@ func activityEntry(e store.AuditEvent, deviceNames map[string]string) views.Acti
 		Device:  device,
 		Outcome: views.Outcome(e.Outcome),
 		Detail:  e.Detail,
+		Account: e.AccountName,
 		Source:  "Latchkey",
 	}
 }

@@ -79,7 +79,7 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 	}
 	res := Result{Device: device}
 	if (action == store.ActionUnlock && !device.CanRemotelyUnlock) || (action == store.ActionLock && !device.CanRemotelyLock) {
-		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionUnsupported, DeviceID: deviceID,
+		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionUnsupported, DeviceID: deviceID, DeviceName: DeviceName(device),
 			Outcome: store.OutcomeDenied, Detail: "the lock's provider does not allow a remote " + action})
 		if action == store.ActionUnlock {
 			return res, ErrCannotUnlock
@@ -92,8 +92,9 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 	detached := context.WithoutCancel(ctx)
 	now := s.now()
 	lease := now.Add(s.senderLease())
-	requested := store.AuditEvent{Action: auditName(action, "requested"), DeviceID: deviceID, Outcome: store.OutcomeSuccess,
-		Detail: DeviceName(device)}
+	// The name (the customer's own, at the provider) has its column, not the detail.
+	requested := store.AuditEvent{Action: auditName(action, "requested"), DeviceID: deviceID, DeviceName: DeviceName(device),
+		Outcome: store.OutcomeSuccess}
 	s.fillAudit(ctx, user, &requested)
 	recordCtx, cancel := context.WithTimeout(detached, s.recordTimeout())
 	a, err := s.Store.BeginAction(recordCtx, store.NewAction{
@@ -113,7 +114,7 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 			return res, nil
 		}
 		s.countRefusal("busy")
-		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionBusy, DeviceID: deviceID,
+		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionBusy, DeviceID: deviceID, DeviceName: DeviceName(device),
 			ActionAttemptID: open.Open.ID, Outcome: store.OutcomeDenied, Detail: action + " refused: a " + open.Open.Action + " is in progress"})
 		return res, &ErrBusy{Open: open.Open, DeviceName: DeviceName(device)}
 	case errors.As(err, &limited):
@@ -236,7 +237,7 @@ func seamAttemptReason(sa *seam.ActionAttempt) string {
 // markPending records that Seam accepted the action, with Seam's id, and gives up the
 // sender's lease so a follower takes it on.
 func (s *Service) markPending(ctx context.Context, user store.User, a store.ActionAttempt, seamID string) store.ActionAttempt {
-	e := store.AuditEvent{Action: auditName(a.Action, "sent"), DeviceID: a.DeviceID, Outcome: store.OutcomeSuccess,
+	e := store.AuditEvent{Action: auditName(a.Action, "sent"), DeviceID: a.DeviceID, DeviceName: a.DeviceName, Outcome: store.OutcomeSuccess,
 		Detail: "Seam action attempt " + shortID(seamID)}
 	s.fillAudit(ctx, user, &e)
 	return s.transition(ctx, a, store.Transition{ID: a.ID, From: []string{store.AttemptRequested}, To: store.AttemptPending,
@@ -280,7 +281,7 @@ func (s *Service) transition(ctx context.Context, a store.ActionAttempt, t store
 
 // outcomeEvent is the audit event of an action's final status.
 func outcomeEvent(a store.ActionAttempt, status, reason string) store.AuditEvent {
-	e := store.AuditEvent{DeviceID: a.DeviceID, Outcome: store.OutcomeFailure, Detail: reason}
+	e := store.AuditEvent{DeviceID: a.DeviceID, DeviceName: a.DeviceName, Outcome: store.OutcomeFailure, Detail: reason}
 	switch status {
 	case store.AttemptSuccess:
 		e.Action, e.Outcome = auditName(a.Action, "succeeded"), store.OutcomeSuccess
@@ -306,7 +307,7 @@ func (s *Service) Action(ctx context.Context, user store.User, deviceID, actionI
 	deny := func() (store.ActionAttempt, error) {
 		s.countRefusal("not_owned")
 		s.refused(ctx, user, store.AuditEvent{Action: store.AuditAccessDenied, DeviceID: deviceID, Outcome: store.OutcomeDenied,
-			Detail: "action " + shortID(actionID) + " not the user's on this device"})
+			Detail: store.ClientString("action", actionID) + ": not the user's on this device"})
 		return store.ActionAttempt{}, ErrNotOwned
 	}
 	if !ValidDeviceID(deviceID) || uuid.Validate(actionID) != nil || len(actionID) != 36 {

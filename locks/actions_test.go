@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -232,6 +233,9 @@ func testOwnershipBothWays(t *testing.T) {
 	for _, ev := range events {
 		if ev.Action == store.AuditAccessDenied {
 			denied++
+			if ev.DeviceName != "" {
+				t.Errorf("a refusal records the name %q of a device that is not alice's", ev.DeviceName)
+			}
 		}
 	}
 	if denied != 3 {
@@ -240,6 +244,31 @@ func testOwnershipBothWays(t *testing.T) {
 	list := must(e.svc.Devices(t.Context(), alice.ID))
 	if len(list) != 1 || list[0].DisplayName != "Front Door" {
 		t.Errorf("alice's devices %v, want only Front Door", list)
+	}
+}
+
+// TestAuditNamesTheDevice: every event of an action keeps the device's name as it was,
+// so the trail reads right after the device is renamed or gone.
+func TestAuditNamesTheDevice(t *testing.T) { pgtest.EachDialect(t, testAuditNamesTheDevice) }
+
+func testAuditNamesTheDevice(t *testing.T) {
+	e := newEnv(t)
+	alice, account := e.customer(t, "alice")
+	front := e.seam.addDevice(alice.ID, account, "Front Door")
+	a := must(e.svc.Unlock(t.Context(), alice, front)).Attempt
+	events, _, _ := e.db.ListAudit(t.Context(), store.AuditQuery{UserID: alice.ID})
+	var actions []string
+	for _, ev := range events {
+		if ev.ActionAttemptID != a.ID {
+			continue
+		}
+		actions = append(actions, ev.Action)
+		if ev.DeviceName != "Front Door" {
+			t.Errorf("%s names the device %q, want Front Door", ev.Action, ev.DeviceName)
+		}
+	}
+	if !slices.Contains(actions, store.AuditDeviceUnlockRequested) || !slices.Contains(actions, store.AuditDeviceUnlockSent) {
+		t.Errorf("events of the unlock %v", actions)
 	}
 }
 

@@ -174,7 +174,7 @@ ON CONFLICT DO NOTHING`,
 		if n.Audit.At.IsZero() {
 			n.Audit.At = a.CreatedAt
 		}
-		return appendAudit(ctx, tx, n.Audit)
+		return db.appendAudit(ctx, tx, n.Audit)
 	})
 	var oe *OpenActionError
 	var le *LimitError
@@ -287,7 +287,7 @@ WHERE id = $1 AND status IN (`+strings.Join(placeholders, ", ")+`)`, args...)
 		if t.Audit.At.IsZero() {
 			t.Audit.At = at
 		}
-		return appendAudit(ctx, tx, t.Audit)
+		return db.appendAudit(ctx, tx, t.Audit)
 	})
 	if err != nil {
 		return ActionAttempt{}, false, fmt.Errorf("transition action %s to %s: %w", t.ID, t.To, err)

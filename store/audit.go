@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,6 +17,8 @@ const (
 	AuditLogout                  = "auth.logout"
 	AuditCallbackFailed          = "auth.callback_failed"
 	AuditAdminViewUser           = "admin.view_user"
+	AuditAdminListUsers          = "admin.list_users"
+	AuditAdminExportActivity     = "admin.export_activity"
 	AuditAdminAccessDenied       = "admin.access_denied"
 	AuditAccessDenied            = "access.denied"
 	AuditConnectStarted          = "connect.started"
@@ -54,6 +57,9 @@ const (
 	maxRemoteAddrBytes = 128
 	maxIDBytes         = 256
 	maxActionBytes     = 64
+	maxNameBytes       = 256
+	// maxClientStringBytes bounds a client's string quoted into a detail.
+	maxClientStringBytes = 200
 )
 
 // Bounds for ListAudit.
@@ -75,6 +81,10 @@ type AuditEvent struct {
 	Detail          string
 	RemoteAddr      string
 	UserAgent       string
+	// The names the event mentions as they were then, so the trail still reads right
+	// after the device or connected account is gone; empty when it mentions none.
+	DeviceName  string
+	AccountName string
 }
 
 // AuditQuery selects audit events, newest first.
@@ -85,21 +95,36 @@ type AuditQuery struct {
 	Limit    int    // page size; <= 0 means 50, capped at 500
 }
 
-// AppendAudit adds an event. A zero At means now; empty ids are stored as
-// NULL; over-long fields are cut, never rejected, so an audit line is not
-// lost to a long User-Agent.
+// AppendAudit adds an event and chains it. A zero At means now; empty ids and names
+// are stored as NULL; over-long fields are cut, never rejected, so an audit line is
+// not lost to a long User-Agent.
 func (db *DB) AppendAudit(ctx context.Context, e AuditEvent) error {
-	return appendAudit(ctx, db.sql, e)
+	if err := checkAudit(e); err != nil {
+		return err
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error { return db.appendAudit(ctx, tx, e) })
 }
 
-// appendAudit is AppendAudit on db or inside a transaction.
-func appendAudit(ctx context.Context, ex execer, e AuditEvent) error {
+func checkAudit(e AuditEvent) error {
 	if e.Action == "" || e.Outcome == "" {
 		return errors.New("append audit: action and outcome are required")
 	}
-	_, err := ex.ExecContext(ctx, `
-INSERT INTO audit_events (at, actor_id, subject_user_id, action, device_id, action_attempt_id, outcome, detail, remote_addr, user_agent)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	return nil
+}
+
+// appendAudit is AppendAudit inside the caller's transaction, which then holds the
+// chain's lock until it ends: callers append last, after their other locks.
+func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, e AuditEvent) error {
+	if err := checkAudit(e); err != nil {
+		return err
+	}
+	if err := db.lockAuditChain(ctx, tx); err != nil {
+		return fmt.Errorf("append audit %s: %w", e.Action, err)
+	}
+	_, err := tx.ExecContext(ctx, `
+INSERT INTO audit_events (at, actor_id, subject_user_id, action, device_id, action_attempt_id, outcome, detail, remote_addr, user_agent,
+    device_name, account_name)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		formatTime(nowOr(e.At)),
 		nullString(clean(e.ActorID, maxIDBytes)),
 		nullString(clean(e.SubjectUserID, maxIDBytes)),
@@ -110,8 +135,13 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		clean(e.Detail, maxDetailBytes),
 		clean(e.RemoteAddr, maxRemoteAddrBytes),
 		clean(e.UserAgent, maxUserAgentBytes),
+		nullString(clean(e.DeviceName, maxNameBytes)),
+		nullString(clean(e.AccountName, maxNameBytes)),
 	)
 	if err != nil {
+		return fmt.Errorf("append audit %s: %w", e.Action, err)
+	}
+	if _, err := chainPending(ctx, tx, false); err != nil {
 		return fmt.Errorf("append audit %s: %w", e.Action, err)
 	}
 	return nil
@@ -141,7 +171,7 @@ func (db *DB) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, int64,
 	if q.Before > 0 {
 		where = append(where, "id < "+arg(q.Before))
 	}
-	query := `SELECT id, at, actor_id, subject_user_id, action, device_id, action_attempt_id, outcome, detail, remote_addr, user_agent
+	query := `SELECT ` + auditColumns + `
 FROM audit_events`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
@@ -154,24 +184,9 @@ FROM audit_events`
 	if err != nil {
 		return nil, 0, fmt.Errorf("list audit: %w", err)
 	}
-	defer rows.Close()
-	var out []AuditEvent
-	for rows.Next() {
-		var e AuditEvent
-		var at string
-		var actor, subject, device, attempt sql.NullString
-		if err := rows.Scan(&e.ID, &at, &actor, &subject, &e.Action, &device, &attempt,
-			&e.Outcome, &e.Detail, &e.RemoteAddr, &e.UserAgent); err != nil {
-			return nil, 0, fmt.Errorf("list audit: %w", err)
-		}
-		if e.At, err = parseTime(at); err != nil {
-			return nil, 0, fmt.Errorf("list audit: %w", err)
-		}
-		e.ActorID, e.SubjectUserID, e.DeviceID, e.ActionAttemptID = actor.String, subject.String, device.String, attempt.String
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("list audit: %w", err)
+	out, err := collect("list audit", rows, nil, scanAudit)
+	if err != nil {
+		return nil, 0, err
 	}
 	var next int64
 	if len(out) > limit {
@@ -179,6 +194,64 @@ FROM audit_events`
 		next = out[limit-1].ID
 	}
 	return out, next, nil
+}
+
+// EachAudit calls fn with each event where userID is the subject or the actor, oldest
+// first, streaming (an export of years of activity is never held in memory); it stops
+// at fn's first error and returns it.
+func (db *DB) EachAudit(ctx context.Context, userID string, fn func(AuditEvent) error) error {
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+auditColumns+`
+FROM audit_events WHERE subject_user_id = $1 OR actor_id = $1 ORDER BY id`, userID)
+	if err != nil {
+		return fmt.Errorf("each audit: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return fmt.Errorf("each audit: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("each audit: %w", err)
+	}
+	return nil
+}
+
+// auditColumns are the columns scanAudit reads.
+const auditColumns = `id, at, actor_id, subject_user_id, action, device_id, action_attempt_id, outcome, detail, remote_addr, user_agent,
+device_name, account_name`
+
+func scanAudit(s scanner) (AuditEvent, error) {
+	var e AuditEvent
+	var at string
+	var actor, subject, device, attempt, deviceName, accountName sql.NullString
+	if err := s.Scan(&e.ID, &at, &actor, &subject, &e.Action, &device, &attempt,
+		&e.Outcome, &e.Detail, &e.RemoteAddr, &e.UserAgent, &deviceName, &accountName); err != nil {
+		return AuditEvent{}, err
+	}
+	var err error
+	if e.At, err = parseTime(at); err != nil {
+		return AuditEvent{}, err
+	}
+	e.ActorID, e.SubjectUserID, e.DeviceID, e.ActionAttemptID = actor.String, subject.String, device.String, attempt.String
+	e.DeviceName, e.AccountName = deviceName.String, accountName.String
+	return e, nil
+}
+
+// ClientString puts a string a client chose (a path, a query value) into an audit
+// detail: bounded, quoted so no control character or look-alike text passes as
+// Latchkey's own words, and labelled as the client's, e.g.
+// `path (client-supplied): "/admin/x"`.
+func ClientString(label, s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) > maxClientStringBytes {
+		s = clean(s, maxClientStringBytes) + "…"
+	}
+	return label + " (client-supplied): " + strconv.Quote(s)
 }
 
 // clean makes s storable in any SQL database (valid UTF-8, no NUL) and cuts

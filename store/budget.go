@@ -75,7 +75,7 @@ SELECT EXISTS (SELECT 1 FROM audit_events WHERE actor_id = $1 AND action = $2 AN
 			return nil
 		}
 		wrote = true
-		return appendAudit(ctx, tx, e)
+		return db.appendAudit(ctx, tx, e)
 	})
 	if err != nil {
 		return false, fmt.Errorf("append audit once: %w", err)

@@ -160,7 +160,7 @@ WHERE id = $1 AND user_id = $2 AND status = 'pending'`,
 					return err
 				}
 			}
-			if err := appendAudit(ctx, tx, end.Audit); err != nil {
+			if err := db.appendAudit(ctx, tx, end.Audit); err != nil {
 				return err
 			}
 		}

@@ -105,11 +105,22 @@ func Migrate(ctx context.Context, databaseURL string) error {
 			return err
 		}
 		defer db.Close()
-		return migrate(ctx, db.sql, postgresDialect)
+		if err := migrate(ctx, db.sql, postgresDialect); err != nil {
+			return err
+		}
+		// Rows from before the audit chain, or written by the previous release since.
+		if _, err := db.ChainAudit(ctx); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		return nil
 	}
 	db, err := openSQLite(ctx, databaseURL)
 	if err != nil {
 		return err
+	}
+	if _, err := db.ChainAudit(ctx); err != nil {
+		db.Close()
+		return fmt.Errorf("migrate: %w", err)
 	}
 	return db.Close()
 }
@@ -144,6 +155,11 @@ func openSQLite(ctx context.Context, databaseURL string) (*DB, error) {
 	if err := migrate(ctx, sqlDB, sqliteDialect); err != nil {
 		db.Close()
 		return nil, err
+	}
+	// Rows from before the audit chain are chained at the first start after it.
+	if _, err := db.chainAudit(ctx, false); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database: %w", err)
 	}
 	return db, nil
 }

@@ -207,6 +207,8 @@ type ActivityEntry struct {
 	Device  string
 	Outcome Outcome
 	Detail  string
+	// Account is the connected account the entry concerns, as it was labelled then.
+	Account string
 	// Source is "Latchkey" or "Seam".
 	Source string
 }

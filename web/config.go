@@ -189,7 +189,7 @@ func settings() []setting {
 			}
 			return fmt.Errorf("want debug, info, warn or error, got %q", v)
 		}},
-		{env: "DATABASE_URL", flag: "database-url", def: "sqlite:data/latchkey.db", usage: "database: sqlite:PATH (one process), or postgres://USER:PASSWORD@HOST/DB?sslmode=verify-full&pool_max_conns=10&statement_timeout=15000 (several instances; run `latchkey migrate` first)", parse: func(c *Config, v string) error {
+		{env: "DATABASE_URL", flag: "database-url", def: defaultDatabaseURL, usage: "database: sqlite:PATH (one process), or postgres://USER:PASSWORD@HOST/DB?sslmode=verify-full&pool_max_conns=10&statement_timeout=15000 (several instances; run `latchkey migrate` first)", parse: func(c *Config, v string) error {
 			if path, ok := strings.CutPrefix(v, "sqlite:"); ok && path != "" {
 				c.DatabaseURL = v
 				return nil

@@ -59,6 +59,7 @@ type cluster struct {
 	op                 *testop.OP
 	instances          []*instance
 	db                 *store.DB
+	appURL             string // the application role's DATABASE_URL
 }
 
 // startCluster migrates a fresh PostgreSQL database with `latchkey migrate` as its
@@ -86,7 +87,7 @@ func startCluster(t *testing.T, n int, env map[string]string) *cluster {
 		t.Fatal(err)
 	}
 	base := "http://" + proxyLn.Addr().String()
-	c := &cluster{Portal: &testportal.Portal{URL: base, Sandbox: sb}, op: op}
+	c := &cluster{Portal: &testportal.Portal{URL: base, Sandbox: sb}, op: op, appURL: appURL}
 	settings := map[string]string{
 		"LATCHKEY_BASE_URL":           base,
 		"DATABASE_URL":                appURL,
@@ -359,6 +360,13 @@ func TestSeveralInstances(t *testing.T) {
 		}
 		if got := len(c.Sandbox.CallsTo("/locks/lock_door")) - locks; got != 0 {
 			t.Errorf("Seam got %d locks for bob's device from dave", got)
+		}
+	})
+	t.Run("the audit chain stayed linear over both instances", func(t *testing.T) {
+		// verify with the application role, which reads and writes nothing else.
+		out, code := runVerify(t, c.appURL)
+		if code != 0 || strings.Contains(out, "rows: 0\n") {
+			t.Errorf("latchkey audit verify after both instances wrote: exit %d\n%s", code, out)
 		}
 	})
 }

@@ -62,6 +62,8 @@ func (a *App) routes() http.Handler {
 	// Admin pages: read-only.
 	mux.Handle("GET /admin/users", admin(h.AdminUsers))
 	mux.Handle("GET /admin/users/{id}", admin(h.AdminUser))
+	mux.Handle("GET /admin/users/{id}/activity.csv", admin(h.AdminExportActivityCSV))
+	mux.Handle("GET /admin/users/{id}/activity.jsonl", admin(h.AdminExportActivityJSONL))
 
 	outer := []middleware{
 		a.metrics.Middleware,

@@ -5,6 +5,7 @@ package web
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,12 +23,18 @@ import (
 // the portal (and in development its embedded stand-ins) and serves until ctx ends or
 // SIGINT/SIGTERM arrives, then shuts down gracefully.
 //
+// `latchkey audit verify [--head HASH]` checks the audit trail's hash chain (see
+// runAuditVerify).
+//
 // `latchkey migrate` (the same settings) applies the database's pending migrations and
 // exits: on PostgreSQL run it with the owner role before starting or upgrading
 // instances, which only check the schema version.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 1 && args[1] == "migrate" {
 		return runMigrate(ctx, append([]string{args[0]}, args[2:]...), getenv, stdout)
+	}
+	if len(args) > 2 && args[1] == "audit" && args[2] == "verify" {
+		return runAuditVerify(ctx, args[3:], getenv, stdout)
 	}
 	cfg, err := ParseConfig(args, getenv, stdout)
 	if errors.Is(err, ErrHelp) {
@@ -136,5 +143,60 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("migrate: %w", err)
 	}
 	fmt.Fprintln(stdout, "latchkey migrate: the database is up to date")
+	return nil
+}
+
+// ExitError ends the process with Code; main prints Err, if any, first.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// defaultDatabaseURL is DATABASE_URL's default, as ParseConfig has it.
+const defaultDatabaseURL = "sqlite:data/latchkey.db"
+
+// runAuditVerify is `latchkey audit verify`: it reads only DATABASE_URL, walks the
+// audit chain and prints the row count and the head hash (to keep elsewhere: given
+// back with --head, removing the newest rows is found). Exit status 0: intact; 1: the
+// first broken link, named; 2: it could not check.
+func runAuditVerify(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("latchkey audit verify", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	head := fs.String("head", "", "a head hash printed by an earlier run: it must still be in the chain")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return &ExitError{Code: 2, Err: fmt.Errorf("audit verify: %w", err)}
+	}
+	if fs.NArg() > 0 {
+		return &ExitError{Code: 2, Err: fmt.Errorf("audit verify: unexpected argument %q", fs.Arg(0))}
+	}
+	url := getenv("DATABASE_URL")
+	if url == "" {
+		url = defaultDatabaseURL
+	}
+	rep, err := store.VerifyAudit(ctx, url, *head)
+	if err != nil {
+		return &ExitError{Code: 2, Err: fmt.Errorf("audit verify: cannot check: %w", err)}
+	}
+	if rep.Break != nil {
+		fmt.Fprintf(stdout, "latchkey audit verify: BROKEN after %d intact rows: %v\n", rep.Rows, rep.Break)
+		return &ExitError{Code: 1}
+	}
+	fmt.Fprintf(stdout, "rows: %d\nhead: %s\n", rep.Rows, rep.Head)
+	if rep.Pending > 0 {
+		fmt.Fprintf(stdout, "not chained yet: %d newer rows written by the previous release (chained by the next append or `latchkey migrate`)\n", rep.Pending)
+	}
+	fmt.Fprintln(stdout, "latchkey audit verify: intact")
 	return nil
 }

@@ -506,6 +506,12 @@ func TestCallbackRefusedPages(t *testing.T) {
 			t.Errorf("%s audited with actor %q outcome %q detail %q; want no actor, failure, a reason", e.Action, e.ActorID, e.Outcome, e.Detail)
 		}
 	}
+	// The IdP's error arrives in the browser's query: recorded quoted and marked as such.
+	if !slices.ContainsFunc(failures, func(e store.AuditEvent) bool {
+		return strings.HasSuffix(e.Detail, `error (client-supplied): "access_denied"`)
+	}) {
+		t.Errorf("no %s detail marks the query's error as client-supplied", store.AuditCallbackFailed)
+	}
 	if strings.Contains(p.Logs(), op.ClientSecret) {
 		t.Error("the portal logged the OIDC client secret")
 	}
