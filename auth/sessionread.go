@@ -46,6 +46,12 @@ func SessionKey(r *http.Request) string {
 			token = c.Value
 		}
 	}
+	return TokenKey(token)
+}
+
+// TokenKey names the session with token as SessionKey does, for telling the live
+// streams of a session ended elsewhere (on /sessions, by an admin) that it ended.
+func TokenKey(token string) string {
 	if token == "" {
 		return ""
 	}

@@ -77,6 +77,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// MetricsAddr is where Prometheus metrics are served; empty = not served.
 	MetricsAddr string
+	// SupportContact is whom a person whose account is disabled should contact.
+	SupportContact string
 
 	DevIdPAddr         string
 	SandboxAddr        string
@@ -295,6 +297,13 @@ func settings() []setting {
 				return err
 			}
 			c.MetricsAddr = v
+			return nil
+		}},
+		{env: "LATCHKEY_SUPPORT_CONTACT", flag: "support-contact", usage: "whom the page of a disabled account tells people to contact (an email address or a team's name); unset = \"the people who run this portal\"", parse: func(c *Config, v string) error {
+			if len(v) > 200 {
+				return errors.New("want at most 200 characters")
+			}
+			c.SupportContact = v
 			return nil
 		}},
 		{env: "LATCHKEY_DEV_IDP_ADDR", flag: "dev-idp-addr", def: "127.0.0.1:8081", usage: "development: address of the embedded OpenID Provider", parse: func(c *Config, v string) error {
