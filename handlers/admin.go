@@ -94,6 +94,7 @@ func adminUserRow(u store.User) views.AdminUserRow {
 		Email:         u.Email,
 		EmailVerified: u.EmailVerified,
 		IsAdmin:       u.IsAdmin,
+		Disabled:      u.Disabled(),
 		LastLogin:     formatWhen(u.LastLoginAt),
 		Created:       formatWhen(u.CreatedAt),
 	}

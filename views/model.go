@@ -317,6 +317,7 @@ type AdminUserRow struct {
 	Email         string
 	EmailVerified bool
 	IsAdmin       bool
+	Disabled      bool
 	DeviceCount   int
 	AccountCount  int
 	LastLogin     string

@@ -215,7 +215,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 			}
 		},
 	}
-	h.SupportContact = cfg.SupportContact
+	h.SupportContact, h.StreamHeartbeat = cfg.SupportContact, cfg.StreamHeartbeat
 	if a.db.Shared() {
 		lctx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
 		listening := make(chan struct{})

@@ -79,6 +79,9 @@ type Config struct {
 	MetricsAddr string
 	// SupportContact is whom a person whose account is disabled should contact.
 	SupportContact string
+	// StreamHeartbeat is how often a live page's stream re-checks its session and says
+	// it is alive.
+	StreamHeartbeat time.Duration
 
 	DevIdPAddr         string
 	SandboxAddr        string
@@ -297,6 +300,14 @@ func settings() []setting {
 				return err
 			}
 			c.MetricsAddr = v
+			return nil
+		}},
+		{env: "LATCHKEY_STREAM_HEARTBEAT", flag: "stream-heartbeat", def: "15s", usage: "how often a live page's stream (GET /events) re-checks its session and says it is alive (1s to 1m; below the idle timeout of any proxy in front)", parse: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second || d > time.Minute {
+				return fmt.Errorf("want a duration from 1s to 1m, got %q", v)
+			}
+			c.StreamHeartbeat = d
 			return nil
 		}},
 		{env: "LATCHKEY_SUPPORT_CONTACT", flag: "support-contact", usage: "whom the page of a disabled account tells people to contact (an email address or a team's name); unset = \"the people who run this portal\"", parse: func(c *Config, v string) error {

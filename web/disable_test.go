@@ -111,6 +111,9 @@ func TestAdminDisablesAcrossInstances(t *testing.T) {
 	if calls := a.Sandbox.CallsTo("/locks/unlock_door"); len(calls) != 0 {
 		t.Errorf("Seam was asked to unlock %d times", len(calls))
 	}
+	if _, body := b.Get(t, admin.c, "/admin/users"); !strings.Contains(body, ">Disabled</span>") {
+		t.Error("the users list does not mark alice disabled")
+	}
 	res, body = b.Get(t, admin.c, userPage)
 	if !strings.Contains(body, "Disabled") || !strings.Contains(body, "Enable user") || strings.Contains(body, "Disable user") {
 		t.Errorf("admin's page of disabled alice: %d, no Disabled badge or Enable control", res.StatusCode)

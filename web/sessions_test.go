@@ -258,3 +258,54 @@ func TestNavigationOffersSessions(t *testing.T) {
 		t.Errorf("cross-site end-others: %d, want 403", res.StatusCode)
 	}
 }
+
+// TestStreamClosesAtHeartbeat: a live stream whose session was ended without any
+// notice reaching it (its row deleted by hand), or whose user was disabled while the
+// row stayed (a sign-in that raced the disabling), closes with sse-close at its next
+// heartbeat; another user's stream goes on.
+func TestStreamClosesAtHeartbeat(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{Env: map[string]string{"LATCHKEY_STREAM_HEARTBEAT": "1s"}})
+	laptop := signInAs(t, p, "alice", firefoxWindows)
+	bob := signInAs(t, p, "bob", chromeAndroid)
+	var streams []<-chan sseEvent
+	for _, c := range []*http.Client{laptop, bob} {
+		res, events := openStream(t, p, c)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("/events: %d", res.StatusCode)
+		}
+		if _, ok := next(t, events, 5*time.Second, func(ev sseEvent) bool { return ev.data == "connected" }); !ok {
+			t.Fatal("a stream never said it was connected")
+		}
+		streams = append(streams, events)
+	}
+	token := jarCookie(laptop, mustURL(t, p.URL), "latchkey_session")
+	if _, err := p.DB.SQL().ExecContext(t.Context(), `DELETE FROM sessions WHERE token = $1`, token); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := next(t, streams[0], 3*time.Second, func(ev sseEvent) bool { return ev.name == "sse-close" }); !ok {
+		t.Error("the stream of a deleted session did not close at its heartbeat")
+	}
+
+	phone := signInAs(t, p, "alice", chromeAndroid)
+	res, events := openStream(t, p, phone)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("/events: %d", res.StatusCode)
+	}
+	if _, ok := next(t, events, 5*time.Second, func(ev sseEvent) bool { return ev.data == "connected" }); !ok {
+		t.Fatal("the phone's stream never said it was connected")
+	}
+	if _, err := p.DB.SQL().ExecContext(t.Context(), `UPDATE users SET disabled_at = $1 WHERE subject = 'dev-alice'`,
+		time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := next(t, events, 3*time.Second, func(ev sseEvent) bool { return ev.name == "sse-close" }); !ok {
+		t.Error("the stream of a disabled user's session did not close at its heartbeat")
+	}
+	select {
+	case ev, ok := <-streams[1]:
+		if !ok || ev.name == "sse-close" {
+			t.Error("bob's stream ended")
+		}
+	case <-time.After(1500 * time.Millisecond):
+	}
+}
