@@ -35,6 +35,9 @@ type sessionUserSlot struct {
 	user   User
 	ok     bool
 	loaded string
+	// client is the client saving the session (WithSessionClient), kept here when
+	// the context has a slot: no allocation per request.
+	client sessionClient
 }
 
 type sessionUserSlotKey struct{}
@@ -90,7 +93,12 @@ type sessionClientKey struct{}
 // WithSessionClient returns ctx naming the client (user agent, address) whose request
 // saves the session, so the row says where the session is used.
 func WithSessionClient(ctx context.Context, userAgent, addr string) context.Context {
-	return context.WithValue(ctx, sessionClientKey{}, sessionClient{userAgent: userAgent, addr: addr})
+	c := sessionClient{userAgent: userAgent, addr: addr}
+	if slot, _ := ctx.Value(sessionUserSlotKey{}).(*sessionUserSlot); slot != nil {
+		slot.client = c
+		return ctx
+	}
+	return context.WithValue(ctx, sessionClientKey{}, c)
 }
 
 // Bounds on what a session row keeps of its client.
@@ -115,9 +123,13 @@ func (s *Sessions) CommitCtx(ctx context.Context, token string, b []byte, expiry
 			lastSeen = time.Unix(ts, 0)
 		}
 	}
+	slot, _ := ctx.Value(sessionUserSlotKey{}).(*sessionUserSlot)
 	client, _ := ctx.Value(sessionClientKey{}).(sessionClient)
+	if slot != nil && slot.client != (sessionClient{}) {
+		client = slot.client
+	}
 	ua, addr := clean(client.userAgent, maxSessionUserAgentBytes), clean(client.addr, maxSessionAddrBytes)
-	if slot, _ := ctx.Value(sessionUserSlotKey{}).(*sessionUserSlot); slot != nil && slot.loaded != "" && slot.loaded == token {
+	if slot != nil && slot.loaded != "" && slot.loaded == token {
 		// Rows saved by the previous release get a public id at their next save.
 		if _, err := s.db.sql.ExecContext(ctx, `
 UPDATE sessions SET data = $2, expiry = $3, user_id = $4, last_seen_at = $5,

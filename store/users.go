@@ -151,24 +151,28 @@ func collect[T any](what string, rows *sql.Rows, err error, scan func(scanner) (
 
 // scanUser reads userSelect, then any extra columns into extra.
 func scanUser(s scanner, extra ...any) (User, error) {
-	var u User
-	var created, lastLogin string
-	var disabled sql.NullString
-	dest := append([]any{&u.ID, &u.Issuer, &u.Subject, &u.Email, &u.EmailVerified, &u.Name, &u.IsAdmin, &created, &lastLogin, &disabled}, extra...)
+	// One allocation for everything Scan writes to (it runs on every page view).
+	var v struct {
+		u                  User
+		created, lastLogin string
+		disabled           sql.NullString
+	}
+	u := &v.u
+	dest := append([]any{&u.ID, &u.Issuer, &u.Subject, &u.Email, &u.EmailVerified, &u.Name, &u.IsAdmin, &v.created, &v.lastLogin, &v.disabled}, extra...)
 	if err := s.Scan(dest...); err != nil {
 		return User{}, err
 	}
 	var err error
-	if u.DisabledAt, err = parseNullTime(disabled); err != nil {
+	if u.DisabledAt, err = parseNullTime(v.disabled); err != nil {
 		return User{}, err
 	}
-	if u.CreatedAt, err = parseTime(created); err != nil {
+	if u.CreatedAt, err = parseTime(v.created); err != nil {
 		return User{}, err
 	}
-	if u.LastLoginAt, err = parseTime(lastLogin); err != nil {
+	if u.LastLoginAt, err = parseTime(v.lastLogin); err != nil {
 		return User{}, err
 	}
-	return u, nil
+	return *u, nil
 }
 
 // ErrUserDisabled is returned (possibly wrapped) for a write on behalf of a user an
