@@ -157,6 +157,14 @@ func TestAdminDisablesAcrossInstances(t *testing.T) {
 		}
 	}
 
+	// Both trails tell it, each from its side.
+	if _, body := a.Get(t, alice.c, "/activity"); !strings.Contains(body, "Admin disabled the account") || !strings.Contains(body, "Sign-in refused: account disabled") {
+		t.Error("alice's activity does not show the disabling and the refused sign-in")
+	}
+	if _, body := b.Get(t, admin.c, "/activity"); !strings.Contains(body, "Disabled a customer&#39;s account") && !strings.Contains(body, "Disabled a customer's account") {
+		t.Error("the admin's activity does not show the disabling")
+	}
+
 	// An admin cannot disable themselves; a customer cannot use the controls.
 	self := "/admin/users/" + admin.user.ID
 	if _, body := b.Get(t, admin.c, self); strings.Contains(body, "Disable user") {
