@@ -95,4 +95,19 @@ func TestLoadUserComesWithTheSession(t *testing.T) {
 	if got := me(); got != "alice@example.test" || users.calls.Load() != 1 {
 		t.Errorf("old session: page shows %q after %d user queries; want alice after 1", got, users.calls.Load())
 	}
+
+	// A session of a disabled user (one a sign-in saved as the admin disabled them) is
+	// signed out, and ended.
+	if _, err := db.SQL().ExecContext(ctx, `UPDATE sessions SET user_id = $1`, alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL().ExecContext(ctx, `UPDATE users SET disabled_at = $1`, time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")); err != nil {
+		t.Fatal(err)
+	}
+	if got := me(); got != "" {
+		t.Errorf("a disabled user's page shows %q; want signed out", got)
+	}
+	if _, found, err := db.Sessions().FindCtx(ctx, cookie.Value); err != nil || found {
+		t.Errorf("the disabled user's session was not ended: %v, %v", found, err)
+	}
 }

@@ -43,7 +43,8 @@ func WithUser(ctx context.Context, u store.User) context.Context {
 }
 
 // LoadUser puts the signed-in user, if any, into the request context. It runs inside
-// the session manager's LoadAndSave. A session whose user no longer exists is ended.
+// the session manager's LoadAndSave. A session whose user no longer exists, or was
+// disabled, is ended: the request goes on signed out.
 func (m *Middleware) LoadUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := m.Sessions.GetString(r.Context(), sessionUserID)
@@ -65,6 +66,14 @@ func (m *Middleware) LoadUser(next http.Handler) http.Handler {
 		if err != nil {
 			m.Log.ErrorContext(r.Context(), "load signed-in user", "error", err)
 			m.Deny(w, r, http.StatusInternalServerError)
+			return
+		}
+		if u.Disabled() {
+			// Disabling deleted the user's sessions; one saved by a sign-in that raced it
+			// is ended here, on whichever instance sees it.
+			m.Log.InfoContext(r.Context(), "session of a disabled user; ending it", "user_id", u.ID)
+			_ = m.Sessions.Destroy(r.Context())
+			next.ServeHTTP(w, r)
 			return
 		}
 		request.From(r.Context()).SetUserID(u.ID)

@@ -42,6 +42,12 @@ func withSessionToken(ctx context.Context, token string) context.Context {
 // one ReadSession or SaveSessions read from the configured cookie.
 func SessionKey(r *http.Request) string {
 	token, _ := r.Context().Value(tokenKey{}).(string)
+	return TokenKey(token)
+}
+
+// TokenKey names the session with token as SessionKey does, for telling the live
+// streams of a session ended elsewhere (on /sessions, by an admin) that it ended.
+func TokenKey(token string) string {
 	if token == "" {
 		return ""
 	}
@@ -50,15 +56,18 @@ func SessionKey(r *http.Request) string {
 }
 
 // SessionAlive reports whether the session behind the request still stands: not
-// destroyed (sign-out, revocation), not past its lifetime, and not idle longer than
-// idle since it was last seen.
+// destroyed (sign-out, ended from /sessions or by an admin), not past its lifetime, not
+// idle longer than idle since it was last seen, and its user not disabled.
 func SessionAlive(_ context.Context, sm *scs.SessionManager, token string, idle time.Duration, now time.Time) bool {
 	if token == "" {
 		return false
 	}
 	// A fresh context: the request's own holds the session as it was loaded.
-	sctx, err := sm.Load(context.WithoutCancel(context.Background()), token)
+	sctx, err := sm.Load(store.WithSessionUserSlot(context.WithoutCancel(context.Background())), token)
 	if err != nil || !sm.Exists(sctx, sessionUserID) {
+		return false
+	}
+	if u, ok := store.SessionUser(sctx); ok && u.Disabled() {
 		return false
 	}
 	if last := sm.GetInt64(sctx, sessionLastSeen); idle > 0 && last != 0 && now.Sub(time.Unix(last, 0)) > idle {

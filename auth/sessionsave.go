@@ -6,12 +6,14 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/latchkey/latchkey/internal/request"
 	"github.com/latchkey/latchkey/store"
 )
 
 // sessionLastSeen is the unix time the signed-in session was last seen, written at most
-// once per lastSeenEvery: it is the idle deadline's start.
-const sessionLastSeen = "last_seen"
+// once per lastSeenEvery: it is the idle deadline's start, and the store copies it into
+// the session's row (what /sessions shows as "last seen").
+const sessionLastSeen = store.SessionLastSeenKey
 
 // lastSeenEvery is how often a used session's last-seen time is written; idle timeouts
 // are enforced to this precision.
@@ -25,7 +27,9 @@ const lastSeenEvery = time.Minute
 //     followed by the real one;
 //   - the idle timeout is enforced from a last-seen time written at most once a minute,
 //     so a page view or a poll is not a database write (scs's own IdleTimeout makes
-//     every request one).
+//     every request one);
+//   - each save names the client (user agent and address, as the audit trail has
+//     them), so the user's list of sessions says where each is used.
 //
 // sm must not have IdleTimeout set; idle is the idle timeout and now the clock.
 func SaveSessions(sm *scs.SessionManager, idle time.Duration, now func() time.Time, onError func(http.ResponseWriter, *http.Request, error)) func(http.Handler) http.Handler {
@@ -36,7 +40,9 @@ func SaveSessions(sm *scs.SessionManager, idle time.Duration, now func() time.Ti
 			if c, err := r.Cookie(sm.Cookie.Name); err == nil {
 				token = c.Value
 			}
-			ctx, err := sm.Load(store.WithSessionUserSlot(r.Context()), token)
+			info := request.From(r.Context())
+			ctx := store.WithSessionClient(store.WithSessionUserSlot(r.Context()), info.UserAgent, info.RemoteAddr)
+			ctx, err := sm.Load(ctx, token)
 			if err != nil {
 				onError(w, r, err)
 				return

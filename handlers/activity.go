@@ -9,6 +9,16 @@ import (
 	"github.com/latchkey/latchkey/views"
 )
 
+// adminOwnWords describe an admin's acts on another user in the admin's own trail.
+var adminOwnWords = map[string]string{
+	store.AuditAdminViewUser:       "Viewed a customer's page",
+	store.AuditAdminExportActivity: "Exported a customer's activity",
+	store.AuditAdminSessionsEnded:  "Ended a customer's sessions",
+	store.AuditAdminUserDisabled:   "Disabled a customer's account",
+	store.AuditAdminUserEnabled:    "Enabled a customer's account",
+	store.AuditAdminDisableRefused: "Admin action refused",
+}
+
 // activityPageSize is how many audit events one activity page shows.
 const activityPageSize = 25
 
@@ -37,14 +47,9 @@ func (h *Handlers) activityList(ctx context.Context, userID string, before int64
 	var list views.ActivityList
 	for _, e := range events {
 		entry := activityEntry(e, deviceNames)
-		if e.ActorID == userID && e.SubjectUserID != userID {
-			// The admin's own trail: they looked at someone, not the other way round.
-			switch e.Action {
-			case store.AuditAdminViewUser:
-				entry.What = "Viewed a customer's page"
-			case store.AuditAdminExportActivity:
-				entry.What = "Exported a customer's activity"
-			}
+		if words, ok := adminOwnWords[e.Action]; ok && e.ActorID == userID && e.SubjectUserID != userID {
+			// The admin's own trail: they acted on someone, not the other way round.
+			entry.What = words
 		}
 		list.Entries = append(list.Entries, entry)
 	}

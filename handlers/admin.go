@@ -80,7 +80,11 @@ func (h *Handlers) AdminUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page := views.AdminUserDetail{User: adminUserRow(target), Devices: list, Activity: activity}
+	access, err := h.adminAccess(r, currentUser(r), target)
+	if err != nil {
+		return err
+	}
+	page := views.AdminUserDetail{User: adminUserRow(target), Access: access, Devices: list, Activity: activity}
 	h.render(w, r, status, views.AdminUserPage(h.page(r, orDefault(target.Name, target.Email)), page))
 	return nil
 }
@@ -93,6 +97,7 @@ func adminUserRow(u store.User) views.AdminUserRow {
 		Email:         u.Email,
 		EmailVerified: u.EmailVerified,
 		IsAdmin:       u.IsAdmin,
+		Disabled:      u.Disabled(),
 		LastLogin:     formatWhen(u.LastLoginAt),
 		Created:       formatWhen(u.CreatedAt),
 	}

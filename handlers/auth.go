@@ -59,6 +59,12 @@ func (h *Handlers) Callback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if u.Disabled() {
+		// No session: the IdP knows them, Latchkey does not let them in.
+		h.audit(r, store.AuditEvent{ActorID: u.ID, SubjectUserID: u.ID, Action: store.AuditLoginRefusedDisabled, Outcome: store.OutcomeDenied})
+		h.Log.InfoContext(r.Context(), "sign-in refused: account disabled", "user_id", u.ID)
+		return h.errAccountDisabled()
+	}
 	if err := auth.SignIn(r.Context(), h.Sessions, u.ID, id.RawIDToken); err != nil {
 		return err
 	}
@@ -69,9 +75,16 @@ func (h *Handlers) Callback(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// Logout ends the session, then asks the IdP to end its own when it supports that.
+// Logout ends the session, then asks the IdP to end its own when it supports that. With
+// everywhere=1 ("Sign out everywhere") every other session of the user's ends too.
 func (h *Handlers) Logout(w http.ResponseWriter, r *http.Request) error {
 	u, signedIn := auth.UserFrom(r.Context())
+	everywhere := signedIn && r.PostFormValue("everywhere") == "1"
+	if everywhere {
+		if err := h.SessionControl.SignOutEverywhere(r.Context(), u); err != nil {
+			return err
+		}
+	}
 	key := auth.SessionKey(r)
 	idToken, err := auth.SignOut(r.Context(), h.Sessions)
 	if err != nil {
@@ -85,7 +98,9 @@ func (h *Handlers) Logout(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return nil
 	}
-	h.audit(r, store.AuditEvent{ActorID: u.ID, SubjectUserID: u.ID, Action: store.AuditLogout, Outcome: store.OutcomeSuccess})
+	if !everywhere { // SignOutEverywhere audited its own
+		h.audit(r, store.AuditEvent{ActorID: u.ID, SubjectUserID: u.ID, Action: store.AuditLogout, Outcome: store.OutcomeSuccess})
+	}
 	if target, ok := h.SignIn.EndSessionURL(idToken); ok {
 		http.Redirect(w, r, target, http.StatusSeeOther)
 		return nil

@@ -114,6 +114,7 @@ func newConnectEnv(t *testing.T) *connectEnv {
 			Now:     clock,
 			BaseURL: "http://127.0.0.1:8080",
 		},
+		SessionControl: &accounts.Sessions{Store: db, Log: log, Now: clock},
 	}
 	return env
 }

@@ -85,6 +85,8 @@ var (
 		Message: "Its provider does not allow remote locking."}
 	errBusy = &Error{Status: http.StatusConflict, Title: "Another request for this lock is in progress",
 		Message: "Wait for it to finish, then try again."}
+	errUserDisabled = &Error{Status: http.StatusForbidden, Title: "Your account is disabled",
+		Message: "An administrator disabled your account. Nothing was done."}
 	errRateLimited = &Error{Status: http.StatusTooManyRequests, Title: "Too many requests"}
 	errSeamBudget  = &Error{Status: http.StatusTooManyRequests, Title: "Too many requests to the lock service",
 		Message: "Your recent pages asked the lock service more often than Latchkey allows one customer. Nothing was changed. Please wait a few seconds and try again.",
@@ -161,6 +163,8 @@ func pageFor(err error) *Error {
 		return errWebviewUnusable.because(err)
 	case errors.Is(err, accounts.ErrSeam):
 		return seamError(err)
+	case errors.Is(err, locks.ErrUserDisabled):
+		return errUserDisabled.because(err)
 	case errors.Is(err, locks.ErrCannotUnlock):
 		return errCannotUnlock
 	case errors.Is(err, locks.ErrCannotLock):

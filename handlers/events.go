@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +20,7 @@ import (
 // Live-stream bounds.
 const (
 	// streamHeartbeat is how often an idle stream says it is alive, and re-checks its
-	// session.
+	// session, unless Handlers.StreamHeartbeat says otherwise.
 	streamHeartbeat = 15 * time.Second
 	// streamWriteTimeout bounds each write of a stream; the server's WriteTimeout does
 	// not apply to streams.
@@ -73,7 +74,7 @@ func (h *Handlers) LiveEvents(w http.ResponseWriter, r *http.Request) {
 	if !send("", "connected") {
 		return
 	}
-	heartbeat := time.NewTicker(streamHeartbeat)
+	heartbeat := time.NewTicker(cmp.Or(h.StreamHeartbeat, streamHeartbeat))
 	defer heartbeat.Stop()
 	for {
 		select {

@@ -51,6 +51,14 @@ type Handlers struct {
 	Live *events.Hub
 	// SessionIdleTimeout ends a live stream whose session went idle.
 	SessionIdleTimeout time.Duration
+	// StreamHeartbeat is how often a live stream re-checks its session (ended, expired,
+	// its user disabled) and says it is alive; 0 means 15 s.
+	StreamHeartbeat time.Duration
+	// SessionControl lists and ends a user's sessions, and lets admins end them and
+	// disable or enable users.
+	SessionControl *accounts.Sessions
+	// SupportContact is whom the page of a disabled account tells people to contact.
+	SupportContact string
 
 	// buffers are render buffers, reused between pages.
 	buffers sync.Pool

@@ -174,6 +174,15 @@ var auditWords = map[string]string{
 	store.AuditDeviceActionUnknown:     "Outcome unknown: check the door",
 	store.AuditDeviceActionNotSent:     "Not sent",
 	store.AuditDeviceActionRateLimited: "Too many requests: refused",
+	store.AuditDeviceActionDisabled:    "Refused: account disabled",
+	store.AuditLogoutEverywhere:        "Signed out everywhere",
+	store.AuditLoginRefusedDisabled:    "Sign-in refused: account disabled",
+	store.AuditSessionEnded:            "Ended a session",
+	store.AuditSessionEndedOthers:      "Ended all other sessions",
+	store.AuditAdminSessionsEnded:      "Admin ended all sessions",
+	store.AuditAdminUserDisabled:       "Admin disabled the account",
+	store.AuditAdminUserEnabled:        "Admin enabled the account",
+	store.AuditAdminDisableRefused:     "Admin action refused",
 }
 
 // activityEntry is one audit event as the activity pages show it.

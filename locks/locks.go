@@ -201,6 +201,12 @@ var (
 	ErrCannotLock   = errors.New("locks: this lock cannot be locked remotely")
 )
 
+// ErrUserDisabled refuses a lock or unlock for a user an admin disabled. It is checked
+// inside the transaction that records the action's intent, under the lock disabling
+// takes, so it holds on every instance even for a request that raced the disabling.
+// Nothing was recorded or sent.
+var ErrUserDisabled = store.ErrUserDisabled
+
 // ErrRateLimited says the user started too many actions in the last minute.
 type ErrRateLimited struct {
 	Limit      int

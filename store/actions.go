@@ -107,10 +107,10 @@ func (e *LimitError) Error() string {
 
 // BeginAction records an action as requested, with its audit event, in one
 // transaction that first refuses it when the device has an open action
-// (*OpenActionError) or the user reached the limit (*LimitError). Every row the
-// user created in the window counts, whatever its status. The partial unique
-// index on open actions holds the first rule even against a writer that skipped
-// this method.
+// (*OpenActionError), the user reached the limit (*LimitError) or an admin disabled
+// the user (ErrUserDisabled). Every row the user created in the window counts,
+// whatever its status. The partial unique index on open actions holds the first rule
+// even against a writer that skipped this method.
 func (db *DB) BeginAction(ctx context.Context, n NewAction) (ActionAttempt, error) {
 	a := n.Attempt
 	if a.ID == "" || a.UserID == "" || a.DeviceID == "" {
@@ -127,6 +127,11 @@ func (db *DB) BeginAction(ctx context.Context, n NewAction) (ActionAttempt, erro
 	a.UpdatedAt = a.CreatedAt
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		if err := db.lockUserActions(ctx, tx, a.UserID); err != nil {
+			return err
+		}
+		// Under the same lock as SetUserDisabled: a user disabled before this
+		// transaction is seen here, on any instance.
+		if err := checkNotDisabled(ctx, tx, a.UserID); err != nil {
 			return err
 		}
 		open, err := scanAttempt(tx.QueryRowContext(ctx, `
@@ -181,6 +186,8 @@ ON CONFLICT DO NOTHING`,
 	switch {
 	case errors.As(err, &oe), errors.As(err, &le):
 		return ActionAttempt{}, err
+	case errors.Is(err, ErrUserDisabled):
+		return ActionAttempt{}, fmt.Errorf("begin action %s: %w", a.ID, err)
 	case errors.Is(err, ErrConflict):
 		// Another writer opened an action on the device between our check and insert.
 		if open, qerr := db.openAction(ctx, a.DeviceID); qerr == nil {

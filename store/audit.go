@@ -40,6 +40,17 @@ const (
 	AuditDeviceActionUnavailable = "device.action.unavailable"
 	AuditDeviceActionUnsupported = "device.action.unsupported"
 	AuditBudgetSpent             = "budget.spent"
+	AuditDeviceActionDisabled    = "device.action.user_disabled"
+
+	// Sessions and disabled users.
+	AuditLogoutEverywhere     = "auth.logout_everywhere"
+	AuditLoginRefusedDisabled = "auth.login_refused_disabled"
+	AuditSessionEnded         = "session.ended"
+	AuditSessionEndedOthers   = "session.ended_others"
+	AuditAdminSessionsEnded   = "admin.sessions_ended"
+	AuditAdminUserDisabled    = "admin.user_disabled"
+	AuditAdminUserEnabled     = "admin.user_enabled"
+	AuditAdminDisableRefused  = "admin.disable_refused"
 )
 
 // Audit outcomes.

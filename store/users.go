@@ -21,7 +21,13 @@ type User struct {
 	IsAdmin       bool
 	CreatedAt     time.Time
 	LastLoginAt   time.Time
+	// DisabledAt is when an admin disabled the user; nil while they may sign in.
+	DisabledAt *time.Time
 }
+
+// Disabled reports whether an admin disabled the user: they cannot sign in, have no
+// session, and cannot act on their locks.
+func (u User) Disabled() bool { return u.DisabledAt != nil }
 
 // Login is what a verified ID token says about the person signing in.
 type Login struct {
@@ -42,6 +48,9 @@ type UserSummary struct {
 
 const userColumns = `id, issuer, subject, email, email_verified, name, is_admin, created_at, last_login_at`
 
+// userSelect is what scanUser reads: userColumns and whether the user is disabled.
+const userSelect = userColumns + `, disabled_at`
+
 // UpsertUserAtLogin finds the user by (issuer, subject) or creates one with a
 // new random id, and refreshes what the IdP may have changed since: email,
 // its verification, name and admin status, which are re-evaluated at every login.
@@ -58,8 +67,8 @@ ON CONFLICT (issuer, subject) DO UPDATE SET
     email_verified = excluded.email_verified,
     name = excluded.name,
     is_admin = excluded.is_admin,
-    last_login_at = excluded.last_login_at
-RETURNING `+userColumns,
+    last_login_at = CASE WHEN users.disabled_at IS NULL THEN excluded.last_login_at ELSE users.last_login_at END
+RETURNING `+userSelect,
 		uuid.NewString(), l.Issuer, l.Subject, l.Email, l.EmailVerified, l.Name, l.IsAdmin, at)
 	u, err := scanUser(row)
 	if err != nil {
@@ -70,7 +79,7 @@ RETURNING `+userColumns,
 
 // UserByID returns the user with that id, or ErrNotFound.
 func (db *DB) UserByID(ctx context.Context, id string) (User, error) {
-	row := db.queryRowCached(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id)
+	row := db.queryRowCached(ctx, `SELECT `+userSelect+` FROM users WHERE id = $1`, id)
 	u, err := scanUser(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("user %s: %w", id, ErrNotFound)
@@ -85,7 +94,7 @@ func (db *DB) UserByID(ctx context.Context, id string) (User, error) {
 // accounts and devices counted in the same query.
 func (db *DB) ListUsers(ctx context.Context) ([]UserSummary, error) {
 	rows, err := db.sql.QueryContext(ctx, `
-SELECT u.id, u.issuer, u.subject, u.email, u.email_verified, u.name, u.is_admin, u.created_at, u.last_login_at,
+SELECT u.id, u.issuer, u.subject, u.email, u.email_verified, u.name, u.is_admin, u.created_at, u.last_login_at, u.disabled_at,
        COALESCE(a.devices, 0), COALESCE(a.accounts, 0)
 FROM users u
 LEFT JOIN (
@@ -140,20 +149,101 @@ func collect[T any](what string, rows *sql.Rows, err error, scan func(scanner) (
 	return out, nil
 }
 
-// scanUser reads userColumns, then any extra columns into extra.
+// scanUser reads userSelect, then any extra columns into extra.
 func scanUser(s scanner, extra ...any) (User, error) {
-	var u User
-	var created, lastLogin string
-	dest := append([]any{&u.ID, &u.Issuer, &u.Subject, &u.Email, &u.EmailVerified, &u.Name, &u.IsAdmin, &created, &lastLogin}, extra...)
+	// One allocation for everything Scan writes to (it runs on every page view).
+	var v struct {
+		u                  User
+		created, lastLogin string
+		disabled           sql.NullString
+	}
+	u := &v.u
+	dest := append([]any{&u.ID, &u.Issuer, &u.Subject, &u.Email, &u.EmailVerified, &u.Name, &u.IsAdmin, &v.created, &v.lastLogin, &v.disabled}, extra...)
 	if err := s.Scan(dest...); err != nil {
 		return User{}, err
 	}
 	var err error
-	if u.CreatedAt, err = parseTime(created); err != nil {
+	if u.DisabledAt, err = parseNullTime(v.disabled); err != nil {
 		return User{}, err
 	}
-	if u.LastLoginAt, err = parseTime(lastLogin); err != nil {
+	if u.CreatedAt, err = parseTime(v.created); err != nil {
 		return User{}, err
 	}
-	return u, nil
+	if u.LastLoginAt, err = parseTime(v.lastLogin); err != nil {
+		return User{}, err
+	}
+	return *u, nil
+}
+
+// ErrUserDisabled is returned (possibly wrapped) for a write on behalf of a user an
+// admin disabled: checked inside the transaction that records the write.
+var ErrUserDisabled = errors.New("store: user disabled")
+
+// UserDisabling disables or enables a user, with the audit event that says so.
+type UserDisabling struct {
+	UserID   string
+	Disabled bool
+	At       time.Time
+	// Audit is appended in the same transaction; an empty Detail says how many sessions
+	// ended.
+	Audit AuditEvent
+}
+
+// SetUserDisabled disables or enables the user. Disabling deletes every session of
+// theirs in the same transaction (so every instance treats them as signed out at once)
+// and takes the lock BeginAction holds, so an action being recorded for them either
+// commits first or sees them disabled. It returns the user as they are now and the
+// ended sessions' tokens. Disabling a disabled user keeps the first time.
+func (db *DB) SetUserDisabled(ctx context.Context, d UserDisabling) (User, []string, error) {
+	var u User
+	var tokens []string
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := db.lockUserActions(ctx, tx, d.UserID); err != nil {
+			return err
+		}
+		set, args := `disabled_at = NULL`, []any{d.UserID}
+		if d.Disabled {
+			set, args = `disabled_at = COALESCE(disabled_at, $2)`, append(args, formatTime(nowOr(d.At)))
+		}
+		var err error
+		u, err = scanUser(tx.QueryRowContext(ctx, `UPDATE users SET `+set+` WHERE id = $1 RETURNING `+userSelect, args...))
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if d.Disabled {
+			if tokens, err = deleteSessions(ctx, tx, EndSessions{UserID: d.UserID}); err != nil {
+				return err
+			}
+			if d.Audit.Detail == "" {
+				d.Audit.Detail = sessionsEnded(len(tokens))
+			}
+		}
+		if d.Audit.Action == "" {
+			return nil
+		}
+		return db.appendAudit(ctx, tx, d.Audit)
+	})
+	if err != nil {
+		return User{}, nil, fmt.Errorf("set user %s disabled=%t: %w", d.UserID, d.Disabled, err)
+	}
+	return u, tokens, nil
+}
+
+// checkNotDisabled refuses, inside tx, a write on behalf of a disabled user.
+func checkNotDisabled(ctx context.Context, tx *sql.Tx, userID string) error {
+	var disabled sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT disabled_at FROM users WHERE id = $1`, userID).Scan(&disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // the foreign key refuses an unknown user
+	}
+	if err != nil {
+		return err
+	}
+	if disabled.Valid {
+		return ErrUserDisabled
+	}
+	return nil
 }

@@ -322,6 +322,7 @@ type AdminUserRow struct {
 	Email         string
 	EmailVerified bool
 	IsAdmin       bool
+	Disabled      bool
 	DeviceCount   int
 	AccountCount  int
 	LastLogin     string
@@ -332,6 +333,26 @@ type AdminUserRow struct {
 // AdminUserDetail is /admin/users/{id}: one user, their devices (read-only) and activity.
 type AdminUserDetail struct {
 	User     AdminUserRow
+	Access   AdminUserAccess
 	Devices  DeviceList
 	Activity ActivityList
+}
+
+// AdminUserAccess is whether a user may sign in, their sessions, and the admin's
+// controls over both.
+type AdminUserAccess struct {
+	Name string
+	// Disabled: an admin disabled the user, at DisabledAt (DisabledAtISO for <time>).
+	Disabled      bool
+	DisabledAt    string
+	DisabledAtISO string
+	Sessions      int
+	// Self: the admin is looking at their own account, which they cannot disable.
+	Self bool
+	// UserURL is the user's admin page; the others take the POSTs (DisableURL's GET is
+	// the confirmation page).
+	UserURL        string
+	EndSessionsURL string
+	DisableURL     string
+	EnableURL      string
 }

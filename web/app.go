@@ -204,6 +204,18 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 	}
 	a.hub = events.NewHub(relay, log.With("component", "live"))
 	h.Live, h.Locks.Changes, h.SessionIdleTimeout = a.hub, a.hub, cfg.SessionIdleTimeout
+	h.SessionControl = &accounts.Sessions{
+		Store: a.db,
+		Log:   log,
+		Now:   time.Now,
+		// The ended sessions' open pages stop their live streams, on every instance.
+		Ended: func(userID string, tokens []string) {
+			for _, token := range tokens {
+				a.hub.SessionEnded(userID, auth.TokenKey(token))
+			}
+		},
+	}
+	h.SupportContact, h.StreamHeartbeat = cfg.SupportContact, cfg.StreamHeartbeat
 	if a.db.Shared() {
 		lctx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
 		listening := make(chan struct{})

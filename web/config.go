@@ -81,6 +81,11 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// MetricsAddr is where Prometheus metrics are served; empty = not served.
 	MetricsAddr string
+	// SupportContact is whom a person whose account is disabled should contact.
+	SupportContact string
+	// StreamHeartbeat is how often a live page's stream re-checks its session and says
+	// it is alive.
+	StreamHeartbeat time.Duration
 
 	DevIdPAddr         string
 	SandboxAddr        string
@@ -307,6 +312,21 @@ func settings() []setting {
 				return err
 			}
 			c.MetricsAddr = v
+			return nil
+		}},
+		{env: "LATCHKEY_STREAM_HEARTBEAT", flag: "stream-heartbeat", def: "15s", usage: "how often a live page's stream (GET /events) re-checks its session and says it is alive (1s to 1m; below the idle timeout of any proxy in front)", parse: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second || d > time.Minute {
+				return fmt.Errorf("want a duration from 1s to 1m, got %q", v)
+			}
+			c.StreamHeartbeat = d
+			return nil
+		}},
+		{env: "LATCHKEY_SUPPORT_CONTACT", flag: "support-contact", usage: "whom the page of a disabled account tells people to contact (an email address or a team's name); unset = \"the people who run this portal\"", parse: func(c *Config, v string) error {
+			if len(v) > 200 {
+				return errors.New("want at most 200 characters")
+			}
+			c.SupportContact = v
 			return nil
 		}},
 		{env: "LATCHKEY_DEV_IDP_ADDR", flag: "dev-idp-addr", def: "127.0.0.1:8081", usage: "development: address of the embedded OpenID Provider", parse: func(c *Config, v string) error {

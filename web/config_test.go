@@ -186,6 +186,10 @@ func TestParseConfigGoodValues(t *testing.T) {
 			func(c *Config) (any, any) { return c.SandboxActionDelay, time.Duration(0) }},
 		{"seam sandbox api key", map[string]string{"SEAM_SANDBOX_API_KEY": "sandbox-key"},
 			func(c *Config) (any, any) { return c.SeamSandboxAPIKey, "sandbox-key" }},
+		{"stream heartbeat", map[string]string{"LATCHKEY_STREAM_HEARTBEAT": "5s"},
+			func(c *Config) (any, any) { return c.StreamHeartbeat, 5 * time.Second }},
+		{"support contact", map[string]string{"LATCHKEY_SUPPORT_CONTACT": "support@example.com"},
+			func(c *Config) (any, any) { return c.SupportContact, "support@example.com" }},
 		{"dev password", map[string]string{"DEV_PASSWORD": "hunter2"},
 			func(c *Config) (any, any) { return c.DevPassword, "hunter2" }},
 		{"surrounding white space trimmed", map[string]string{"LOG_LEVEL": "  warn\n"},
@@ -285,6 +289,10 @@ func TestParseConfigBadValues(t *testing.T) {
 		{variable: "LATCHKEY_ACTIONS_PER_MINUTE", value: "10001"},
 		{variable: "LATCHKEY_ACTIONS_PER_MINUTE", value: "ten"},
 		{variable: "LATCHKEY_SHUTDOWN_TIMEOUT", value: "soon"},
+		{variable: "LATCHKEY_SUPPORT_CONTACT", value: strings.Repeat("x", 201)},
+		{variable: "LATCHKEY_STREAM_HEARTBEAT", value: "500ms"},
+		{variable: "LATCHKEY_STREAM_HEARTBEAT", value: "2m"},
+		{variable: "LATCHKEY_STREAM_HEARTBEAT", value: "often"},
 		{variable: "LATCHKEY_METRICS_ADDR", value: "9090"},
 		{variable: "LATCHKEY_METRICS_ADDR", value: "127.0.0.1:99999"},
 		{variable: "LATCHKEY_METRICS_ADDR", value: "http://127.0.0.1:9090/metrics"},
@@ -373,7 +381,7 @@ func TestParseConfigHelp(t *testing.T) {
 		"LATCHKEY_SEAM_DEADLINE", "SEAM_WEBHOOK_SECRET", "SEAM_EVENTS_POLL_INTERVAL", "DEVICE_STATE_MAX_AGE", "LATCHKEY_SEAM_BUDGET", "LATCHKEY_WEBVIEW_BUDGET", "LATCHKEY_REFUSAL_AUDIT_WINDOW",
 		"LATCHKEY_ACTION_SEND_BOUND", "LATCHKEY_ACTION_SEND_TIMEOUT", "LATCHKEY_ACTION_PENDING_BOUND", "LATCHKEY_FOLLOW_INTERVAL",
 		"LATCHKEY_DEV_IDP_ADDR", "LATCHKEY_SANDBOX_ADDR", "LATCHKEY_SANDBOX_ACTION_DELAY", "LATCHKEY_SANDBOX_LATENCY", "SEAM_SANDBOX_API_KEY",
-		"DEV_PASSWORD", "LATCHKEY_METRICS_ADDR",
+		"DEV_PASSWORD", "LATCHKEY_METRICS_ADDR", "LATCHKEY_SUPPORT_CONTACT", "LATCHKEY_STREAM_HEARTBEAT",
 	}
 	for _, arg := range []string{"--help", "-h"} {
 		t.Run(arg, func(t *testing.T) {

@@ -1182,8 +1182,11 @@ func TestAdminPages(t *testing.T) {
 				t.Errorf("%s on the admin page: unlock %v, lock %v, link %q, reconnect %v; want read-only", r.name, r.unlock, r.lock, r.href, r.reconnect)
 			}
 		}
+		// Nothing on the page acts on the devices: the only controls that post are
+		// sign-out and the admin's controls over the account (sessions, disabling).
 		if acts := htmltest.Find(doc, func(n *html.Node) bool {
-			return htmltest.Attr(n, "hx-post") != "" || (n.DataAtom == atom.Form && strings.EqualFold(htmltest.Attr(n, "method"), "post") && htmltest.Attr(n, "action") != "/logout")
+			return htmltest.Attr(n, "hx-post") != "" || (n.DataAtom == atom.Form && strings.EqualFold(htmltest.Attr(n, "method"), "post") &&
+				htmltest.Attr(n, "action") != "/logout" && htmltest.Attr(n, "action") != "/admin/users/"+alice.user.ID+"/end-sessions")
 		}); len(acts) != 0 {
 			t.Errorf("the admin page has %d controls that post", len(acts))
 		}

@@ -59,11 +59,20 @@ func (a *App) routes() http.Handler {
 	// The user's own audit trail.
 	mux.Handle("GET /activity", protected(h.Activity))
 
-	// Admin pages: read-only.
+	// The user's sessions, named by public id (never the token: paths are logged).
+	mux.Handle("GET /sessions", protected(h.SessionsPage))
+	mux.Handle("POST /sessions/end-others", protected(h.EndOtherSessions))
+	mux.Handle("POST /sessions/{id}/end", protected(h.EndSession))
+
+	// Admin pages: customers' devices read-only; their sessions and access.
 	mux.Handle("GET /admin/users", admin(h.AdminUsers))
 	mux.Handle("GET /admin/users/{id}", admin(h.AdminUser))
 	mux.Handle("GET /admin/users/{id}/activity.csv", admin(h.AdminExportActivityCSV))
 	mux.Handle("GET /admin/users/{id}/activity.jsonl", admin(h.AdminExportActivityJSONL))
+	mux.Handle("POST /admin/users/{id}/end-sessions", admin(h.AdminEndSessions))
+	mux.Handle("GET /admin/users/{id}/disable", admin(h.ConfirmDisableUser))
+	mux.Handle("POST /admin/users/{id}/disable", admin(h.DisableUser))
+	mux.Handle("POST /admin/users/{id}/enable", admin(h.EnableUser))
 
 	outer := []middleware{
 		a.metrics.Middleware,

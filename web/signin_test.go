@@ -818,8 +818,10 @@ func checkSignedInNav(t *testing.T, doc *html.Node, name string, admin bool) {
 	if !strings.EqualFold(htmltest.Attr(f, "method"), "post") || htmltest.Attr(f, "hx-boost") != "false" {
 		t.Errorf("sign-out form method=%q hx-boost=%q, want post, false", htmltest.Attr(f, "method"), htmltest.Attr(f, "hx-boost"))
 	}
-	if len(htmltest.Find(f, func(n *html.Node) bool { return n.DataAtom == atom.Button && htmltest.Attr(n, "type") == "submit" })) != 1 {
-		t.Error("sign-out form has no submit button")
+	// Two buttons: "Sign out", and "Sign out everywhere" (everywhere=1).
+	buttons := htmltest.Find(f, func(n *html.Node) bool { return n.DataAtom == atom.Button && htmltest.Attr(n, "type") == "submit" })
+	if len(buttons) != 2 || htmltest.Attr(buttons[0], "name") != "" || htmltest.Attr(buttons[1], "name") != "everywhere" {
+		t.Errorf("sign-out form has %d submit buttons, want Sign out and Sign out everywhere", len(buttons))
 	}
 	if len(htmltest.Find(nav, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/login" })) != 0 {
 		t.Error("a signed-in nav still offers Sign in")
