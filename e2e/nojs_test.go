@@ -44,7 +44,7 @@ func TestWithoutJavaScript(t *testing.T) {
 		return err
 	})
 	alice.step(t, "alice-confirm-unlock", func(ctx context.Context) error {
-		if err := click(ctx, chromedp.CSS(`main a[href=`+jsString(target.Unlock)+`]`)); err != nil {
+		if err := click(ctx, chromedp.CSS(`main form[action=`+jsString(target.Unlock)+`] button`)); err != nil {
 			return err
 		}
 		if err := alice.waitPath(ctx, target.Unlock); err != nil {

@@ -112,3 +112,18 @@ func capabilityText(c string) string {
 	}
 	return strings.ReplaceAll(c, "_", " ")
 }
+
+func controlVerb(c Control) string {
+	if c.Unlock {
+		return "Unlock"
+	}
+	return "Lock"
+}
+
+// controlClass is Unlock's warning colour or Lock's plain one.
+func controlClass(c Control) string {
+	if c.Unlock {
+		return "btn-danger"
+	}
+	return "btn-secondary"
+}
