@@ -27,7 +27,7 @@ func (h *Handlers) Devices(w http.ResponseWriter, r *http.Request) error {
 	}
 	list.BaseURL = "/devices"
 	if isHTMX(r) && r.Header.Get("HX-Target") == "device-list" {
-		h.render(w, r, status, views.DeviceListItems(list))
+		h.render(w, r, status, views.DeviceListUpdate(list))
 		return nil
 	}
 	p := h.page(r, "Your devices")

@@ -198,6 +198,9 @@ func (h *Handlers) Landing(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 		return nil
 	}
+	if h.justSignedOut(w, r) {
+		p.Flash = signedOutMessage
+	}
 	h.render(w, r, http.StatusOK, views.Landing(p))
 	return nil
 }

@@ -61,7 +61,7 @@ func deviceView(d seam.Device) views.Device {
 		LockState:        views.LockUnknown,
 		CanUnlock:        d.CanRemotelyUnlock,
 		CanLock:          d.CanRemotelyLock,
-		Capabilities:     d.CapabilitiesSupported,
+		Capabilities:     offeredCapabilities(d.CapabilitiesSupported),
 	}
 	if p.Locked != nil {
 		v.LockState = map[bool]views.LockState{true: views.LockLocked, false: views.LockUnlocked}[*p.Locked]
@@ -133,6 +133,20 @@ func withControls(v *views.Device, d seam.Device, allowance locks.Allowance) {
 		}
 	}
 	v.ControlsNote = strings.Join(notes, " ")
+}
+
+// portalCapabilities are the device capabilities Latchkey offers a customer: a badge
+// for anything else (access codes, thermostats) would promise what the portal cannot do.
+var portalCapabilities = []string{"lock"}
+
+func offeredCapabilities(supported []string) []string {
+	var out []string
+	for _, c := range supported {
+		if slices.Contains(portalCapabilities, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // badgeID is the id of a device's lock badge, which an action's result updates.

@@ -40,6 +40,17 @@ func countLabel(shown, total int) string {
 	return strconv.Itoa(shown) + " of " + strconv.Itoa(total) + " " + noun
 }
 
+// filterStatusText is what the filter announces: how many devices match.
+func filterStatusText(list DeviceList) string {
+	switch {
+	case list.Unavailable != "":
+		return "Your devices cannot be shown right now."
+	case list.Total > 0 && len(list.Devices) == 0:
+		return "No device matches."
+	}
+	return countLabel(len(list.Devices), list.Total) + " shown."
+}
+
 func modelLine(d Device) string {
 	parts := []string{}
 	for _, s := range []string{d.Manufacturer, d.Model} {
@@ -100,15 +111,8 @@ func yesNo(b bool) string {
 }
 
 func capabilityText(c string) string {
-	switch c {
-	case "lock":
-		return "Lock / unlock"
-	case "access_code":
-		return "Access codes"
-	case "thermostat":
-		return "Thermostat"
-	case "battery":
-		return "Battery"
+	if c == "lock" {
+		return "Lock and unlock"
 	}
 	return strings.ReplaceAll(c, "_", " ")
 }

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -255,5 +256,32 @@ func TestPendingPagesWithoutJavaScript(t *testing.T) {
 	}
 	if !checkAgainIn(t, body, returnURL) {
 		t.Error("Almost there offers no \"Check again\" link")
+	}
+}
+
+// TestCapabilityBadgesOnlyOffered: the sandbox's locks support access codes too, but
+// the portal offers only locking and unlocking, so only that badge shows.
+func TestCapabilityBadgesOnlyOffered(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{})
+	alice := signIn(t, p, "alice")
+	jane := connectLocks(t, p, alice, sandbox.JaneEmail)
+	if caps := jane.devices["Front Door"].CapabilitiesSupported; !slices.Contains(caps, "access_code") {
+		t.Fatalf("the sandbox's Front Door supports %q; the test needs access_code among them", caps)
+	}
+	_, body := p.Get(t, alice.c, "/devices/"+jane.deviceID(t, "Front Door"))
+	doc := parseDoc(t, body)
+	status := byID(doc, "status-"+jane.deviceID(t, "Front Door"))
+	if status == nil {
+		t.Fatal("no Status card")
+	}
+	var badges []string
+	for _, b := range htmltest.Find(status, func(n *html.Node) bool { return htmltest.Attr(n, "class") == "badge-slate" }) {
+		badges = append(badges, htmltest.Text(b))
+	}
+	if !slices.Equal(badges, []string{"Lock and unlock"}) {
+		t.Errorf("capability badges %q, want only [Lock and unlock]", badges)
+	}
+	if strings.Contains(htmltest.Text(doc), "Access codes") {
+		t.Error("the device page mentions access codes, which the portal does not offer")
 	}
 }

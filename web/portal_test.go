@@ -640,8 +640,20 @@ func TestDevicesList(t *testing.T) {
 					top = append(top, c)
 				}
 			}
-			if len(top) != 1 || htmltest.Attr(top[0], "id") != "device-list" {
-				t.Fatalf("htmx GET %s: want only the #device-list fragment, got:\n%s", path, frag)
+			// The list, and the count announced in the page's status region (out of band).
+			if len(top) != 2 || htmltest.Attr(top[0], "id") != "device-list" || htmltest.Attr(top[1], "id") != "device-filter-status" ||
+				htmltest.Attr(top[1], "hx-swap-oob") != "true" || htmltest.Attr(top[1], "role") != "status" {
+				t.Fatalf("htmx GET %s: want the #device-list fragment and the status, got:\n%s", path, frag)
+			}
+			wantStatus := fmt.Sprintf("%d of 3 devices shown.", len(f.want))
+			switch len(f.want) {
+			case 0:
+				wantStatus = "No device matches."
+			case 3:
+				wantStatus = "3 devices shown."
+			}
+			if got := htmltest.Text(top[1]); got != wantStatus {
+				t.Errorf("htmx GET %s: announced %q, want %q", path, got, wantStatus)
 			}
 			if len(htmltest.Find(fdoc, htmltest.ByTag(atom.Nav))) != 0 || len(htmltest.Find(fdoc, htmltest.ByTag(atom.Title))) != 0 ||
 				len(htmltest.Find(fdoc, func(n *html.Node) bool { return htmltest.Attr(n, "role") == "search" })) != 0 {
