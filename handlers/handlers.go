@@ -123,7 +123,7 @@ func (h *Handlers) ServeError(w http.ResponseWriter, r *http.Request, err error)
 	if e.Retry {
 		view.RetryURL = r.URL.RequestURI()
 	}
-	if isHTMX(r) && r.Header.Get("HX-Boosted") != "true" {
+	if wantsFragment(r) {
 		// htmx swaps this into part of the page (a device row): a whole page would nest.
 		h.render(w, r, e.Status, views.ErrorFragment(view))
 		return
