@@ -172,6 +172,7 @@ func actionFragment(a store.ActionAttempt, now time.Time) views.Action {
 func actionView(a store.ActionAttempt, now time.Time) *views.Action {
 	deviceURL := "/devices/" + url.PathEscape(a.DeviceID)
 	v := &views.Action{
+		Door:      orDefault(a.DeviceName, "The lock"),
 		ElementID: "attempt-" + a.ID,
 		PollURL:   deviceURL + "/actions/" + url.PathEscape(a.ID),
 		DeviceURL: deviceURL,
@@ -185,7 +186,8 @@ func actionView(a store.ActionAttempt, now time.Time) *views.Action {
 			v.State, v.Text = views.ActionStalled, "Still pending — check again."
 		}
 	case store.AttemptSuccess:
-		// The door is named: a screen reader hears this line out of context.
+		// The door is named in the line itself: it is what a screen reader hears.
+		v.Door = ""
 		v.State = views.ActionSucceeded
 		v.Text = orDefault(a.DeviceName, "The lock") + " " + map[bool]string{true: "unlocked", false: "locked"}[unlock]
 		if a.FinishedAt != nil {

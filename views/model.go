@@ -193,8 +193,12 @@ type Action struct {
 	// ElementID is the fragment's id, which htmx swaps.
 	ElementID string
 	State     ActionState
-	// Text is the line shown ("Unlocking…", "Unlocked at 14:02 UTC", "Could not unlock: …").
+	// Text is the line shown ("Unlocking…", "Front Door unlocked at 14:02 UTC", "Could
+	// not unlock: …").
 	Text string
+	// Door names the lock for screen readers where Text does not: the line is
+	// announced out of context (the list has many locks).
+	Door string
 	// PollURL is where the fragment asks again: every second while in progress, on
 	// "Check again" when stalled.
 	PollURL string

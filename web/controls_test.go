@@ -109,8 +109,14 @@ func TestDisabledControls(t *testing.T) {
 	})
 	t.Run("pending", func(t *testing.T) {
 		// The sandbox holds the unlock pending for 3 s.
-		if res, body := htmxPost(t, p, alice.c, "/devices/"+front+"/unlock"); res.StatusCode != http.StatusOK {
+		res, body := htmxPost(t, p, alice.c, "/devices/"+front+"/unlock")
+		if res.StatusCode != http.StatusOK {
 			t.Fatalf("unlock: %d\n%s", res.StatusCode, body)
+		}
+		// The live region names the door: the list has many.
+		id, _, _ := attemptFragment(t, body)
+		if got := htmltest.Text(byID(parseDoc(t, body), "attempt-"+id)); !strings.HasPrefix(got, "Front Door: Unlocking…") {
+			t.Errorf("the status says %q, want \"Front Door: Unlocking…\" (the door, for screen readers)", got)
 		}
 		want := control{name: "Unlock Front Door", disabled: true, note: "Wait for the current request to finish."}
 		for _, path := range []string{"/devices", "/devices/" + front} {
@@ -119,7 +125,7 @@ func TestDisabledControls(t *testing.T) {
 				t.Errorf("%s: controls %+v, want [%+v]", path, got, want)
 			}
 		}
-		res, body := p.Get(t, alice.c, "/devices/"+front+"/unlock")
+		res, body = p.Get(t, alice.c, "/devices/"+front+"/unlock")
 		if got := refusedWith(t, res, body); got.status != http.StatusConflict || !strings.Contains(htmltest.Text(parseDoc(t, body)), "An unlock of Front Door is in progress") {
 			t.Errorf("confirmation page while pending: %+v, want 409 saying the unlock is in progress", got)
 		}
