@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/latchkey/latchkey/internal/testing/testportal"
+	"github.com/latchkey/latchkey/seam/sandbox"
 	"github.com/latchkey/latchkey/store"
 )
 
@@ -69,6 +71,18 @@ func TestAccessibility(t *testing.T) {
 	alice.checkPage(t, report, "connect-almost-there", returnPath)
 	alice.checkPage(t, report, "connect-pending", "/connect")
 	alice.checkPage(t, report, "connect-failed", returnPath+"&error_code=unknown_error&error_message=The+provider+refused")
+	// Seam down: the error page that offers "Try again".
+	p.Sandbox.InjectFault(sandbox.Fault{Path: "connect_webviews/create", Status: 503, Times: 1})
+	alice.step(t, "connect-seam-down", func(ctx context.Context) error {
+		if err := navigate(ctx, alice.base.String()+"/connect"); err != nil {
+			return err
+		}
+		if err := click(ctx, `//main//form[@action="/connect"]//button`); err != nil {
+			return err
+		}
+		return waitText(ctx, "main h1", "Your locks cannot be reached right now")
+	})
+	alice.checkA11y(t, report, "error-503")
 
 	// Her locks: three online, one offline, one on a disconnected account.
 	giveLocks(t, p, aliceID, 3)
@@ -122,6 +136,20 @@ func TestAccessibility(t *testing.T) {
 		return waitText(ctx, status, "Unlocking…")
 	})
 	alice.checkA11y(t, report, "device-unlocking")
+	alice.step(t, "spinner-reduced-motion", func(ctx context.Context) error {
+		spin := `getComputedStyle(document.querySelector('` + status + ` [aria-hidden="true"].rounded-full')).animationName`
+		for _, c := range []struct{ motion, want string }{{"no-preference", "spin"}, {"reduce", "none"}} {
+			media := emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-reduced-motion", Value: c.motion}}}
+			if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, media); err != nil {
+				return err
+			}
+			if got, err := eval[string](ctx, spin); err != nil || got != c.want {
+				return fmt.Errorf("with prefers-reduced-motion: %s the spinner's animation is %q (%v), want %q", c.motion, got, err, c.want)
+			}
+		}
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
+		return err
+	})
 	alice.step(t, "unlocked", func(ctx context.Context) error {
 		// The sandbox answers after 15 s; a step waits 30 s at most.
 		_, err := waitTextMatch(ctx, status, unlockedAt)
