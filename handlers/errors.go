@@ -87,7 +87,7 @@ var (
 		Message: "It cannot be reached right now, so nothing was sent to it. Try again once it is back online."}
 	errAccountDisconnected = &Error{Status: http.StatusConflict, Title: "This lock's account is disconnected",
 		Message: "Sign in to the lock account again; then the lock can be operated from here. Nothing was sent to it.",
-		Actions: []views.Link{{Label: "Reconnect the account", URL: "/connect"}}}
+		Actions: []views.Link{{Label: "Reconnect this account", URL: "/connect"}}}
 	errBusy = &Error{Status: http.StatusConflict, Title: "Another request for this lock is in progress",
 		Message: "Wait for it to finish, then try again."}
 	errRateLimited = &Error{Status: http.StatusTooManyRequests, Title: "Too many requests"}

@@ -369,7 +369,7 @@ func statusCard(d Device, oob bool) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if d.Door != DoorUnreported {
-			templ_7745c5c3_Err = fact("Door", string(d.Door)).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = fact("Door", doorText(d.Door)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -95,6 +95,14 @@ func lockText(state LockState) string {
 	return "Unknown"
 }
 
+// doorText is the door's state, capitalised as the other facts are.
+func doorText(door DoorState) string {
+	if door == DoorOpen {
+		return "Open"
+	}
+	return "Closed"
+}
+
 func batteryText(d Device) string {
 	s := strconv.Itoa(d.BatteryPercent) + "%"
 	if d.BatteryLow {
