@@ -1,5 +1,7 @@
 /** @type {import('tailwindcss').Config} */
 module.exports = {
+  // Dark mode follows the system; see static/css/input.css.
+  darkMode: "media",
   content: ["./views/**/*.templ", "./static/js/**/*.js"],
   theme: {
     extend: {

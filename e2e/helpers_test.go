@@ -18,26 +18,26 @@ type deviceRow struct {
 	Online bool   `json:"online"`
 	Locked bool   `json:"locked"` // the badge says Locked
 	Href   string `json:"href"`   // the device page link; "" on read-only lists
-	Unlock string `json:"unlock"` // the Unlock link; "" when there is none
+	Unlock string `json:"unlock"` // the enabled Unlock form's action (the confirmation page); "" when there is none
 	// Controls is true when the row offers any Lock or Unlock control.
 	Controls bool `json:"controls"`
 }
 
 // deviceRowsJS reads the rows of the device list in main.
 const deviceRowsJS = `Array.from(document.querySelectorAll('main ul[aria-label="Devices"] > li')).map(function (li) {
-	var h = li.querySelector("h2"), a = li.querySelector('h2 a[href^="/devices/"]'), u = li.querySelector('a[href$="/unlock"]');
+	var h = li.querySelector("h2"), a = li.querySelector('h2 a[href^="/devices/"]'), u = li.querySelector('form[action$="/unlock"]');
 	return {
 		name: h ? h.innerText.trim() : "",
 		online: /\bOnline\b/.test(li.innerText),
 		locked: /\bLocked\b/.test(li.innerText),
 		href: a ? a.getAttribute("href") : "",
-		unlock: u ? u.getAttribute("href") : "",
-		controls: !!li.querySelector('[hx-post], form[method="post"], a[href$="/unlock"]') ||
-			Array.from(li.querySelectorAll("a, button")).some(function (b) { return /^(Lock|Unlock)$/.test(b.innerText.trim()); })
+		unlock: u ? u.getAttribute("action") : "",
+		controls: !!li.querySelector('[hx-post], form[method="post"], form[action$="/unlock"]') ||
+			Array.from(li.querySelectorAll("a, button")).some(function (b) { return /^(Lock|Unlock)\b/.test(b.textContent.trim()); })
 	};
 })`
 
-// lockToUnlock picks an online, locked lock with an Unlock link, so that the unlock
+// lockToUnlock picks an online, locked lock with an enabled Unlock button, so that the unlock
 // visibly changes it; else any online one with the link.
 func lockToUnlock(rows []deviceRow) (deviceRow, error) {
 	for _, strict := range []bool{true, false} {
@@ -47,7 +47,7 @@ func lockToUnlock(rows []deviceRow) (deviceRow, error) {
 			}
 		}
 	}
-	return deviceRow{}, fmt.Errorf("no online lock with an Unlock link: %+v", rows)
+	return deviceRow{}, fmt.Errorf("no online lock with an enabled Unlock button: %+v", rows)
 }
 
 func deviceRows(ctx context.Context) ([]deviceRow, error) {
@@ -59,8 +59,8 @@ func deviceRows(ctx context.Context) ([]deviceRow, error) {
 }
 
 // actionControlsJS counts lock/unlock controls anywhere in main.
-const actionControlsJS = `document.querySelectorAll('main [hx-post*="/unlock"], main [hx-post*="/lock"], main a[href$="/unlock"], main form[action$="/unlock"], main form[action$="/lock"]').length +
-	Array.from(document.querySelectorAll("main a, main button")).filter(function (b) { return /^(Lock|Unlock|Yes, unlock)$/.test(b.innerText.trim()); }).length`
+const actionControlsJS = `document.querySelectorAll('main [hx-post*="/unlock"], main [hx-post*="/lock"], main form[action$="/unlock"], main form[action$="/lock"]').length +
+	Array.from(document.querySelectorAll("main a, main button")).filter(function (b) { return /^(Lock|Unlock|Yes, unlock)\b/.test(b.textContent.trim()); }).length`
 
 // signIn goes the whole way a person does: the landing page, its "Sign in" button, the
 // dev IdP's form, and back to /devices, where then checks what the user sees.

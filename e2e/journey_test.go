@@ -29,7 +29,7 @@ const (
 
 var (
 	webviewPath  = regexp.MustCompile(`^/connect/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-	unlockedAt   = regexp.MustCompile(`Unlocked at \d{2}:\d{2} UTC`)
+	unlockedAt   = regexp.MustCompile(`unlocked at \d{2}:\d{2} UTC`)
 	deviceIDHref = regexp.MustCompile(`^/devices/([0-9a-f-]{36})/unlock$`)
 )
 
@@ -207,7 +207,7 @@ func testUnlock(t *testing.T, alice *tab, p *testportal.Portal) (rows []deviceRo
 	}
 	status := `[id="action-` + m[1] + `"]`
 	alice.step(t, "alice-unlocking", func(ctx context.Context) error {
-		if err := click(ctx, chromedp.CSS(`main a[href=`+jsString(target.Unlock)+`]`)); err != nil {
+		if err := click(ctx, chromedp.CSS(`main form[action=`+jsString(target.Unlock)+`] button`)); err != nil {
 			return err
 		}
 		select {

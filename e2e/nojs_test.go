@@ -12,13 +12,15 @@ import (
 	"github.com/latchkey/latchkey/internal/testing/testportal"
 )
 
-// TestWithoutJavaScript unlocks with scripts off: the Unlock link leads to the
-// confirmation page, whose button POSTs and lands on the device page, and the server
-// follows the action to its end by itself.
+// TestWithoutJavaScript unlocks with scripts off: the Unlock button leads to the
+// confirmation page, whose button POSTs and lands on the device page, which offers
+// "Check again" and reloads itself until the server has followed the action to its
+// end; the connect window says what to do when the sign-in is done.
 func TestWithoutJavaScript(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
-	p := testportal.Start(t, testportal.Options{ActionDelay: 700 * time.Millisecond})
+	// Long enough for the pending page to be seen, and reload itself, at least once.
+	p := testportal.Start(t, testportal.Options{ActionDelay: 4 * time.Second})
 	alice := startBrowser(t, ctx, p.URL, newShots(t))
 	alice.disableJavaScript(t)
 
@@ -44,7 +46,7 @@ func TestWithoutJavaScript(t *testing.T) {
 		return err
 	})
 	alice.step(t, "alice-confirm-unlock", func(ctx context.Context) error {
-		if err := click(ctx, chromedp.CSS(`main a[href=`+jsString(target.Unlock)+`]`)); err != nil {
+		if err := click(ctx, chromedp.CSS(`main form[action=`+jsString(target.Unlock)+`] button`)); err != nil {
 			return err
 		}
 		if err := alice.waitPath(ctx, target.Unlock); err != nil {
@@ -61,29 +63,42 @@ func TestWithoutJavaScript(t *testing.T) {
 		if err := alice.waitPath(ctx, target.Href); err != nil {
 			return err
 		}
-		return waitFor(ctx, "the unlock's status on the device page", func(ctx context.Context) (bool, error) {
-			got, err := textOf(ctx, status)
-			return strings.Contains(got, "Unlocking…") || unlockedAt.MatchString(got), err
-		})
-	})
-	alice.step(t, "alice-unlocked", func(ctx context.Context) error {
-		// Nothing on the page polls: reloading shows what the server recorded.
-		err := waitFor(ctx, "\"Unlocked at\" after reloading", func(ctx context.Context) (bool, error) {
-			got, err := textOf(ctx, status)
-			if err == nil && unlockedAt.MatchString(got) {
-				return true, nil
-			}
-			select { // pace the reloads
-			case <-ctx.Done():
-				return false, ctx.Err()
-			case <-time.After(300 * time.Millisecond):
-			}
-			return false, chromedp.Do(ctx, chromedp.Reload())
-		})
-		if err != nil {
+		if err := waitText(ctx, status, "Unlocking…"); err != nil {
 			return err
 		}
-		return waitText(ctx, `[id="lock-`+id+`"]`, "Unlocked")
+		// The pending page offers to check again, and its <noscript> refresh is in effect.
+		if got, err := textOf(ctx, status+` a[href="`+target.Href+`"]`); err != nil || got != "Check again" {
+			return fmt.Errorf("the pending status offers %q (%v), want a \"Check again\" link to the device page", got, err)
+		}
+		return nil
+	})
+	alice.step(t, "alice-unlocked", func(ctx context.Context) error {
+		// Nobody reloads: the page does, until it shows what the server recorded.
+		if _, err := waitTextMatch(ctx, status, unlockedAt); err != nil {
+			return err
+		}
+		if err := waitText(ctx, `[id="lock-`+id+`"]`, "Unlocked"); err != nil {
+			return err
+		}
+		// Nothing is pending any more: the page stops reloading itself.
+		refresh, err := eval[int](ctx, `document.querySelectorAll('meta[http-equiv="refresh"]').length +
+			Array.from(document.querySelectorAll("noscript")).filter(function (n) { return /http-equiv="refresh"/i.test(n.textContent); }).length`)
+		if err != nil || refresh != 0 {
+			return fmt.Errorf("the finished page still has %d refresh elements (%v)", refresh, err)
+		}
+		return nil
+	})
+	alice.step(t, "alice-connect-window", func(ctx context.Context) error {
+		if err := navigate(ctx, alice.base.String()+"/connect"); err != nil {
+			return err
+		}
+		if err := click(ctx, `//main//form[@action="/connect"]//button`); err != nil {
+			return err
+		}
+		if err := alice.waitPathMatch(ctx, webviewPath); err != nil {
+			return err
+		}
+		return waitText(ctx, "main", "JavaScript is off, so this page cannot notice when you finish")
 	})
 	if n := len(p.Sandbox.CallsTo("locks/unlock_door")); n != 1 {
 		t.Errorf("the unlock reached Seam %d times, want once", n)

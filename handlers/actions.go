@@ -28,9 +28,10 @@ func (h *Handlers) Lock(w http.ResponseWriter, r *http.Request) error {
 }
 
 // respondAction answers a lock/unlock: htmx gets the status fragment that polls; a
-// plain form gets a 303 to the device page, which shows the same status.
+// plain form (or the boosted one of the confirmation page) gets a 303 to the device
+// page, which shows the same status.
 func (h *Handlers) respondAction(w http.ResponseWriter, r *http.Request, res locks.Result) error {
-	if isHTMX(r) {
+	if wantsFragment(r) {
 		h.render(w, r, http.StatusOK, views.ActionStatus(actionFragment(res.Attempt, h.Now())))
 		return nil
 	}
@@ -50,7 +51,7 @@ func (h *Handlers) ActionStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !isHTMX(r) {
+	if !wantsFragment(r) {
 		http.Redirect(w, r, actionView(a, h.Now()).DeviceURL, http.StatusSeeOther)
 		return nil
 	}

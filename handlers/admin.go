@@ -67,7 +67,7 @@ func (h *Handlers) AdminUser(w http.ResponseWriter, r *http.Request) error {
 	list.ReadOnly = true
 	list.BaseURL = base
 	if partial {
-		h.render(w, r, status, views.DeviceListItems(list))
+		h.render(w, r, status, views.DeviceListUpdate(list))
 		return nil
 	}
 	names := make(map[string]string, len(list.Devices))

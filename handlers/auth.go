@@ -75,6 +75,28 @@ func (h *Handlers) Callback(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// signedOutMessage confirms a sign-out on the front page.
+const signedOutMessage = "You have signed out."
+
+// signedOutCookie carries the confirmation to the front page, also through the IdP's
+// own sign-out. It is a plain marker, not a session: the session cookie is deleted.
+const signedOutCookie = "latchkey_signed_out"
+
+func (h *Handlers) markSignedOut(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: signedOutCookie, Value: "1", Path: "/", MaxAge: 300,
+		HttpOnly: true, Secure: h.Sessions != nil && h.Sessions.Cookie.Secure, SameSite: http.SameSiteLaxMode})
+}
+
+// justSignedOut reports whether the browser comes from a sign-out, and forgets it.
+func (h *Handlers) justSignedOut(w http.ResponseWriter, r *http.Request) bool {
+	if _, err := r.Cookie(signedOutCookie); err != nil {
+		return false
+	}
+	http.SetCookie(w, &http.Cookie{Name: signedOutCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: h.Sessions != nil && h.Sessions.Cookie.Secure, SameSite: http.SameSiteLaxMode})
+	return true
+}
+
 // Logout ends the session, then asks the IdP to end its own when it supports that. With
 // everywhere=1 ("Sign out everywhere") every other session of the user's ends too.
 func (h *Handlers) Logout(w http.ResponseWriter, r *http.Request) error {
@@ -101,6 +123,7 @@ func (h *Handlers) Logout(w http.ResponseWriter, r *http.Request) error {
 	if !everywhere { // SignOutEverywhere audited its own
 		h.audit(r, store.AuditEvent{ActorID: u.ID, SubjectUserID: u.ID, Action: store.AuditLogout, Outcome: store.OutcomeSuccess})
 	}
+	h.markSignedOut(w)
 	if target, ok := h.SignIn.EndSessionURL(idToken); ok {
 		http.Redirect(w, r, target, http.StatusSeeOther)
 		return nil

@@ -138,13 +138,19 @@ func (h *Handlers) ConnectReturn(w http.ResponseWriter, r *http.Request) error {
 			ReturnURL: connectReturnURL(out.WebviewID),
 		}))
 	default:
-		h.render(w, r, http.StatusOK, views.ConnectResultPage(h.page(r, "Almost there"), views.ConnectOutcome{
+		p := h.page(r, "Almost there")
+		p.Refresh = connectRefresh
+		h.render(w, r, http.StatusOK, views.ConnectResultPage(p, views.ConnectOutcome{
 			WebviewID: out.WebviewID, WindowURL: connectWindowURL(out.WebviewID), ReturnURL: connectReturnURL(out.WebviewID),
 			Progress: connectProgress(out.WebviewID, accounts.Waiting),
 		}))
 	}
 	return nil
 }
+
+// connectRefresh is how often, in seconds, "Almost there" checks again by itself in a
+// browser without JavaScript.
+const connectRefresh = 5
 
 // connectProgress is the status line for a webview in state; it polls only while the
 // webview is waiting for something.

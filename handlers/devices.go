@@ -27,10 +27,14 @@ func (h *Handlers) Devices(w http.ResponseWriter, r *http.Request) error {
 	}
 	list.BaseURL = "/devices"
 	if isHTMX(r) && r.Header.Get("HX-Target") == "device-list" {
-		h.render(w, r, status, views.DeviceListItems(list))
+		h.render(w, r, status, views.DeviceListUpdate(list))
 		return nil
 	}
-	h.render(w, r, status, views.DevicesPage(h.page(r, "Your devices"), list))
+	p := h.page(r, "Your devices")
+	if slices.ContainsFunc(list.Devices, func(d views.Device) bool { return d.Action.Pending() }) {
+		p.Refresh = pendingRefresh
+	}
+	h.render(w, r, status, views.DevicesPage(p, list))
 	return nil
 }
 
@@ -59,6 +63,10 @@ func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, q
 		return list, 0, err
 	}
 	list.Total = len(devices)
+	allowance, err := h.Locks.ActionAllowance(ctx, userID)
+	if err != nil {
+		return list, 0, err
+	}
 	q := strings.ToLower(query)
 	shown := make([]views.Device, 0, len(devices))
 	keys := make([]string, 0, len(devices)) // the sort key of each shown device
@@ -70,6 +78,7 @@ func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, q
 		if a, ok := latest[d.DeviceID]; ok {
 			v.Action = actionView(a, now)
 		}
+		withControls(&v, d, allowance)
 		shown = append(shown, v)
 		keys = append(keys, strings.ToLower(v.Name))
 	}
@@ -103,9 +112,17 @@ func (h *Handlers) Device(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h.render(w, r, http.StatusOK, views.DevicePage(h.page(r, page.Device.Name), page))
+	p := h.page(r, page.Device.Name)
+	if page.Device.Action.Pending() {
+		p.Refresh = pendingRefresh
+	}
+	h.render(w, r, http.StatusOK, views.DevicePage(p, page))
 	return nil
 }
+
+// pendingRefresh is how often, in seconds, a page with something pending reloads
+// itself in a browser without JavaScript.
+const pendingRefresh = 3
 
 func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Device) (views.DeviceDetail, error) {
 	userID := user.ID
@@ -118,6 +135,11 @@ func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Devic
 	if len(attempts) == 1 && now.Sub(attempts[0].CreatedAt) < recentActionWindow {
 		v.Action = actionView(attempts[0], now)
 	}
+	allowance, err := h.Locks.ActionAllowance(ctx, userID)
+	if err != nil {
+		return views.DeviceDetail{}, err
+	}
+	withControls(&v, d, allowance)
 	page := views.DeviceDetail{Device: v}
 	events, _, err := h.Store.ListAudit(ctx, store.AuditQuery{UserID: userID, DeviceID: d.DeviceID, Limit: 20})
 	if err != nil {
@@ -144,17 +166,14 @@ func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Devic
 	return page, nil
 }
 
-// ConfirmUnlock is the no-JavaScript confirmation page for an unlock.
+// ConfirmUnlock is the no-JavaScript confirmation page for an unlock. It refuses, as
+// the POST would, when the unlock could not be started now.
 func (h *Handlers) ConfirmUnlock(w http.ResponseWriter, r *http.Request) error {
-	user := currentUser(r)
-	d, err := h.Locks.CopiedDevice(r.Context(), user, r.PathValue("id"))
+	d, err := h.Locks.ConfirmAction(r.Context(), currentUser(r), r.PathValue("id"), store.ActionUnlock)
 	if err != nil {
 		return err
 	}
 	v := deviceView(d)
-	if !v.CanUnlock {
-		return locks.ErrCannotUnlock
-	}
 	h.render(w, r, http.StatusOK, views.ConfirmUnlockPage(h.page(r, "Unlock "+v.Name+"?"), v))
 	return nil
 }

@@ -83,6 +83,11 @@ var (
 		Message: "Its provider does not allow remote unlocking. Use a key, code or the provider's own app."}
 	errCannotLock = &Error{Status: http.StatusConflict, Title: "This lock cannot be locked remotely",
 		Message: "Its provider does not allow remote locking."}
+	errOffline = &Error{Status: http.StatusConflict, Title: "This lock is offline",
+		Message: "It cannot be reached right now, so nothing was sent to it. Try again once it is back online."}
+	errAccountDisconnected = &Error{Status: http.StatusConflict, Title: "This lock's account is disconnected",
+		Message: "Sign in to the lock account again; then the lock can be operated from here. Nothing was sent to it.",
+		Actions: []views.Link{{Label: "Reconnect this account", URL: "/connect"}}}
 	errBusy = &Error{Status: http.StatusConflict, Title: "Another request for this lock is in progress",
 		Message: "Wait for it to finish, then try again."}
 	errUserDisabled = &Error{Status: http.StatusForbidden, Title: "Your account is disabled",
@@ -169,6 +174,10 @@ func pageFor(err error) *Error {
 		return errCannotUnlock
 	case errors.Is(err, locks.ErrCannotLock):
 		return errCannotLock
+	case errors.Is(err, locks.ErrOffline):
+		return errOffline
+	case errors.Is(err, locks.ErrAccountDisconnected):
+		return errAccountDisconnected
 	case errors.As(err, &busy):
 		p := errBusy.because(err)
 		p.Message = busy.Message() + " " + errBusy.Message

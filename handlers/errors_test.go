@@ -33,6 +33,8 @@ func TestPageFor(t *testing.T) {
 		{"Seam busy", fmt.Errorf("%w: create: %w", accounts.ErrSeam, rateLimited), http.StatusServiceUnavailable, errSeamBusy.Title, "5"},
 		{"not the user's device", fmt.Errorf("x: %w", locks.ErrNotOwned), http.StatusNotFound, errNotFound.Title, ""},
 		{"cannot unlock", locks.ErrCannotUnlock, http.StatusConflict, errCannotUnlock.Title, ""},
+		{"offline", fmt.Errorf("unlock: %w", locks.ErrOffline), http.StatusConflict, errOffline.Title, ""},
+		{"account disconnected", locks.ErrAccountDisconnected, http.StatusConflict, errAccountDisconnected.Title, ""},
 		{"busy", &locks.ErrBusy{Open: store.ActionAttempt{Action: store.ActionUnlock}, DeviceName: "Front Door"}, http.StatusConflict, errBusy.Title, ""},
 		{"over the limit", &locks.ErrRateLimited{Limit: 10, RetryAfter: 41500 * time.Millisecond}, http.StatusTooManyRequests, errRateLimited.Title, "42"},
 		{"Seam refused the action", &locks.ErrNotSent{Attempt: store.ActionAttempt{Action: store.ActionUnlock},

@@ -132,7 +132,7 @@ func (h *Handlers) ServeError(w http.ResponseWriter, r *http.Request, err error)
 	if e.Retry {
 		view.RetryURL = r.URL.RequestURI()
 	}
-	if isHTMX(r) && r.Header.Get("HX-Boosted") != "true" {
+	if wantsFragment(r) {
 		// htmx swaps this into part of the page (a device row): a whole page would nest.
 		h.render(w, r, e.Status, views.ErrorFragment(view))
 		return
@@ -208,6 +208,9 @@ func (h *Handlers) Landing(w http.ResponseWriter, r *http.Request) error {
 	if p.User != nil {
 		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 		return nil
+	}
+	if h.justSignedOut(w, r) {
+		p.Flash = signedOutMessage
 	}
 	h.render(w, r, http.StatusOK, views.Landing(p))
 	return nil

@@ -23,6 +23,11 @@ func currentUser(r *http.Request) store.User {
 // isHTMX reports whether htmx sent r (and will swap the answer into the page).
 func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
 
+// wantsFragment reports whether htmx will swap the answer into part of the page. A
+// boosted link or form (hx-boost) swaps the whole body: it wants what a browser without
+// JavaScript gets, page or redirect.
+func wantsFragment(r *http.Request) bool { return isHTMX(r) && r.Header.Get("HX-Boosted") != "true" }
+
 // beforeCursor is the activity page cursor from ?before=, or 0 for the newest page.
 func beforeCursor(r *http.Request) int64 {
 	n, err := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)

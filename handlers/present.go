@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"net/url"
 	"slices"
@@ -29,9 +31,6 @@ var problemWords = map[string]string{
 	"device_battery_critical":       "Battery is critically low: replace it now.",
 	"third_party_integration_error": "The lock provider reported a problem.",
 }
-
-// needsReconnect are the codes that mean the customer must sign in to the account again.
-var needsReconnect = []string{"account_disconnected", "invalid_credentials"}
 
 func problemText(code, message string) string {
 	if w, ok := problemWords[code]; ok {
@@ -62,7 +61,7 @@ func deviceView(d seam.Device) views.Device {
 		LockState:        views.LockUnknown,
 		CanUnlock:        d.CanRemotelyUnlock,
 		CanLock:          d.CanRemotelyLock,
-		Capabilities:     d.CapabilitiesSupported,
+		Capabilities:     offeredCapabilities(d.CapabilitiesSupported),
 	}
 	if p.Locked != nil {
 		v.LockState = map[bool]views.LockState{true: views.LockLocked, false: views.LockUnlocked}[*p.Locked]
@@ -84,14 +83,70 @@ func deviceView(d seam.Device) views.Device {
 	}
 	for _, e := range d.Errors {
 		v.Problems = append(v.Problems, views.Problem{Text: problemText(e.ErrorCode, e.Message), Severe: true})
-		if slices.Contains(needsReconnect, e.ErrorCode) {
-			v.NeedsReconnect = true
-		}
 	}
+	v.NeedsReconnect = locks.NeedsReconnect(d)
 	for _, w := range d.Warnings {
 		v.Problems = append(v.Problems, views.Problem{Text: problemText(w.WarningCode, w.Message)})
 	}
 	return v
+}
+
+// withControls chooses the device's lock/unlock buttons by its lock state (Unlock when
+// locked, Lock when unlocked, both when unknown) and disables each one the customer
+// could not use now, saying why: the lock is unreachable, an action is in progress on
+// it (v.Action), the customer's action limit is spent, or the lock cannot take that
+// action remotely. The handlers refuse the same cases (locks.Operable, ConfirmAction).
+func withControls(v *views.Device, d seam.Device, allowance locks.Allowance) {
+	if !d.CanRemotelyUnlock && !d.CanRemotelyLock {
+		return
+	}
+	var actions []string
+	switch v.LockState {
+	case views.LockLocked:
+		actions = []string{store.ActionUnlock}
+	case views.LockUnlocked:
+		actions = []string{store.ActionLock}
+	default:
+		actions = []string{store.ActionUnlock, store.ActionLock}
+	}
+	pending := v.Action.Pending()
+	var notes []string
+	for _, action := range actions {
+		note := ""
+		switch err := locks.Operable(d, action); {
+		case errors.Is(err, locks.ErrAccountDisconnected):
+			note = "Unavailable: the lock's account is disconnected. Reconnect it first."
+		case errors.Is(err, locks.ErrOffline):
+			note = "Unavailable while the lock is offline."
+		case pending:
+			note = "Wait for the current request to finish."
+		case allowance.Spent():
+			note = fmt.Sprintf("You have reached the limit of %d actions a minute. Reload the page in a minute to try again.", allowance.Limit)
+		case errors.Is(err, locks.ErrCannotUnlock):
+			note = "This lock cannot be unlocked remotely."
+		case errors.Is(err, locks.ErrCannotLock):
+			note = "This lock cannot be locked remotely."
+		}
+		v.Controls = append(v.Controls, views.Control{Unlock: action == store.ActionUnlock, Disabled: note != ""})
+		if note != "" && !slices.Contains(notes, note) {
+			notes = append(notes, note)
+		}
+	}
+	v.ControlsNote = strings.Join(notes, " ")
+}
+
+// portalCapabilities are the device capabilities Latchkey offers a customer: a badge
+// for anything else (access codes, thermostats) would promise what the portal cannot do.
+var portalCapabilities = []string{"lock"}
+
+func offeredCapabilities(supported []string) []string {
+	var out []string
+	for _, c := range supported {
+		if slices.Contains(portalCapabilities, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // badgeID is the id of a device's lock badge, which an action's result updates.
@@ -117,6 +172,7 @@ func actionFragment(a store.ActionAttempt, now time.Time) views.Action {
 func actionView(a store.ActionAttempt, now time.Time) *views.Action {
 	deviceURL := "/devices/" + url.PathEscape(a.DeviceID)
 	v := &views.Action{
+		Door:      orDefault(a.DeviceName, "The lock"),
 		ElementID: "attempt-" + a.ID,
 		PollURL:   deviceURL + "/actions/" + url.PathEscape(a.ID),
 		DeviceURL: deviceURL,
@@ -130,8 +186,10 @@ func actionView(a store.ActionAttempt, now time.Time) *views.Action {
 			v.State, v.Text = views.ActionStalled, "Still pending — check again."
 		}
 	case store.AttemptSuccess:
+		// The door is named in the line itself: it is what a screen reader hears.
+		v.Door = ""
 		v.State = views.ActionSucceeded
-		v.Text = map[bool]string{true: "Unlocked", false: "Locked"}[unlock]
+		v.Text = orDefault(a.DeviceName, "The lock") + " " + map[bool]string{true: "unlocked", false: "locked"}[unlock]
 		if a.FinishedAt != nil {
 			v.Text += " at " + a.FinishedAt.UTC().Format("15:04 UTC")
 		}

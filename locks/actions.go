@@ -78,13 +78,21 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 		return Result{}, err
 	}
 	res := Result{Device: device}
-	if (action == store.ActionUnlock && !device.CanRemotelyUnlock) || (action == store.ActionLock && !device.CanRemotelyLock) {
+	// An offline lock or a disconnected account would only fail at Seam, seconds later.
+	switch err := Operable(device, action); {
+	case errors.Is(err, ErrOffline), errors.Is(err, ErrAccountDisconnected):
+		s.countRefusal("unreachable")
+		detail := action + " not sent: the lock is offline"
+		if errors.Is(err, ErrAccountDisconnected) {
+			detail = action + " not sent: the lock's account is disconnected"
+		}
+		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionUnreachable, DeviceID: deviceID, DeviceName: DeviceName(device),
+			Outcome: store.OutcomeDenied, Detail: detail})
+		return res, err
+	case err != nil:
 		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionUnsupported, DeviceID: deviceID, DeviceName: DeviceName(device),
 			Outcome: store.OutcomeDenied, Detail: "the lock's provider does not allow a remote " + action})
-		if action == store.ActionUnlock {
-			return res, ErrCannotUnlock
-		}
-		return res, ErrCannotLock
+		return res, err
 	}
 
 	// From here on the browser going away changes nothing: what is recorded is sent,

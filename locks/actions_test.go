@@ -432,3 +432,79 @@ func testUnknownSettledByTheLocksReport(t *testing.T) {
 		t.Error("no device.unlock.succeeded event saying the lock reported it")
 	}
 }
+
+// TestUnreachableLockRefused: an offline lock, or one whose account is disconnected, is
+// refused before anything is recorded or sent (typed errors the pages map to words),
+// the refusal is audited, and ConfirmAction refuses the same way; the busy and limit
+// refusals of ConfirmAction are the ones act gives.
+func TestUnreachableLockRefused(t *testing.T) { pgtest.EachDialect(t, testUnreachableLockRefused) }
+
+func testUnreachableLockRefused(t *testing.T) {
+	e := newEnv(t)
+	alice, account := e.customer(t, "alice")
+	offline := e.seam.addDevice(alice.ID, account, "Garage")
+	cut := e.seam.addDevice(alice.ID, account, "Shed")
+	front := e.seam.addDevice(alice.ID, account, "Front Door")
+	e.seam.mu.Lock()
+	d := e.seam.devices[offline]
+	d.Properties.Online = false
+	e.seam.devices[offline] = d
+	d = e.seam.devices[cut]
+	d.Properties.Online = false
+	d.Errors = []seam.DeviceError{{ErrorCode: "account_disconnected"}}
+	e.seam.devices[cut] = d
+	e.seam.mu.Unlock()
+	// The copy pages read (and ConfirmAction checks) is filled from Seam.
+	if _, err := e.svc.Devices(t.Context(), alice.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range []struct {
+		device string
+		want   error
+	}{{offline, locks.ErrOffline}, {cut, locks.ErrAccountDisconnected}} {
+		if _, err := e.svc.Unlock(t.Context(), alice, c.device); !errors.Is(err, c.want) {
+			t.Errorf("unlock: %v, want %v", err, c.want)
+		}
+		if _, err := e.svc.Lock(t.Context(), alice, c.device); !errors.Is(err, c.want) {
+			t.Errorf("lock: %v, want %v", err, c.want)
+		}
+		if _, err := e.svc.ConfirmAction(t.Context(), alice, c.device, store.ActionUnlock); !errors.Is(err, c.want) {
+			t.Errorf("confirm: %v, want %v", err, c.want)
+		}
+	}
+	if calls := e.seam.calls(); len(calls) != 0 {
+		t.Errorf("Seam calls %v, want none", calls)
+	}
+	if n, _, err := e.db.CountActionsSince(t.Context(), alice.ID, time.Time{}); err != nil || n != 0 {
+		t.Errorf("%d actions recorded (%v), want none", n, err)
+	}
+	events, _, err := e.db.ListAudit(t.Context(), store.AuditQuery{UserID: alice.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := 0
+	for _, ev := range events {
+		if ev.Action == store.AuditDeviceActionUnreachable && ev.Outcome == store.OutcomeDenied {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Errorf("no %s refusal audited", store.AuditDeviceActionUnreachable)
+	}
+
+	if _, err := e.svc.ConfirmAction(t.Context(), alice, front, store.ActionUnlock); err != nil {
+		t.Fatalf("confirm an online lock: %v", err)
+	}
+	if _, err := e.svc.Unlock(t.Context(), alice, front); err != nil {
+		t.Fatalf("unlock: %v", err)
+	}
+	var busy *locks.ErrBusy
+	if _, err := e.svc.ConfirmAction(t.Context(), alice, front, store.ActionLock); !errors.As(err, &busy) {
+		t.Errorf("confirm while an unlock is open: %v, want ErrBusy", err)
+	}
+	allowance, err := e.svc.ActionAllowance(t.Context(), alice.ID)
+	if err != nil || allowance.Left != allowance.Limit-1 {
+		t.Errorf("allowance after one action: %+v (%v), want one spent", allowance, err)
+	}
+}

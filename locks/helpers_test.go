@@ -65,7 +65,7 @@ func (f *fakeSeam) addDevice(userID, accountID, name string) string {
 	defer f.mu.Unlock()
 	id := uuid.NewString()
 	f.devices[id] = seam.Device{DeviceID: id, DisplayName: name, ConnectedAccountID: accountID,
-		CanRemotelyUnlock: true, CanRemotelyLock: true}
+		CanRemotelyUnlock: true, CanRemotelyLock: true, Properties: seam.DeviceProperties{Online: true}}
 	f.owners[id] = userID
 	return id
 }

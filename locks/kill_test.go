@@ -139,7 +139,8 @@ func TestKillHelper(t *testing.T) {
 	}
 	e := &env{db: db, seam: newFakeSeam(), clock: newClock()}
 	for _, id := range []string{os.Getenv(killPendEnv), os.Getenv(killReqEnv)} {
-		e.seam.devices[id] = seam.Device{DeviceID: id, ConnectedAccountID: "acct-alice", CanRemotelyUnlock: true, CanRemotelyLock: true}
+		e.seam.devices[id] = seam.Device{DeviceID: id, ConnectedAccountID: "acct-alice", CanRemotelyUnlock: true, CanRemotelyLock: true,
+			Properties: seam.DeviceProperties{Online: true}}
 		e.seam.owners[id] = user.ID
 	}
 	svc := e.service(db)

@@ -180,7 +180,8 @@ func (s *Service) changed(userID, deviceID string) {
 type Metrics interface {
 	// ActionSettled counts an action's final status, once per action.
 	ActionSettled(action, status string)
-	// Refused counts a refusal by kind: rate_limited, busy, budget, not_owned, unavailable.
+	// Refused counts a refusal by kind: rate_limited, busy, budget, not_owned, unavailable,
+	// unreachable.
 	Refused(kind string)
 }
 

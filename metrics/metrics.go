@@ -61,7 +61,7 @@ func New() *Metrics {
 		}, []string{"action", "status"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latchkey_refusals_total",
-			Help: "Requests refused by a limit or check, by kind (rate_limited, busy, budget, not_owned, unavailable).",
+			Help: "Requests refused by a limit or check, by kind (rate_limited, busy, budget, not_owned, unavailable, unreachable).",
 		}, []string{"kind"}),
 	}
 	m.registry.MustRegister(

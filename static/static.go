@@ -4,8 +4,8 @@ package static
 
 import "embed"
 
-// FS holds every file served under /static/. The Tailwind input stylesheet is left out:
+// FS holds every file served under /static/ (and the icon at /favicon.ico). The Tailwind input stylesheet is left out:
 // only the built, minified css/app.css ships.
 //
-//go:embed css/app.css js
+//go:embed css/app.css js img
 var FS embed.FS

@@ -39,6 +39,9 @@ const (
 	AuditDeviceActionBusy        = "device.action.busy"
 	AuditDeviceActionUnavailable = "device.action.unavailable"
 	AuditDeviceActionUnsupported = "device.action.unsupported"
+	// AuditDeviceActionUnreachable is an action refused because the lock was offline
+	// or its account disconnected.
+	AuditDeviceActionUnreachable = "device.action.unreachable"
 	AuditBudgetSpent             = "budget.spent"
 	AuditDeviceActionDisabled    = "device.action.user_disabled"
 

@@ -40,6 +40,17 @@ func countLabel(shown, total int) string {
 	return strconv.Itoa(shown) + " of " + strconv.Itoa(total) + " " + noun
 }
 
+// filterStatusText is what the filter announces: how many devices match.
+func filterStatusText(list DeviceList) string {
+	switch {
+	case list.Unavailable != "":
+		return "Your devices cannot be shown right now."
+	case list.Total > 0 && len(list.Devices) == 0:
+		return "No device matches."
+	}
+	return countLabel(len(list.Devices), list.Total) + " shown."
+}
+
 func modelLine(d Device) string {
 	parts := []string{}
 	for _, s := range []string{d.Manufacturer, d.Model} {
@@ -84,6 +95,14 @@ func lockText(state LockState) string {
 	return "Unknown"
 }
 
+// doorText is the door's state, capitalised as the other facts are.
+func doorText(door DoorState) string {
+	if door == DoorOpen {
+		return "Open"
+	}
+	return "Closed"
+}
+
 func batteryText(d Device) string {
 	s := strconv.Itoa(d.BatteryPercent) + "%"
 	if d.BatteryLow {
@@ -100,15 +119,23 @@ func yesNo(b bool) string {
 }
 
 func capabilityText(c string) string {
-	switch c {
-	case "lock":
-		return "Lock / unlock"
-	case "access_code":
-		return "Access codes"
-	case "thermostat":
-		return "Thermostat"
-	case "battery":
-		return "Battery"
+	if c == "lock" {
+		return "Lock and unlock"
 	}
 	return strings.ReplaceAll(c, "_", " ")
+}
+
+func controlVerb(c Control) string {
+	if c.Unlock {
+		return "Unlock"
+	}
+	return "Lock"
+}
+
+// controlClass is Unlock's warning colour or Lock's plain one.
+func controlClass(c Control) string {
+	if c.Unlock {
+		return "btn-danger"
+	}
+	return "btn-secondary"
 }

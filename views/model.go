@@ -18,6 +18,10 @@ type Page struct {
 	Assets Assets
 	// RequestID identifies the request in logs; error pages show it for support.
 	RequestID string
+	// Refresh, when set, reloads the page after that many seconds in browsers without
+	// JavaScript (a <meta> inside <noscript>): pending pages only, which scripts keep
+	// up to date otherwise.
+	Refresh int
 }
 
 // User is the signed-in user as the navigation shows them.
@@ -39,6 +43,8 @@ type Assets struct {
 	Scripts []string
 	// Connect is the script of the Connect Webview page only (js/connect.js).
 	Connect string
+	// Icon is the site icon (an SVG; /favicon.ico serves the same for older browsers).
+	Icon string
 }
 
 // ErrorView is a status page: 404, 405, 500 and every other failure a user may meet.
@@ -102,7 +108,28 @@ type Device struct {
 	Capabilities   []string
 	// Action is the device's latest lock/unlock, if one is recent.
 	Action *Action
+	// Controls are the lock/unlock buttons the lock's state calls for: Unlock when it
+	// is locked, Lock when unlocked, both when unknown; none when the lock can be
+	// operated in neither way.
+	Controls []Control
+	// ControlsNote says why a control is disabled ("" when none is); the disabled
+	// buttons point to it with aria-describedby.
+	ControlsNote string
 }
+
+// Control is one lock or unlock button.
+type Control struct {
+	// Unlock or Lock.
+	Unlock bool
+	// Disabled buttons are shown, greyed, with the device's ControlsNote.
+	Disabled bool
+}
+
+// ControlsNoteID is the id of the note that says why a control is disabled.
+func (d Device) ControlsNoteID() string { return "controls-note-" + d.ID }
+
+// ControlsID is the id of the block of controls, which live updates replace.
+func (d Device) ControlsID() string { return "controls-" + d.ID }
 
 // Problem is a device or account error or warning, in plain words.
 type Problem struct {
@@ -156,13 +183,22 @@ const (
 	ActionUncertain ActionState = "uncertain"
 )
 
+// Pending reports whether the action may still change.
+func (a *Action) Pending() bool {
+	return a != nil && (a.State == ActionInProgress || a.State == ActionStalled)
+}
+
 // Action is the state of one lock or unlock request.
 type Action struct {
 	// ElementID is the fragment's id, which htmx swaps.
 	ElementID string
 	State     ActionState
-	// Text is the line shown ("Unlocking…", "Unlocked at 14:02 UTC", "Could not unlock: …").
+	// Text is the line shown ("Unlocking…", "Front Door unlocked at 14:02 UTC", "Could
+	// not unlock: …").
 	Text string
+	// Door names the lock for screen readers where Text does not: the line is
+	// announced out of context (the list has many locks).
+	Door string
 	// PollURL is where the fragment asks again: every second while in progress, on
 	// "Check again" when stalled.
 	PollURL string

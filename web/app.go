@@ -90,6 +90,8 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		HTMX:    a.static.URL("js/htmx.min.js"),
 		SSE:     a.static.URL("js/htmx-ext-sse.min.js"),
 		Connect: a.static.URL("js/connect.js"),
+		Icon:    a.static.URL("img/favicon.svg"),
+		Scripts: []string{a.static.URL("js/focus.js")},
 	}
 
 	sessionKey := cfg.SessionKey

@@ -99,7 +99,7 @@ func TestActivityInTheOrderItHappened(t *testing.T) {
 		t.Fatalf("unlock: %d", res.StatusCode)
 	}
 	attempt, _, _ := attemptFragment(t, body)
-	if got := pollAttempt(t, p, alice.c, front, attempt); !strings.HasPrefix(got, "Unlocked") {
+	if got := pollAttempt(t, p, alice.c, front, attempt); !strings.HasPrefix(got, "Front Door unlocked") {
 		t.Fatalf("unlock ended %q", got)
 	}
 	if err := p.Sandbox.SetLocked(front, true, sandbox.MethodManual); err != nil {

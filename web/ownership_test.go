@@ -533,7 +533,7 @@ func matrixCheckOwner(t *testing.T, tc matrixCase, device, attempt, name string,
 			t.Errorf("status of %s, want attempt %s", htmltest.Attr(frags[0], "id"), attempt)
 		}
 		text := htmltest.Text(frags[0])
-		verbs := map[string][]string{"unlock": {"Unlocking…", "Unlocked at"}, "lock": {"Locking…", "Locked at"}, "": {"Unlock", "Lock"}}[r.verb]
+		verbs := map[string][]string{"unlock": {"Unlocking…", " unlocked at"}, "lock": {"Locking…", " locked at"}, "": {"Unlock", "Lock"}}[r.verb]
 		if !strings.Contains(text, verbs[0]) && !strings.Contains(text, verbs[1]) {
 			t.Errorf("status fragment %q, want %q or %q", text, verbs[0], verbs[1])
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -100,9 +101,36 @@ type deviceRow struct {
 	href      string   // the device page link ("" in the admin's read-only list)
 	badges    []string // Online/Offline, Locked/Unlocked, battery
 	problems  []string
-	unlock    bool // an Unlock control (link with hx-post …/unlock)
-	lock      bool // a Lock form (…/lock)
+	unlock    bool // an enabled Unlock control (a form that posts …/unlock with htmx)
+	lock      bool // an enabled Lock form (…/lock)
 	reconnect bool // the "Reconnect this account" link
+	controls  []control
+}
+
+// control is one lock/unlock <button> of a device, as assistive technology meets it.
+type control struct {
+	name     string // the accessible name: its text, visually hidden parts included
+	disabled bool
+	note     string // the text aria-describedby points to ("" when none)
+}
+
+// controlsIn reads the lock/unlock buttons in n; doc resolves aria-describedby.
+func controlsIn(doc, n *html.Node) []control {
+	var out []control
+	for _, b := range htmltest.Find(n, htmltest.ByTag(atom.Button)) {
+		name := strings.Join(strings.Fields(htmltest.Text(b)), " ")
+		if !strings.HasPrefix(name, "Unlock") && !strings.HasPrefix(name, "Lock") {
+			continue
+		}
+		c := control{name: name, disabled: htmltest.HasAttrKey("disabled")(b)}
+		if id := htmltest.Attr(b, "aria-describedby"); id != "" {
+			if note := byID(doc, id); note != nil {
+				c.note = htmltest.Text(note)
+			}
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // deviceRows reads the device list (<ul aria-label="Devices">) of a page or fragment.
@@ -141,6 +169,7 @@ func deviceRows(t *testing.T, doc *html.Node) []deviceRow {
 		r.lock = len(htmltest.Find(li, func(n *html.Node) bool {
 			return strings.HasSuffix(htmltest.Attr(n, "hx-post"), "/lock") || (n.DataAtom == atom.Form && strings.HasSuffix(htmltest.Attr(n, "action"), "/lock"))
 		})) > 0
+		r.controls = controlsIn(doc, li)
 		r.reconnect = len(htmltest.Find(li, func(n *html.Node) bool {
 			return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/connect" && strings.Contains(htmltest.Text(n), "Reconnect")
 		})) > 0
@@ -544,8 +573,14 @@ func TestDevicesList(t *testing.T) {
 		if len(r.badges) != 3 || r.badges[0] != online || r.badges[1] != locked || r.badges[2] != battery {
 			t.Errorf("%s badges %q, want [%s %s %s]", r.name, r.badges, online, locked, battery)
 		}
-		if !r.unlock || !r.lock {
-			t.Errorf("%s: unlock %v, lock %v; want both buttons (the sandbox allows both)", r.name, r.unlock, r.lock)
+		// One control, chosen by the state; an offline lock's is disabled, saying why.
+		verb := map[bool]string{true: "Unlock", false: "Lock"}[*d.Properties.Locked]
+		want := control{name: verb + " " + r.name}
+		if !d.Properties.Online {
+			want = control{name: verb + " " + r.name, disabled: true, note: "Unavailable while the lock is offline."}
+		}
+		if len(r.controls) != 1 || r.controls[0] != want {
+			t.Errorf("%s controls %+v, want [%+v]", r.name, r.controls, want)
 		}
 		wantProblems := 0
 		if !d.Properties.Online {
@@ -605,8 +640,20 @@ func TestDevicesList(t *testing.T) {
 					top = append(top, c)
 				}
 			}
-			if len(top) != 1 || htmltest.Attr(top[0], "id") != "device-list" {
-				t.Fatalf("htmx GET %s: want only the #device-list fragment, got:\n%s", path, frag)
+			// The list, and the count announced in the page's status region (out of band).
+			if len(top) != 2 || htmltest.Attr(top[0], "id") != "device-list" || htmltest.Attr(top[1], "id") != "device-filter-status" ||
+				htmltest.Attr(top[1], "hx-swap-oob") != "true" || htmltest.Attr(top[1], "role") != "status" {
+				t.Fatalf("htmx GET %s: want the #device-list fragment and the status, got:\n%s", path, frag)
+			}
+			wantStatus := fmt.Sprintf("%d of 3 devices shown.", len(f.want))
+			switch len(f.want) {
+			case 0:
+				wantStatus = "No device matches."
+			case 3:
+				wantStatus = "3 devices shown."
+			}
+			if got := htmltest.Text(top[1]); got != wantStatus {
+				t.Errorf("htmx GET %s: announced %q, want %q", path, got, wantStatus)
 			}
 			if len(htmltest.Find(fdoc, htmltest.ByTag(atom.Nav))) != 0 || len(htmltest.Find(fdoc, htmltest.ByTag(atom.Title))) != 0 ||
 				len(htmltest.Find(fdoc, func(n *html.Node) bool { return htmltest.Attr(n, "role") == "search" })) != 0 {
@@ -620,8 +667,8 @@ func TestDevicesList(t *testing.T) {
 }
 
 // TestDevicesListProblems: john's low battery is flagged and the lock that cannot be
-// unlocked remotely has no Unlock button (and refuses a forged POST without asking
-// Seam); a disconnected account offers "Reconnect".
+// unlocked remotely has its Unlock button disabled, saying so (and refuses a forged
+// POST without asking Seam); a disconnected account offers "Reconnect".
 func TestDevicesListProblems(t *testing.T) {
 	p := testportal.Start(t, testportal.Options{})
 	bob := signIn(t, p, "bob")
@@ -644,11 +691,8 @@ func TestDevicesListProblems(t *testing.T) {
 		t.Error("Main Entrance has no Unlock button")
 	}
 	storage := rowNamed(t, rows, "Storage Room")
-	if storage.unlock {
-		t.Error("Storage Room (cannot be unlocked remotely) has an Unlock button")
-	}
-	if !storage.lock {
-		t.Error("Storage Room has no Lock button")
+	if want := (control{name: "Unlock Storage Room", disabled: true, note: "This lock cannot be unlocked remotely."}); storage.unlock || len(storage.controls) != 1 || storage.controls[0] != want {
+		t.Errorf("Storage Room (locked, cannot be unlocked remotely) controls %+v, want [%+v]", storage.controls, want)
 	}
 	if main.reconnect || storage.reconnect {
 		t.Error("john's healthy account offers Reconnect")
@@ -678,7 +722,7 @@ func TestDevicesListProblems(t *testing.T) {
 // --- Lock and unlock -----------------------------------------------------------------
 
 // TestUnlockWithHTMX: the fragment says "Unlocking…" and polls the attempt until it says
-// "Unlocked at …"; Seam got one call; requested and succeeded are audited once each,
+// "Front Door unlocked at …" (the live region names the door); Seam got one call; requested and succeeded are audited once each,
 // also after the server-side follower had its turn.
 func TestUnlockWithHTMX(t *testing.T) {
 	p := testportal.Start(t, testportal.Options{})
@@ -705,8 +749,8 @@ func TestUnlockWithHTMX(t *testing.T) {
 	}
 
 	final := pollAttempt(t, p, alice.c, front, attempt)
-	if !strings.HasPrefix(final, "Unlocked at ") {
-		t.Errorf("final status %q, want \"Unlocked at …\"", final)
+	if !regexp.MustCompile(`^Front Door unlocked at \d{2}:\d{2} UTC$`).MatchString(final) {
+		t.Errorf("final status %q, want \"Front Door unlocked at …\"", final)
 	}
 	_, body = htmxGet(t, p, alice.c, "/devices/"+front+"/actions/"+attempt, "")
 	if badge := byID(parseDoc(t, body), "lock-"+front); badge == nil || htmltest.Attr(badge, "hx-swap-oob") != "true" || htmltest.Text(badge) != "Unlocked" {
@@ -768,8 +812,8 @@ func TestUnlockPlainForm(t *testing.T) {
 	if err := html.Render(&buf, slot); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, status := attemptFragment(t, buf.String()); status != "Unlocking…" && !strings.HasPrefix(status, "Unlocked at ") {
-		t.Errorf("device page action status %q, want Unlocking… or Unlocked at …", status)
+	if _, _, status := attemptFragment(t, buf.String()); status != "Unlocking…" && !strings.HasPrefix(status, "Front Door unlocked at ") {
+		t.Errorf("device page action status %q, want Unlocking… or Front Door unlocked at …", status)
 	}
 	if got := len(p.Sandbox.CallsTo("/locks/unlock_door")); got != 1 {
 		t.Errorf("Seam got %d unlock calls, want 1", got)

@@ -28,6 +28,7 @@ func (a *App) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", h.Healthz)
 	mux.HandleFunc("GET /readyz", h.Readyz)
 	mux.Handle("GET /static/", a.static)
+	mux.Handle("GET /favicon.ico", a.static.File("img/favicon.ico"))
 
 	// Seam's signed events (Svix); no session, no page.
 	mux.HandleFunc("POST /webhooks/seam", h.SeamWebhook)

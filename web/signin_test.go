@@ -166,8 +166,8 @@ func TestSessionTokenRenewedAtLogin(t *testing.T) {
 
 // TestLogoutEndsSession: POST /logout ends the server session — the old cookie, replayed
 // from anywhere, grants nothing — then sends the browser to the dev IdP's end_session
-// with id_token_hint, which sends it back to the portal. Sign-in and sign-out are
-// audited under the user.
+// with id_token_hint, which sends it back to the portal, where the front page says
+// "You have signed out." once. Sign-in and sign-out are audited under the user.
 func TestLogoutEndsSession(t *testing.T) {
 	p := testportal.Start(t, testportal.Options{})
 	base, _ := url.Parse(p.URL)
@@ -216,6 +216,12 @@ func TestLogoutEndsSession(t *testing.T) {
 		t.Fatalf("after the IdP's logout the browser is on %s (status %d), want %s/", last.url, last.res.StatusCode, p.URL)
 	}
 	checkPage(t, last, http.StatusOK, "Your doors, in one place.")
+	if got := flash(parseDoc(t, last.body)); got != "You have signed out." {
+		t.Errorf("the front page after signing out says %q, want \"You have signed out.\"", got)
+	}
+	if _, body := p.Get(t, c, "/"); flash(parseDoc(t, body)) != "" {
+		t.Error("\"You have signed out.\" is shown again on the next visit")
+	}
 
 	checkSentToLogin(t, p, c, "/devices")
 	replay := p.Client(t)

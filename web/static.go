@@ -53,7 +53,19 @@ func (s *staticFiles) URL(path string) string {
 }
 
 func (s *staticFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(r.URL.Path, "/static/")
+	s.serve(w, r, strings.TrimPrefix(r.URL.Path, "/static/"))
+}
+
+// File serves one asset at a fixed URL of its own (e.g. /favicon.ico, which browsers
+// ask for whatever the page says).
+func (s *staticFiles) File(name string) http.Handler {
+	if _, ok := s.files[name]; !ok {
+		panic("static: no embedded file " + name) // a programming error caught at start-up
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, name) })
+}
+
+func (s *staticFiles) serve(w http.ResponseWriter, r *http.Request, name string) {
 	f, ok := s.files[name]
 	if !ok {
 		s.h.ServeError(w, r, handlers.StatusError(http.StatusNotFound))

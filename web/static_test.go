@@ -35,6 +35,10 @@ func TestStaticFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ico, err := fs.ReadFile(static.FS, "img/favicon.ico")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name        string
 		target      string
@@ -42,6 +46,8 @@ func TestStaticFiles(t *testing.T) {
 		cache       string
 		body        []byte
 	}{
+		// Browsers ask for /favicon.ico whatever the page links; it is revalidated.
+		{"favicon at the root", "/favicon.ico", "image/vnd.microsoft.icon", "no-cache", ico},
 		{"stylesheet, fingerprinted", "/static/css/app.css?v=" + contentHash(css), "text/css; charset=utf-8", immutable, css},
 		{"htmx, fingerprinted", "/static/js/htmx.min.js?v=" + contentHash(js), "text/javascript; charset=utf-8", immutable, js},
 		{"stylesheet, no fingerprint", "/static/css/app.css", "text/css; charset=utf-8", "no-cache", css},
@@ -95,12 +101,13 @@ func TestPagesLinkFingerprintedAssets(t *testing.T) {
 	doc := parseHTML(t, readBody(t, resp))
 	var assets []string
 	for _, n := range htmltest.Find(doc, func(n *html.Node) bool {
-		return (n.DataAtom == atom.Link && htmltest.Attr(n, "rel") == "stylesheet") || (n.DataAtom == atom.Script && htmltest.Attr(n, "src") != "")
+		return (n.DataAtom == atom.Link && (htmltest.Attr(n, "rel") == "stylesheet" || htmltest.Attr(n, "rel") == "icon")) ||
+			(n.DataAtom == atom.Script && htmltest.Attr(n, "src") != "")
 	}) {
 		assets = append(assets, htmltest.Attr(n, "href")+htmltest.Attr(n, "src"))
 	}
-	if len(assets) < 2 {
-		t.Fatalf("landing page links %v, want the stylesheet and htmx", assets)
+	if len(assets) < 4 {
+		t.Fatalf("landing page links %v, want the stylesheet, the icon, htmx and the focus script", assets)
 	}
 	for _, a := range assets {
 		u, err := url.Parse(a)
