@@ -75,11 +75,25 @@ type Outcome struct {
 	// ErrorCode and ErrorMessage say why it failed (either may be empty).
 	ErrorCode    string
 	ErrorMessage string
+	// Reconnected is a reconnection that gave back the account it reconnects;
+	// OtherAccount one that signed in to a different account, recorded as a new one.
+	Reconnected  bool
+	OtherAccount bool
+}
+
+// reconnection sets whether a webview that reconnects an account gave it back.
+func (o *Outcome) reconnection(wv store.ConnectWebview) {
+	if wv.ReconnectsAccountID == "" || o.AccountID == "" {
+		return
+	}
+	o.Reconnected = o.AccountID == wv.ReconnectsAccountID
+	o.OtherAccount = !o.Reconnected
 }
 
 // Overview lists the user's connection attempts and connected accounts. It never calls
 // Seam: a page load must not create anything there.
 func (s *Service) Overview(ctx context.Context, user store.User) (Overview, error) {
+	s.expire(ctx, user)
 	webviews, err := s.Store.ListConnectWebviews(ctx, user.ID)
 	if err != nil {
 		return Overview{}, err
@@ -95,6 +109,19 @@ func (s *Service) Overview(ctx context.Context, user store.User) (Overview, erro
 // Connect Webview, access to it granted to that session; then records the webview as
 // the user's. A failure is audited (connect.failed).
 func (s *Service) Start(ctx context.Context, user store.User) (store.ConnectWebview, error) {
+	return s.start(ctx, user, startOptions{audit: store.AuditConnectStarted})
+}
+
+// startOptions shape a Connect Webview: a new connection, or the reconnection of an
+// account of the user's (its provider only, and the account it must give back).
+type startOptions struct {
+	providers []string
+	reconnect string
+	// audit and detail name the start in the trail.
+	audit, detail string
+}
+
+func (s *Service) start(ctx context.Context, user store.User, opts startOptions) (store.ConnectWebview, error) {
 	sctx, cancel := s.seamContext(ctx)
 	defer cancel()
 	fail := func(what string, err error) (store.ConnectWebview, error) {
@@ -114,11 +141,18 @@ func (s *Service) Start(ctx context.Context, user store.User) (store.ConnectWebv
 		return fail("client session", err)
 	}
 	back := strings.TrimRight(s.BaseURL, "/") + "/connect/return"
-	sw, err := s.Seam.ConnectWebviews.Create(sctx, seam.CreateConnectWebviewParams{
+	params := seam.CreateConnectWebviewParams{
 		CustomRedirectURL:        back,
 		CustomRedirectFailureURL: back,
 		WaitForDeviceCreation:    true,
-	})
+	}
+	if len(opts.providers) > 0 && opts.providers[0] != "" {
+		params.AcceptedProviders = opts.providers
+	}
+	if opts.reconnect != "" {
+		params.CustomMetadata = map[string]string{reconnectMetadataKey: opts.reconnect}
+	}
+	sw, err := s.Seam.ConnectWebviews.Create(sctx, params)
 	if err != nil {
 		return fail("create connect webview", err)
 	}
@@ -133,11 +167,12 @@ func (s *Service) Start(ctx context.Context, user store.User) (store.ConnectWebv
 	}
 	wv := store.ConnectWebview{
 		ID: sw.ConnectWebviewID, UserID: user.ID, URL: sw.URL, Status: store.WebviewPending, CreatedAt: s.Now(),
+		ReconnectsAccountID: opts.reconnect,
 	}
 	if err := s.Store.CreateConnectWebview(ctx, wv); err != nil {
 		return store.ConnectWebview{}, fmt.Errorf("record connect webview %s: %w", sw.ConnectWebviewID, err)
 	}
-	s.audit(ctx, user, store.AuditConnectStarted, store.OutcomeSuccess, "webview "+shortID(sw.ConnectWebviewID))
+	s.audit(ctx, user, opts.audit, store.OutcomeSuccess, strings.TrimSpace(opts.detail+" webview "+shortID(sw.ConnectWebviewID)))
 	return wv, nil
 }
 
@@ -239,6 +274,14 @@ func (s *Service) connect(ctx context.Context, user store.User, wv store.Connect
 	if count >= 0 {
 		detail += ", " + lockCount(count)
 	}
+	switch {
+	case wv.ReconnectsAccountID == accountID:
+		detail = "reconnected " + detail
+	case wv.ReconnectsAccountID != "":
+		// Seam gave back another account than the one being reconnected: it is recorded
+		// as a new one (if it is nobody else's), and the page says so.
+		detail += " (a different account than " + shortID(wv.ReconnectsAccountID) + ", added as new)"
+	}
 	rec, changed, err := s.Store.FinishConnectWebview(ctx, store.WebviewEnd{
 		WebviewID:          wv.ID,
 		UserID:             user.ID,
@@ -265,7 +308,9 @@ func (s *Service) connect(ctx context.Context, user store.User, wv store.Connect
 			s.Log.WarnContext(ctx, "first sync of a connected account's devices", "connected_account_id", accountID, "error", err)
 		}
 	}
-	return Outcome{WebviewID: wv.ID, Status: store.WebviewAuthorized, AccountID: accountID, DeviceCount: count}, nil
+	out := Outcome{WebviewID: wv.ID, Status: store.WebviewAuthorized, AccountID: accountID, DeviceCount: count}
+	out.reconnection(wv)
+	return out, nil
 }
 
 // fail records that the webview failed and audits it, unless another request ended
@@ -318,6 +363,7 @@ func (s *Service) outcome(ctx context.Context, user store.User, wv store.Connect
 	switch wv.Status {
 	case store.WebviewAuthorized:
 		out.AccountID = wv.ConnectedAccountID
+		out.reconnection(wv)
 		accounts, err := s.Store.ConnectedAccountsForUser(ctx, user.ID)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("connect webview %s: %w", wv.ID, err)

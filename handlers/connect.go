@@ -18,6 +18,7 @@ var connectErrorWords = map[string]string{
 	"user_cancelled":        "The sign-in was cancelled before it finished.",
 	"provider_login_failed": "Your lock provider refused the sign-in. Check your email and password with the provider, then try again.",
 	"invalid_credentials":   "Your lock provider did not accept that email and password.",
+	store.WebviewExpired:    "This connection attempt was abandoned and has expired. Start a new one.",
 	"login_timeout":         "The sign-in took too long and was stopped.",
 }
 
@@ -128,8 +129,15 @@ func (h *Handlers) ConnectReturn(w http.ResponseWriter, r *http.Request) error {
 		if out.DeviceCount >= 0 {
 			msg = "Connected: " + lockCount(out.DeviceCount)
 		}
+		next := "/devices"
+		switch {
+		case out.Reconnected:
+			msg, next = "Reconnected your lock account.", "/accounts"
+		case out.OtherAccount:
+			msg, next = "You signed in to a different account; it was added as a new one.", "/accounts"
+		}
 		auth.SetFlash(r.Context(), h.Sessions, msg)
-		http.Redirect(w, r, "/devices", http.StatusSeeOther)
+		http.Redirect(w, r, next, http.StatusSeeOther)
 	case store.WebviewFailed:
 		h.render(w, r, http.StatusOK, views.ConnectResultPage(h.page(r, "Connecting did not work"), views.ConnectOutcome{
 			WebviewID: out.WebviewID, WindowURL: connectWindowURL(out.WebviewID), Failed: true, Message: connectFailureText(out.ErrorCode, out.ErrorMessage),

@@ -118,7 +118,7 @@ func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Devic
 	if len(attempts) == 1 && now.Sub(attempts[0].CreatedAt) < recentActionWindow {
 		v.Action = actionView(attempts[0], now)
 	}
-	page := views.DeviceDetail{Device: v}
+	page := views.DeviceDetail{Device: v, Rename: renameForm(v)}
 	events, _, err := h.Store.ListAudit(ctx, store.AuditQuery{UserID: userID, DeviceID: d.DeviceID, Limit: 20})
 	if err != nil {
 		return page, err

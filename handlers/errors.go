@@ -102,6 +102,9 @@ var (
 	errSignInUnavailable = &Error{Status: http.StatusServiceUnavailable, Title: "Sign-in is unavailable right now",
 		Message: "We cannot reach the identity provider at the moment. Please try again in a minute.", Retry: true}
 
+	errAccountGone = &Error{Status: http.StatusConflict, Title: "This account cannot be reconnected",
+		Message: accountGoneWords, Actions: []views.Link{{Label: "Lock accounts", URL: "/accounts"}}}
+
 	errWebviewUnusable = &Error{Status: http.StatusBadGateway, Title: "This connection window cannot be shown",
 		Message: "The lock service gave an address Latchkey cannot open. Please start again."}
 )
@@ -155,8 +158,11 @@ func pageFor(err error) *Error {
 		return p
 	case errors.Is(err, errCallbackFailed):
 		return errSignInFailed.because(err)
-	case errors.Is(err, locks.ErrNotOwned), errors.Is(err, accounts.ErrNotOwned), errors.Is(err, accounts.ErrAccountTaken):
+	case errors.Is(err, locks.ErrNotOwned), errors.Is(err, accounts.ErrNotOwned), errors.Is(err, accounts.ErrAccountTaken),
+		errors.Is(err, accounts.ErrAccountNotFound):
 		return errNotFound
+	case errors.Is(err, accounts.ErrAccountGone):
+		return errAccountGone.because(err)
 	case errors.Is(err, accounts.ErrWebviewUnusable):
 		return errWebviewUnusable.because(err)
 	case errors.Is(err, accounts.ErrSeam):

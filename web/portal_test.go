@@ -102,7 +102,7 @@ type deviceRow struct {
 	problems  []string
 	unlock    bool // an Unlock control (link with hx-post …/unlock)
 	lock      bool // a Lock form (…/lock)
-	reconnect bool // the "Reconnect this account" link
+	reconnect bool // the "Reconnect this account" link (to /accounts)
 }
 
 // deviceRows reads the device list (<ul aria-label="Devices">) of a page or fragment.
@@ -142,7 +142,7 @@ func deviceRows(t *testing.T, doc *html.Node) []deviceRow {
 			return strings.HasSuffix(htmltest.Attr(n, "hx-post"), "/lock") || (n.DataAtom == atom.Form && strings.HasSuffix(htmltest.Attr(n, "action"), "/lock"))
 		})) > 0
 		r.reconnect = len(htmltest.Find(li, func(n *html.Node) bool {
-			return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/connect" && strings.Contains(htmltest.Text(n), "Reconnect")
+			return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/accounts" && strings.Contains(htmltest.Text(n), "Reconnect")
 		})) > 0
 		rows = append(rows, r)
 	}

@@ -261,15 +261,34 @@ func withQuery(raw string, params url.Values) string {
 	return u.String()
 }
 
-// authorizeWebview is a successful provider login: a new connected account with
-// fresh devices, granted to every client session that was granted the webview.
+// ReconnectMetadataKey is the custom_metadata key of a reconnecting Connect Webview:
+// its value is the connected_account_id being reconnected. Seam keeps an account's id
+// when the same provider login signs in again; the sandbox does that for webviews that
+// say which account they reconnect, and otherwise keeps creating a new account for
+// every sign-in (so one login can be connected many times in tests).
+const ReconnectMetadataKey = "reconnect_connected_account_id"
+
+// authorizeWebview is a successful provider login, granted to every client session
+// that was granted the webview: the account the webview reconnects when the same
+// provider login signed in (its errors cleared, its devices back), else a new
+// connected account with fresh devices.
 func (s *Sandbox) authorizeWebview(wv *webview, email string, b brand, now time.Time) *account {
-	acc, _ := s.st.addAccount(s.workspaceID, accountOptions{
-		email:        email,
-		brand:        b,
-		locks:        locksFor(email),
-		disconnected: email == DisconnectedEmail,
-	}, now)
+	var acc *account
+	if id, _ := wv.json.CustomMetadata[ReconnectMetadataKey].(string); id != "" {
+		if old, ok := s.st.accounts[id]; ok && old.json.UserIdentifier.Email == email && old.json.AccountType == b.key {
+			acc = old
+			s.reconnectAccount(acc, now)
+		}
+	}
+	reconnected := acc != nil
+	if !reconnected {
+		acc, _ = s.st.addAccount(s.workspaceID, accountOptions{
+			email:        email,
+			brand:        b,
+			locks:        locksFor(email),
+			disconnected: email == DisconnectedEmail,
+		}, now)
+	}
 	accID, at, provider := acc.json.ConnectedAccountID, stamp(now), b.key
 	wv.json.Status = "authorized"
 	wv.json.LoginSuccessful = true
@@ -281,7 +300,9 @@ func (s *Sandbox) authorizeWebview(wv *webview, email string, b brand, now time.
 			s.st.grantAccount(cs, accID)
 		}
 	}
-	s.emitAccountAdded(acc, wv.json.ConnectWebviewID, now)
+	if !reconnected {
+		s.emitAccountAdded(acc, wv.json.ConnectWebviewID, now)
+	}
 	return acc
 }
 
@@ -329,7 +350,8 @@ func (s *Sandbox) serveAsset(w http.ResponseWriter, r *http.Request) {
 }
 
 // CompleteWebview signs in to a pending webview as the form would, and returns the
-// new connected account's id. FailEmail makes the webview fail (ErrProviderLoginFailed).
+// connected account's id: a new one, or the one a reconnecting webview restores (see
+// ReconnectMetadataKey). FailEmail makes the webview fail (ErrProviderLoginFailed).
 func (s *Sandbox) CompleteWebview(webviewID, email, password string) (connectedAccountID string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
