@@ -25,13 +25,20 @@ func (e *ErrInvalidName) Error() string { return "locks: invalid device name: " 
 
 // CleanDeviceName is the name a customer typed, trimmed, or why it cannot be used:
 // 1 to MaxDeviceNameLen characters, printable (letters, marks, numbers, punctuation,
-// symbols and plain spaces), so no control, invisible or direction-changing character
-// reaches Seam, the pages or the trail.
+// symbols and spaces, all made plain), so no control, invisible or
+// direction-changing character reaches Seam, the pages or the trail.
 func CleanDeviceName(raw string) (string, error) {
-	name := strings.TrimSpace(raw)
-	switch {
-	case !utf8.ValidString(name):
+	if !utf8.ValidString(raw) {
 		return "", &ErrInvalidName{Reason: "The name is not valid text."}
+	}
+	// Other spaces (no-break, thin …) become plain ones: typed, not smuggled.
+	name := strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Zs, r) {
+			return ' '
+		}
+		return r
+	}, raw))
+	switch {
 	case name == "":
 		return "", &ErrInvalidName{Reason: "Enter a name."}
 	case utf8.RuneCountInString(name) > MaxDeviceNameLen:
