@@ -488,3 +488,27 @@ func TestAbandonedConnectionsExpire(t *testing.T) {
 		t.Errorf("return URL of the expired attempt: %d", res.StatusCode)
 	}
 }
+
+// TestRenameSeamOutage: when Seam cannot rename, the name stays as it was everywhere,
+// the customer is told in words, and the failure is audited.
+func TestRenameSeamOutage(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{})
+	alice := signIn(t, p, "alice")
+	front := connectLocks(t, p, alice, sandbox.JaneEmail).deviceID(t, "Front Door")
+	p.Sandbox.InjectFault(sandbox.Fault{Path: "devices/update", Status: http.StatusServiceUnavailable})
+	defer p.Sandbox.ClearFaults()
+
+	res, body := testportal.Do(t, alice.c, http.MethodPost, p.URL+"/devices/"+front+"/rename", url.Values{"name": {"Porch"}}, htmxHeader("rename-"+front))
+	if res.StatusCode != http.StatusServiceUnavailable || alertTitle(t, body) != "Your locks cannot be reached right now" {
+		t.Errorf("htmx rename with Seam down: %d %q", res.StatusCode, alertTitle(t, body))
+	}
+	noLeak(t, body)
+	if name := listedDevices(t, p, alice.c)[front]; name != "Front Door" {
+		t.Errorf("/devices names it %q after the failed rename", name)
+	}
+	if failed := auditWhere(t, p, store.AuditQuery{UserID: alice.user.ID}, func(e store.AuditEvent) bool {
+		return e.Action == store.AuditDeviceRenameFailed && e.DeviceID == front
+	}); len(failed) != 1 {
+		t.Errorf("%d device.rename.failed events, want 1", len(failed))
+	}
+}
