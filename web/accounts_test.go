@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/latchkey/latchkey/internal/testing/htmltest"
+	"github.com/latchkey/latchkey/internal/testing/seamfake"
 	"github.com/latchkey/latchkey/internal/testing/testportal"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/seam/sandbox"
@@ -510,5 +511,40 @@ func TestRenameSeamOutage(t *testing.T) {
 		return e.Action == store.AuditDeviceRenameFailed && e.DeviceID == front
 	}); len(failed) != 1 {
 		t.Errorf("%d device.rename.failed events, want 1", len(failed))
+	}
+}
+
+// TestAccountsOnSeamFake: against Seam's own fake, /accounts describes the user's
+// account, and removing it deletes it there and here.
+func TestAccountsOnSeamFake(t *testing.T) {
+	f := seamfake.Start(t)
+	p := testportal.Start(t, testportal.Options{Env: map[string]string{
+		"SEAM_API_KEY":  f.APIKey,
+		"SEAM_ENDPOINT": f.URL,
+	}})
+	alice := signIn(t, p, "alice")
+	// The fake has no client_sessions/grant_access, so its accounts are recorded for
+	// alice directly, as the ownership matrix does.
+	accountID := f.ConnectAccount(t).ConnectedAccountID
+	if err := p.DB.RecordConnectedAccount(t.Context(), store.ConnectedAccount{ID: accountID, UserID: alice.user.ID, ConnectWebviewID: "seed"}); err != nil {
+		t.Fatal(err)
+	}
+	cards, doc := accountCards(t, p, alice.c)
+	if len(cards) != 1 || strings.Contains(htmltest.Text(doc), "could not be reached") || !strings.Contains(cards[accountID].text, "Connected") {
+		t.Fatalf("/accounts on the fake = %v", cards)
+	}
+	if c := cards[accountID]; !strings.Contains(c.text, "@example.com") || !slices.Contains(c.locks, "Smart Device") {
+		t.Errorf("the fake's account on /accounts: %q, locks %v; want its email and its lock", c.text, c.locks)
+	}
+	if res, body := p.Post(t, alice.c, "/accounts/"+accountID+"/remove", nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("remove on the fake: %d\n%s", res.StatusCode, body)
+	}
+	for _, a := range f.Database(t).ConnectedAccounts {
+		if a.ConnectedAccountID == accountID {
+			t.Error("the fake still has the removed account")
+		}
+	}
+	if owns, _ := p.DB.UserOwnsConnectedAccount(t.Context(), alice.user.ID, accountID); owns {
+		t.Error("alice still owns the removed account")
 	}
 }
