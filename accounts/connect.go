@@ -76,18 +76,27 @@ type Outcome struct {
 	ErrorCode    string
 	ErrorMessage string
 	// Reconnected is a reconnection that gave back the account it reconnects;
-	// OtherAccount one that signed in to a different account, recorded as a new one.
-	Reconnected  bool
-	OtherAccount bool
+	// OtherAccount one that signed in to a different account: a new one, or, with
+	// AlreadyConnected, another that the user had connected before.
+	Reconnected      bool
+	OtherAccount     bool
+	AlreadyConnected bool
 }
 
-// reconnection sets whether a webview that reconnects an account gave it back.
-func (o *Outcome) reconnection(wv store.ConnectWebview) {
+// reconnection sets whether a webview that reconnects an account gave it back, from the
+// user's accounts as recorded after it ended.
+func (o *Outcome) reconnection(wv store.ConnectWebview, accounts []store.ConnectedAccount) {
 	if wv.ReconnectsAccountID == "" || o.AccountID == "" {
 		return
 	}
 	o.Reconnected = o.AccountID == wv.ReconnectsAccountID
 	o.OtherAccount = !o.Reconnected
+	for _, a := range accounts {
+		// An account recorded before the webview was issued was not added by it.
+		if o.OtherAccount && a.ID == o.AccountID && a.CreatedAt.Before(wv.CreatedAt) {
+			o.AlreadyConnected = true
+		}
+	}
 }
 
 // Overview lists the user's connection attempts and connected accounts. It never calls
@@ -279,8 +288,8 @@ func (s *Service) connect(ctx context.Context, user store.User, wv store.Connect
 		detail = "reconnected " + detail
 	case wv.ReconnectsAccountID != "":
 		// Seam gave back another account than the one being reconnected: it is recorded
-		// as a new one (if it is nobody else's), and the page says so.
-		detail += " (a different account than " + shortID(wv.ReconnectsAccountID) + ", added as new)"
+		// as the user's (if it is nobody else's), and the page says so.
+		detail += " (not " + shortID(wv.ReconnectsAccountID) + ", the account being reconnected)"
 	}
 	rec, changed, err := s.Store.FinishConnectWebview(ctx, store.WebviewEnd{
 		WebviewID:          wv.ID,
@@ -309,7 +318,13 @@ func (s *Service) connect(ctx context.Context, user store.User, wv store.Connect
 		}
 	}
 	out := Outcome{WebviewID: wv.ID, Status: store.WebviewAuthorized, AccountID: accountID, DeviceCount: count}
-	out.reconnection(wv)
+	if wv.ReconnectsAccountID != "" {
+		accounts, err := s.Store.ConnectedAccountsForUser(ctx, user.ID)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("connect webview %s: %w", wv.ID, err)
+		}
+		out.reconnection(wv, accounts)
+	}
 	return out, nil
 }
 
@@ -363,11 +378,11 @@ func (s *Service) outcome(ctx context.Context, user store.User, wv store.Connect
 	switch wv.Status {
 	case store.WebviewAuthorized:
 		out.AccountID = wv.ConnectedAccountID
-		out.reconnection(wv)
 		accounts, err := s.Store.ConnectedAccountsForUser(ctx, user.ID)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("connect webview %s: %w", wv.ID, err)
 		}
+		out.reconnection(wv, accounts)
 		for _, a := range accounts {
 			if a.ID == wv.ConnectedAccountID {
 				out.DeviceCount = a.DeviceCount

@@ -133,6 +133,8 @@ func (h *Handlers) ConnectReturn(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case out.Reconnected:
 			msg, next = "Reconnected your lock account.", "/accounts"
+		case out.OtherAccount && out.AlreadyConnected:
+			msg, next = "You signed in to a different account, one you had already connected; the account you meant to reconnect was not reconnected.", "/accounts"
 		case out.OtherAccount:
 			msg, next = "You signed in to a different account; it was added as a new one.", "/accounts"
 		}

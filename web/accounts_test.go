@@ -246,6 +246,22 @@ func TestReconnectDifferentAccount(t *testing.T) {
 	if !strings.Contains(cards[other].text, sandbox.BuildingEmail) {
 		t.Errorf("the new account's card = %q", cards[other].text)
 	}
+
+	// Signing in to another account alice already has gives that one back, and the
+	// page says the one to reconnect was not.
+	webviewID = reconnect(t, p, alice, jane.accountID)
+	again, err := p.Sandbox.CompleteWebview(webviewID, sandbox.BuildingEmail, sandbox.LoginPassword)
+	if err != nil || again != other {
+		t.Fatalf("signing in as the building again gave %q (%v), want %s", again, err, other)
+	}
+	if res, _ := p.Get(t, alice.c, "/connect/return?connect_webview_id="+url.QueryEscape(webviewID)); res.Header.Get("Location") != "/accounts" {
+		t.Fatalf("return: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	p.SettleEvents(t)
+	cards, doc = accountCards(t, p, alice.c)
+	if f := flash(doc); !strings.Contains(f, "one you had already connected") || len(cards) != 2 {
+		t.Errorf("after signing in to an account already connected: flash %q, %d accounts", f, len(cards))
+	}
 }
 
 // TestRemoveAccount: a confirmation page names the locks; removing deletes the account

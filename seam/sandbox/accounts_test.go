@@ -53,8 +53,13 @@ func TestReconnectWebviewRestoresTheAccount(t *testing.T) {
 	if online != 2 { // Garage Side Door is offline on its own
 		t.Errorf("%d devices online after reconnecting, want 2", online)
 	}
-	if got := reconnect(BuildingEmail); got == accountID {
+	building := reconnect(BuildingEmail)
+	if building == accountID {
 		t.Error("another login through a reconnecting webview gave back the account")
+	}
+	// As Seam: a login the user already connected gives back that account.
+	if got := reconnect(BuildingEmail); got != building {
+		t.Errorf("the building's login through a reconnecting webview gave %s, want its account %s", got, building)
 	}
 	if _, again := e.connectUser("user-jane", JaneEmail); again == accountID {
 		t.Error("a plain webview reused the account")

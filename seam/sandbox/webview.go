@@ -264,19 +264,36 @@ func withQuery(raw string, params url.Values) string {
 // ReconnectMetadataKey is the custom_metadata key of a reconnecting Connect Webview:
 // its value is the connected_account_id being reconnected. Seam keeps an account's id
 // when the same provider login signs in again; the sandbox does that for webviews that
-// say which account they reconnect, and otherwise keeps creating a new account for
-// every sign-in (so one login can be connected many times in tests).
+// say which account they reconnect (the named account, or another of the user's with
+// that login), and otherwise keeps creating a new account for every sign-in (so one
+// login can be connected many times in tests).
 const ReconnectMetadataKey = "reconnect_connected_account_id"
 
 // authorizeWebview is a successful provider login, granted to every client session
-// that was granted the webview: the account the webview reconnects when the same
-// provider login signed in (its errors cleared, its devices back), else a new
-// connected account with fresh devices.
+// that was granted the webview: for a reconnecting webview, the account of that login
+// (the one it names, or another of the user's; its errors cleared, its devices back),
+// else a new connected account with fresh devices.
 func (s *Sandbox) authorizeWebview(wv *webview, email string, b brand, now time.Time) *account {
 	var acc *account
 	if id, _ := wv.json.CustomMetadata[ReconnectMetadataKey].(string); id != "" {
-		if old, ok := s.st.accounts[id]; ok && old.json.UserIdentifier.Email == email && old.json.AccountType == b.key {
+		same := func(a *account) bool { return a.json.UserIdentifier.Email == email && a.json.AccountType == b.key }
+		if old, ok := s.st.accounts[id]; ok && same(old) {
 			acc = old
+		} else {
+			// Another login: as Seam, the account it already has for that login (among
+			// those of the sessions granted this webview), if any.
+			for _, cs := range s.st.sessions {
+				if !slices.Contains(cs.webviewIDs, wv.json.ConnectWebviewID) {
+					continue
+				}
+				for _, id := range cs.accountIDs {
+					if a, ok := s.st.accounts[id]; ok && same(a) && acc == nil {
+						acc = a
+					}
+				}
+			}
+		}
+		if acc != nil {
 			s.reconnectAccount(acc, now)
 		}
 	}
