@@ -34,14 +34,18 @@ type Service struct {
 	// Guard is the per-user Seam and Connect Webview budgets and the audit of
 	// refusals; nil spends nothing.
 	Guard *locks.Guard
-	// Devices fills the copy of device state with a new account's devices; nil leaves
-	// that to the next page view.
+	// Devices fills the copy of device state with a new account's devices, and reads
+	// it for the accounts page; nil leaves that to the next page view.
 	Devices DeviceSyncer
+	// Changes tells the user's live pages that devices left (a removed account); nil
+	// tells nobody.
+	Changes locks.ChangeNotifier
 }
 
-// DeviceSyncer refreshes the copy of a user's devices from Seam (locks.Service).
+// DeviceSyncer refreshes and reads the copy of a user's devices (locks.Service).
 type DeviceSyncer interface {
 	SyncUser(ctx context.Context, userID string) ([]seam.Device, error)
+	Devices(ctx context.Context, userID string) ([]seam.Device, error)
 }
 
 // seamTimeout bounds the Seam calls of a use case run outside a request; a request's
@@ -59,15 +63,18 @@ type Store interface {
 	ListConnectWebviews(ctx context.Context, userID string) ([]store.ConnectWebview, error)
 	FinishConnectWebview(ctx context.Context, end store.WebviewEnd) (store.ConnectWebview, bool, error)
 	ConnectedAccountsForUser(ctx context.Context, userID string) ([]store.ConnectedAccount, error)
+	ExpireConnectWebviews(ctx context.Context, userID string, before, now time.Time) (int, error)
+	RemoveConnectedAccount(ctx context.Context, userID, accountID string, audit store.AuditEvent) error
 	AppendAudit(ctx context.Context, e store.AuditEvent) error
 }
 
 // Seam is the part of the Seam API the account use cases call; package web fills it
 // from a *seam.Client.
 type Seam struct {
-	ClientSessions  ClientSessionAPI
-	ConnectWebviews ConnectWebviewAPI
-	Devices         DeviceAPI
+	ClientSessions    ClientSessionAPI
+	ConnectWebviews   ConnectWebviewAPI
+	Devices           DeviceAPI
+	ConnectedAccounts ConnectedAccountAPI
 }
 
 // ClientSessionAPI gives each user their Seam client session.

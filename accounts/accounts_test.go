@@ -58,9 +58,10 @@ func newEnv(t *testing.T) *env {
 	e.svc = &accounts.Service{
 		Store: db,
 		Seam: accounts.Seam{
-			ClientSessions:  client.ClientSessions,
-			ConnectWebviews: client.ConnectWebviews,
-			Devices:         client.Devices,
+			ClientSessions:    client.ClientSessions,
+			ConnectWebviews:   client.ConnectWebviews,
+			Devices:           client.Devices,
+			ConnectedAccounts: client.ConnectedAccounts,
 		},
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:     func() time.Time { return e.now },

@@ -88,11 +88,34 @@ type Outcome struct {
 	// ErrorCode and ErrorMessage say why it failed (either may be empty).
 	ErrorCode    string
 	ErrorMessage string
+	// Reconnected is a reconnection that gave back the account it reconnects;
+	// OtherAccount one that signed in to a different account: a new one, or, with
+	// AlreadyConnected, another that the user had connected before.
+	Reconnected      bool
+	OtherAccount     bool
+	AlreadyConnected bool
+}
+
+// reconnection sets whether a webview that reconnects an account gave it back, from the
+// user's accounts as recorded after it ended.
+func (o *Outcome) reconnection(wv store.ConnectWebview, accounts []store.ConnectedAccount) {
+	if wv.ReconnectsAccountID == "" || o.AccountID == "" {
+		return
+	}
+	o.Reconnected = o.AccountID == wv.ReconnectsAccountID
+	o.OtherAccount = !o.Reconnected
+	for _, a := range accounts {
+		// An account recorded before the webview was issued was not added by it.
+		if o.OtherAccount && a.ID == o.AccountID && a.CreatedAt.Before(wv.CreatedAt) {
+			o.AlreadyConnected = true
+		}
+	}
 }
 
 // Overview lists the user's connection attempts and connected accounts. It never calls
 // Seam: a page load must not create anything there.
 func (s *Service) Overview(ctx context.Context, user store.User) (Overview, error) {
+	s.expire(ctx, user)
 	webviews, err := s.Store.ListConnectWebviews(ctx, user.ID)
 	if err != nil {
 		return Overview{}, err
@@ -108,6 +131,19 @@ func (s *Service) Overview(ctx context.Context, user store.User) (Overview, erro
 // Connect Webview, access to it granted to that session; then records the webview as
 // the user's. A failure is audited (connect.failed).
 func (s *Service) Start(ctx context.Context, user store.User) (store.ConnectWebview, error) {
+	return s.start(ctx, user, startOptions{audit: store.AuditConnectStarted})
+}
+
+// startOptions shape a Connect Webview: a new connection, or the reconnection of an
+// account of the user's (its provider only, and the account it must give back).
+type startOptions struct {
+	providers []string
+	reconnect string
+	// audit and detail name the start in the trail.
+	audit, detail string
+}
+
+func (s *Service) start(ctx context.Context, user store.User, opts startOptions) (store.ConnectWebview, error) {
 	sctx, cancel := s.seamContext(ctx)
 	defer cancel()
 	fail := func(what string, err error) (store.ConnectWebview, error) {
@@ -127,11 +163,18 @@ func (s *Service) Start(ctx context.Context, user store.User) (store.ConnectWebv
 		return fail("client session", err)
 	}
 	back := strings.TrimRight(s.BaseURL, "/") + "/connect/return"
-	sw, err := s.Seam.ConnectWebviews.Create(sctx, seam.CreateConnectWebviewParams{
+	params := seam.CreateConnectWebviewParams{
 		CustomRedirectURL:        back,
 		CustomRedirectFailureURL: back,
 		WaitForDeviceCreation:    true,
-	})
+	}
+	if len(opts.providers) > 0 && opts.providers[0] != "" {
+		params.AcceptedProviders = opts.providers
+	}
+	if opts.reconnect != "" {
+		params.CustomMetadata = map[string]string{reconnectMetadataKey: opts.reconnect}
+	}
+	sw, err := s.Seam.ConnectWebviews.Create(sctx, params)
 	if err != nil {
 		return fail("create connect webview", err)
 	}
@@ -146,11 +189,12 @@ func (s *Service) Start(ctx context.Context, user store.User) (store.ConnectWebv
 	}
 	wv := store.ConnectWebview{
 		ID: sw.ConnectWebviewID, UserID: user.ID, URL: sw.URL, Status: store.WebviewPending, CreatedAt: s.Now(),
+		ReconnectsAccountID: opts.reconnect,
 	}
 	if err := s.Store.CreateConnectWebview(ctx, wv); err != nil {
 		return store.ConnectWebview{}, fmt.Errorf("record connect webview %s: %w", sw.ConnectWebviewID, err)
 	}
-	s.audit(ctx, user, store.AuditConnectStarted, store.OutcomeSuccess, "webview "+shortID(sw.ConnectWebviewID))
+	s.audit(ctx, user, opts.audit, store.OutcomeSuccess, strings.TrimSpace(opts.detail+" webview "+shortID(sw.ConnectWebviewID)))
 	return wv, nil
 }
 
@@ -267,6 +311,14 @@ func (s *Service) connect(ctx context.Context, user store.User, wv store.Connect
 	if count >= 0 {
 		detail += ", " + lockCount(count)
 	}
+	switch {
+	case wv.ReconnectsAccountID == accountID:
+		detail = "reconnected " + detail
+	case wv.ReconnectsAccountID != "":
+		// Seam gave back another account than the one being reconnected: it is recorded
+		// as the user's (if it is nobody else's), and the page says so.
+		detail += " (not " + shortID(wv.ReconnectsAccountID) + ", the account being reconnected)"
+	}
 	audit := s.event(ctx, user, store.AuditConnectCompleted, store.OutcomeSuccess, detail)
 	// The account as the pages label it, kept with the event.
 	audit.AccountName = AccountLabel(accountID)
@@ -296,7 +348,15 @@ func (s *Service) connect(ctx context.Context, user store.User, wv store.Connect
 			s.Log.WarnContext(ctx, "first sync of a connected account's devices", "connected_account_id", accountID, "error", err)
 		}
 	}
-	return Outcome{WebviewID: wv.ID, Status: store.WebviewAuthorized, AccountID: accountID, DeviceCount: count}, nil
+	out := Outcome{WebviewID: wv.ID, Status: store.WebviewAuthorized, AccountID: accountID, DeviceCount: count}
+	if wv.ReconnectsAccountID != "" {
+		accounts, err := s.Store.ConnectedAccountsForUser(ctx, user.ID)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("connect webview %s: %w", wv.ID, err)
+		}
+		out.reconnection(wv, accounts)
+	}
+	return out, nil
 }
 
 // fail records that the webview failed, as Seam says, and audits it, unless another
@@ -352,6 +412,7 @@ func (s *Service) outcome(ctx context.Context, user store.User, wv store.Connect
 		if err != nil {
 			return Outcome{}, fmt.Errorf("connect webview %s: %w", wv.ID, err)
 		}
+		out.reconnection(wv, accounts)
 		for _, a := range accounts {
 			if a.ID == wv.ConnectedAccountID {
 				out.DeviceCount = a.DeviceCount

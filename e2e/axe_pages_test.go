@@ -158,6 +158,7 @@ func TestAccessibility(t *testing.T) {
 	alice.checkA11y(t, report, "device-unlocked")
 	alice.checkPage(t, report, "activity", "/activity")
 	alice.checkPage(t, report, "sessions", "/sessions")
+	alice.checkPage(t, report, "accounts", "/accounts")
 
 	// Refusals, each its own error page.
 	alice.checkPage(t, report, "error-409-offline", "/devices/"+offline+"/unlock")

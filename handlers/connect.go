@@ -20,6 +20,7 @@ var connectErrorWords = map[string]string{
 	accounts.FailureProviderLogin:      "Your lock provider refused the sign-in. Check your email and password with the provider, then try again.",
 	accounts.FailureInvalidCredentials: "Your lock provider did not accept that email and password.",
 	accounts.FailureLoginTimeout:       "The sign-in took too long and was stopped.",
+	store.WebviewExpired:               "This connection attempt was abandoned and has expired. Start a new one.",
 }
 
 // ConnectIndex explains connecting and lists the user's connection attempts and accounts.
@@ -130,8 +131,17 @@ func (h *Handlers) ConnectReturn(w http.ResponseWriter, r *http.Request) error {
 		if out.DeviceCount >= 0 {
 			msg = "Connected: " + lockCount(out.DeviceCount)
 		}
+		next := "/devices"
+		switch {
+		case out.Reconnected:
+			msg, next = "Reconnected your lock account.", "/accounts"
+		case out.OtherAccount && out.AlreadyConnected:
+			msg, next = "You signed in to a different account, one you had already connected; the account you meant to reconnect was not reconnected.", "/accounts"
+		case out.OtherAccount:
+			msg, next = "You signed in to a different account; it was added as a new one.", "/accounts"
+		}
 		auth.SetFlash(r.Context(), h.Sessions, msg)
-		http.Redirect(w, r, "/devices", http.StatusSeeOther)
+		http.Redirect(w, r, next, http.StatusSeeOther)
 	case store.WebviewFailed:
 		h.render(w, r, http.StatusOK, views.ConnectResultPage(h.page(r, "Connecting did not work"), views.ConnectOutcome{
 			WebviewID: out.WebviewID, WindowURL: connectWindowURL(out.WebviewID), Failed: true, Message: connectFailureText(out.ErrorCode, out.ErrorMessage),

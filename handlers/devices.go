@@ -140,7 +140,7 @@ func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Devic
 		return views.DeviceDetail{}, err
 	}
 	withControls(&v, d, allowance)
-	page := views.DeviceDetail{Device: v}
+	page := views.DeviceDetail{Device: v, Rename: renameForm(v)}
 	events, _, err := h.Store.ListAudit(ctx, store.AuditQuery{UserID: userID, DeviceID: d.DeviceID, Limit: 20})
 	if err != nil {
 		return page, err

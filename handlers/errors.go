@@ -87,7 +87,7 @@ var (
 		Message: "It cannot be reached right now, so nothing was sent to it. Try again once it is back online."}
 	errAccountDisconnected = &Error{Status: http.StatusConflict, Title: "This lock's account is disconnected",
 		Message: "Sign in to the lock account again; then the lock can be operated from here. Nothing was sent to it.",
-		Actions: []views.Link{{Label: "Reconnect this account", URL: "/connect"}}}
+		Actions: []views.Link{{Label: "Reconnect this account", URL: "/accounts"}}}
 	errBusy = &Error{Status: http.StatusConflict, Title: "Another request for this lock is in progress",
 		Message: "Wait for it to finish, then try again."}
 	errUserDisabled = &Error{Status: http.StatusForbidden, Title: "Your account is disabled",
@@ -108,6 +108,9 @@ var (
 		Message: "Your identity provider did not sign you in. You can try again.", Actions: signInAgain}
 	errSignInUnavailable = &Error{Status: http.StatusServiceUnavailable, Title: "Sign-in is unavailable right now",
 		Message: "We cannot reach the identity provider at the moment. Please try again in a minute.", Retry: true}
+
+	errAccountGone = &Error{Status: http.StatusConflict, Title: "This account cannot be reconnected",
+		Message: accountGoneWords, Actions: []views.Link{{Label: "Lock accounts", URL: "/accounts"}}}
 
 	errWebviewUnusable = &Error{Status: http.StatusBadGateway, Title: "This connection window cannot be shown",
 		Message: "The lock service gave an address Latchkey cannot open. Please start again."}
@@ -162,8 +165,11 @@ func pageFor(err error) *Error {
 		return p
 	case errors.Is(err, errCallbackFailed):
 		return errSignInFailed.because(err)
-	case errors.Is(err, locks.ErrNotOwned), errors.Is(err, accounts.ErrNotOwned), errors.Is(err, accounts.ErrAccountTaken):
+	case errors.Is(err, locks.ErrNotOwned), errors.Is(err, accounts.ErrNotOwned), errors.Is(err, accounts.ErrAccountTaken),
+		errors.Is(err, accounts.ErrAccountNotFound):
 		return errNotFound
+	case errors.Is(err, accounts.ErrAccountGone):
+		return errAccountGone.because(err)
 	case errors.Is(err, accounts.ErrWebviewUnusable):
 		return errWebviewUnusable.because(err)
 	case errors.Is(err, accounts.ErrSeam):

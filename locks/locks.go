@@ -52,6 +52,13 @@ type Seam struct {
 	Locks          LockAPI
 	ActionAttempts ActionAttemptAPI
 	Events         EventAPI
+	// Updates renames devices (a *seam.Client's Devices); nil refuses renames.
+	Updates DeviceUpdateAPI
+}
+
+// DeviceUpdateAPI changes a device at Seam.
+type DeviceUpdateAPI interface {
+	Update(ctx context.Context, p seam.UpdateDeviceParams) error
 }
 
 // DeviceAPI lists devices.

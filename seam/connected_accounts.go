@@ -76,3 +76,13 @@ func (s *ConnectedAccounts) List(ctx context.Context, p ListConnectedAccountsPar
 		return *resp.ConnectedAccounts, resp.Pagination, nil
 	})
 }
+
+// Delete deletes a connected account at Seam, with its devices. It is sent once,
+// never retried.
+func (s *ConnectedAccounts) Delete(ctx context.Context, connectedAccountID string) error {
+	const endpoint = "connected_accounts/delete"
+	if connectedAccountID == "" {
+		return errMissingID(endpoint, "connected_account_id")
+	}
+	return s.c.call(ctx, endpoint, map[string]string{"connected_account_id": connectedAccountID}, nil)
+}

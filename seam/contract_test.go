@@ -77,6 +77,10 @@ type behaviour struct {
 	// (400 action_not_supported). Fake deviation 5: it unlocks anything, even a
 	// thermostat.
 	checksUnlock bool
+	// renameSetsDisplayName: devices/update {name} becomes the device's nickname and
+	// display_name (Seam's docs); the fake only sets properties.name, so a resync from
+	// it shows the old display_name again.
+	renameSetsDisplayName bool
 }
 
 // env is one freshly started backend, a client for it, and its fixture hooks.
@@ -153,6 +157,7 @@ func startSandbox(t *testing.T) *env {
 			attemptsTakeTime:            true,
 			successHasResult:            true,
 			checksUnlock:                true,
+			renameSetsDisplayName:       true,
 		},
 		advance: clk.Advance,
 		sandbox: sb,
@@ -472,6 +477,33 @@ func testConnectWebview(t *testing.T, e *env) {
 			t.Errorf("devices/list by account %s returned %s of account %s", done.ConnectedAccountID, d.DeviceID, d.ConnectedAccountID)
 		}
 	}
+
+	// A rename reads back as the device's name.
+	if len(devs) > 0 {
+		if err := e.client.Devices.Update(ctx, seam.UpdateDeviceParams{DeviceID: devs[0].DeviceID, Name: "Porch Door"}); err != nil {
+			t.Fatalf("devices/update: %v", err)
+		}
+		renamed, err := e.client.Devices.Get(ctx, devs[0].DeviceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if renamed.Properties.Name != "Porch Door" {
+			t.Errorf("after devices/update the device's properties.name is %q, want Porch Door", renamed.Properties.Name)
+		}
+		if e.want.renameSetsDisplayName && (renamed.DisplayName != "Porch Door" || renamed.Nickname != "Porch Door") {
+			t.Errorf("after devices/update the device's display_name is %q, nickname %q; want Porch Door", renamed.DisplayName, renamed.Nickname)
+		}
+	}
+	// Deleting the account: it is gone, and deleting again is not found.
+	if err := e.client.ConnectedAccounts.Delete(ctx, done.ConnectedAccountID); err != nil {
+		t.Fatalf("connected_accounts/delete: %v", err)
+	}
+	if _, err := e.client.ConnectedAccounts.Get(ctx, done.ConnectedAccountID); !seam.IsNotFound(err) {
+		t.Errorf("connected_accounts/get after delete: %v, want not found", err)
+	}
+	if err := e.client.ConnectedAccounts.Delete(ctx, done.ConnectedAccountID); !seam.IsNotFound(err) {
+		t.Errorf("connected_accounts/delete twice: %v, want not found", err)
+	}
 }
 
 func testClientSessions(t *testing.T, e *env) {
@@ -612,6 +644,9 @@ func testNotFound(t *testing.T, e *env) {
 		{"connected_accounts/get", "connected_account_not_found", func(ctx context.Context) error {
 			_, err := e.client.ConnectedAccounts.Get(ctx, missing)
 			return err
+		}},
+		{"connected_accounts/delete", "connected_account_not_found", func(ctx context.Context) error {
+			return e.client.ConnectedAccounts.Delete(ctx, missing)
 		}},
 		{"action_attempts/get", "action_attempt_not_found", func(ctx context.Context) error {
 			_, err := e.client.ActionAttempts.Get(ctx, missing)

@@ -22,10 +22,13 @@ type ConnectWebview struct {
 	URL                string
 	Status             string // WebviewPending, WebviewAuthorized or WebviewFailed
 	ConnectedAccountID string // set once authorized
-	ErrorCode          string
-	ErrorMessage       string
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// ReconnectsAccountID is the user's account this webview reconnects; empty for a
+	// new connection.
+	ReconnectsAccountID string
+	ErrorCode           string
+	ErrorMessage        string
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
 }
 
 // ConnectedAccount records that a Seam connected account belongs to a user:
@@ -61,10 +64,10 @@ func (db *DB) CreateConnectWebview(ctx context.Context, w ConnectWebview) error 
 		updated = w.UpdatedAt
 	}
 	_, err := db.sql.ExecContext(ctx, `
-INSERT INTO connect_webviews (id, user_id, url, status, connected_account_id, error_code, error_message, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+INSERT INTO connect_webviews (id, user_id, url, status, connected_account_id, error_code, error_message, created_at, updated_at, reconnects_account_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		w.ID, w.UserID, w.URL, w.Status, nullString(w.ConnectedAccountID), w.ErrorCode, w.ErrorMessage,
-		formatTime(created), formatTime(updated))
+		formatTime(created), formatTime(updated), nullString(w.ReconnectsAccountID))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("create connect webview %s: %w", w.ID, ErrConflict)
 	}
@@ -74,7 +77,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 	return nil
 }
 
-const webviewColumns = `id, user_id, url, status, connected_account_id, error_code, error_message, created_at, updated_at`
+const webviewColumns = `id, user_id, url, status, connected_account_id, error_code, error_message, created_at, updated_at, reconnects_account_id`
 
 // ConnectWebviewForUser returns the webview only if userID owns it; a missing
 // webview and another user's are the same ErrNotFound.
@@ -178,6 +181,61 @@ WHERE id = $1 AND user_id = $2 AND status = 'pending'`,
 	return wv, changed, nil
 }
 
+// WebviewExpired is the error code of a webview abandoned while pending: ExpireConnectWebviews
+// ends it failed with this code.
+const WebviewExpired = "expired"
+
+// ExpireConnectWebviews ends the user's webviews still pending that were created before
+// the given time: failed, with the error code WebviewExpired, so they are no longer
+// offered as pending. A webview finishing at the same moment wins or loses as in
+// FinishConnectWebview (the status condition); it returns how many expired.
+func (db *DB) ExpireConnectWebviews(ctx context.Context, userID string, before, now time.Time) (int, error) {
+	res, err := db.sql.ExecContext(ctx, `
+UPDATE connect_webviews SET status = 'failed', error_code = $3, updated_at = $4
+WHERE user_id = $1 AND status = 'pending' AND created_at < $2`,
+		userID, formatTime(before), WebviewExpired, formatTime(nowOr(now)))
+	if err != nil {
+		return 0, fmt.Errorf("expire connect webviews: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("expire connect webviews: %w", err)
+	}
+	return int(n), nil
+}
+
+// RemoveConnectedAccount ends the user's ownership of an account (deleted at Seam): in
+// one transaction its devices leave the copy, its ownership record is deleted and
+// audit is appended. The trail keeps what it needs (the detail names the account);
+// webviews keep their history. An account the user does not own is ErrNotFound.
+func (db *DB) RemoveConnectedAccount(ctx context.Context, userID, accountID string, audit AuditEvent) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := db.lockKey(ctx, tx, "devices:"+userID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM connected_accounts WHERE id = $1 AND user_id = $2`, accountID, userID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrNotFound
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE connected_account_id = $1 AND user_id = $2`, accountID, userID); err != nil {
+			return err
+		}
+		if audit.At.IsZero() {
+			audit.At = time.Now()
+		}
+		return db.appendAudit(ctx, tx, audit)
+	})
+	if err != nil {
+		return fmt.Errorf("remove connected account %s: %w", accountID, err)
+	}
+	return nil
+}
+
 // ListConnectWebviews returns the user's webviews, newest first.
 func (db *DB) ListConnectWebviews(ctx context.Context, userID string) ([]ConnectWebview, error) {
 	rows, err := db.sql.QueryContext(ctx,
@@ -187,12 +245,12 @@ func (db *DB) ListConnectWebviews(ctx context.Context, userID string) ([]Connect
 
 func scanWebview(s scanner) (ConnectWebview, error) {
 	var w ConnectWebview
-	var account sql.NullString
+	var account, reconnects sql.NullString
 	var created, updated string
-	if err := s.Scan(&w.ID, &w.UserID, &w.URL, &w.Status, &account, &w.ErrorCode, &w.ErrorMessage, &created, &updated); err != nil {
+	if err := s.Scan(&w.ID, &w.UserID, &w.URL, &w.Status, &account, &w.ErrorCode, &w.ErrorMessage, &created, &updated, &reconnects); err != nil {
 		return ConnectWebview{}, err
 	}
-	w.ConnectedAccountID = account.String
+	w.ConnectedAccountID, w.ReconnectsAccountID = account.String, reconnects.String
 	var err error
 	if w.CreatedAt, err = parseTime(created); err != nil {
 		return ConnectWebview{}, err

@@ -122,7 +122,7 @@ func ConnectPage(p Page, v ConnectOverview) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "</ul><p class=\"mt-3 text-sm\"><a href=\"/devices\" class=\"link\">See your devices</a></p>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "</ul><p class=\"mt-3 text-sm\"><a href=\"/devices\" class=\"link\">See your devices</a> · <a href=\"/accounts\" class=\"link\">Manage lock accounts</a></p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

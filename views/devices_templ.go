@@ -794,7 +794,7 @@ func problems(d Device, readOnly bool) templ.Component {
 			}
 		}
 		if d.NeedsReconnect && !readOnly {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 66, "<a href=\"/connect\" class=\"link mt-2 inline-block text-sm\">Reconnect this account</a>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 66, "<a href=\"/accounts\" class=\"link mt-2 inline-block text-sm\">Reconnect this account</a>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

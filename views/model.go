@@ -227,6 +227,7 @@ type DeviceList struct {
 // DeviceDetail is one device with its recent activity.
 type DeviceDetail struct {
 	Device   Device
+	Rename   RenameForm
 	Activity []ActivityEntry
 	// EventsUnavailable is set when Seam's event history could not be read.
 	EventsUnavailable bool
@@ -391,4 +392,40 @@ type AdminUserAccess struct {
 	EndSessionsURL string
 	DisableURL     string
 	EnableURL      string
+}
+
+// AccountsOverview is /accounts: the user's connected lock accounts.
+type AccountsOverview struct {
+	Accounts []AccountCard
+	// Unavailable says the lock service could not describe the accounts just now.
+	Unavailable bool
+}
+
+// AccountCard is one connected account with its status, locks and actions.
+type AccountCard struct {
+	ID string
+	// Provider is the lock brand ("August"); Login the account's email or user name.
+	Provider string
+	Login    string
+	// NeedsReconnect is set with Reason (plain words) while the account does not work.
+	NeedsReconnect bool
+	Gone           bool
+	Reason         string
+	Locks          []Link
+	Connected      string
+	ConnectedISO   string
+	// ReconnectURL takes a POST; RemoveURL is the confirmation page (GET) and the
+	// removal (POST).
+	ReconnectURL string
+	RemoveURL    string
+}
+
+// RenameForm is the device page's rename form, with the outcome of the last try.
+type RenameForm struct {
+	DeviceID string
+	URL      string
+	Name     string
+	// Error says why the name was refused; Done that the device was renamed.
+	Error string
+	Done  string
 }

@@ -174,9 +174,10 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		Guard: guard,
 		Store: a.db,
 		Seam: accounts.Seam{
-			ClientSessions:  client.ClientSessions,
-			ConnectWebviews: client.ConnectWebviews,
-			Devices:         client.Devices,
+			ClientSessions:    client.ClientSessions,
+			ConnectWebviews:   client.ConnectWebviews,
+			Devices:           client.Devices,
+			ConnectedAccounts: client.ConnectedAccounts,
 		},
 		Log:     log,
 		Now:     h.Now,
@@ -185,7 +186,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 	h.Health.Seam = newCachedProbe(30*time.Second, seamReachable(client.Devices)).run
 	h.Locks = &locks.Service{
 		Store:             a.db,
-		Seam:              locks.Seam{Devices: client.Devices, Locks: client.Locks, ActionAttempts: client.ActionAttempts, Events: client.Events},
+		Seam:              locks.Seam{Devices: client.Devices, Locks: client.Locks, ActionAttempts: client.ActionAttempts, Events: client.Events, Updates: client.Devices},
 		Log:               log,
 		Now:               time.Now,
 		ActionsPerMinute:  cfg.ActionsPerMinute,
@@ -205,7 +206,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		relay = a.db
 	}
 	a.hub = events.NewHub(relay, log.With("component", "live"))
-	h.Live, h.Locks.Changes, h.SessionIdleTimeout = a.hub, a.hub, cfg.SessionIdleTimeout
+	h.Live, h.Locks.Changes, h.Accounts.Changes, h.SessionIdleTimeout = a.hub, a.hub, a.hub, cfg.SessionIdleTimeout
 	h.SessionControl = &accounts.Sessions{
 		Store: a.db,
 		Log:   log,

@@ -103,7 +103,7 @@ type deviceRow struct {
 	problems  []string
 	unlock    bool // an enabled Unlock control (a form that posts …/unlock with htmx)
 	lock      bool // an enabled Lock form (…/lock)
-	reconnect bool // the "Reconnect this account" link
+	reconnect bool // the "Reconnect this account" link (to /accounts)
 	controls  []control
 }
 
@@ -171,7 +171,7 @@ func deviceRows(t *testing.T, doc *html.Node) []deviceRow {
 		})) > 0
 		r.controls = controlsIn(doc, li)
 		r.reconnect = len(htmltest.Find(li, func(n *html.Node) bool {
-			return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/connect" && strings.Contains(htmltest.Text(n), "Reconnect")
+			return n.DataAtom == atom.A && htmltest.Attr(n, "href") == "/accounts" && strings.Contains(htmltest.Text(n), "Reconnect")
 		})) > 0
 		rows = append(rows, r)
 	}

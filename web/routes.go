@@ -46,6 +46,13 @@ func (a *App) routes() http.Handler {
 	mux.Handle("POST /devices/{id}/unlock", protected(h.Unlock))
 	mux.Handle("POST /devices/{id}/lock", protected(h.Lock))
 	mux.Handle("GET /devices/{id}/actions/{attempt}", protected(h.ActionStatus))
+	mux.Handle("POST /devices/{id}/rename", protected(h.RenameDevice))
+
+	// The user's lock accounts: status, reconnect, remove (confirmation page first).
+	mux.Handle("GET /accounts", protected(h.AccountsIndex))
+	mux.Handle("POST /accounts/{id}/reconnect", protected(h.ReconnectAccount))
+	mux.Handle("GET /accounts/{id}/remove", protected(h.ConfirmRemoveAccount))
+	mux.Handle("POST /accounts/{id}/remove", protected(h.RemoveAccount))
 
 	// Connecting lock accounts through a Seam Connect Webview.
 	mux.Handle("GET /connect", protected(h.ConnectIndex))

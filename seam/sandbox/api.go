@@ -63,6 +63,10 @@ func apiRoutes() map[string]route {
 			{name: "connected_account_id", kind: kindUUID},
 			{name: "email", kind: kindString},
 		}, (*Sandbox).connectedAccountGet},
+		"connected_accounts/delete": {[]string{http.MethodPost, http.MethodDelete}, []field{
+			{name: "connected_account_id", kind: kindUUID, required: true},
+			{name: "sync", kind: kindBool},
+		}, (*Sandbox).connectedAccountDelete},
 		"connected_accounts/list": {getPost, append([]field{
 			{name: "user_identifier_key", kind: kindString},
 		}, page...), (*Sandbox).connectedAccountList},
@@ -288,6 +292,20 @@ func (s *Sandbox) connectedAccountGet(req *request) (reply, *apiError) {
 		return nil, err
 	}
 	return nil, notFound("connected_account_not_found", "Connected account not found")
+}
+
+// connectedAccountDelete deletes the account and its devices, as Seam does: each
+// device.deleted, then connected_account.deleted; no client session sees it again.
+func (s *Sandbox) connectedAccountDelete(req *request) (reply, *apiError) {
+	acc, ok := s.st.accounts[req.p.str("connected_account_id")]
+	if !ok {
+		return nil, notFound("connected_account_not_found", "Connected account not found")
+	}
+	s.deleteAccount(acc, req.now)
+	for _, cs := range s.st.sessions {
+		cs.accountIDs = slices.DeleteFunc(cs.accountIDs, func(id string) bool { return id == acc.json.ConnectedAccountID })
+	}
+	return reply{}, nil
 }
 
 func (s *Sandbox) connectedAccountList(req *request) (reply, *apiError) {

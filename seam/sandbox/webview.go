@@ -261,15 +261,51 @@ func withQuery(raw string, params url.Values) string {
 	return u.String()
 }
 
-// authorizeWebview is a successful provider login: a new connected account with
-// fresh devices, granted to every client session that was granted the webview.
+// ReconnectMetadataKey is the custom_metadata key of a reconnecting Connect Webview:
+// its value is the connected_account_id being reconnected. Seam keeps an account's id
+// when the same provider login signs in again; the sandbox does that for webviews that
+// say which account they reconnect (the named account, or another of the user's with
+// that login), and otherwise keeps creating a new account for every sign-in (so one
+// login can be connected many times in tests).
+const ReconnectMetadataKey = "reconnect_connected_account_id"
+
+// authorizeWebview is a successful provider login, granted to every client session
+// that was granted the webview: for a reconnecting webview, the account of that login
+// (the one it names, or another of the user's; its errors cleared, its devices back),
+// else a new connected account with fresh devices.
 func (s *Sandbox) authorizeWebview(wv *webview, email string, b brand, now time.Time) *account {
-	acc, _ := s.st.addAccount(s.workspaceID, accountOptions{
-		email:        email,
-		brand:        b,
-		locks:        locksFor(email),
-		disconnected: email == DisconnectedEmail,
-	}, now)
+	var acc *account
+	if id, _ := wv.json.CustomMetadata[ReconnectMetadataKey].(string); id != "" {
+		same := func(a *account) bool { return a.json.UserIdentifier.Email == email && a.json.AccountType == b.key }
+		if old, ok := s.st.accounts[id]; ok && same(old) {
+			acc = old
+		} else {
+			// Another login: as Seam, the account it already has for that login (among
+			// those of the sessions granted this webview), if any.
+			for _, cs := range s.st.sessions {
+				if !slices.Contains(cs.webviewIDs, wv.json.ConnectWebviewID) {
+					continue
+				}
+				for _, id := range cs.accountIDs {
+					if a, ok := s.st.accounts[id]; ok && same(a) && acc == nil {
+						acc = a
+					}
+				}
+			}
+		}
+		if acc != nil {
+			s.reconnectAccount(acc, now)
+		}
+	}
+	reconnected := acc != nil
+	if !reconnected {
+		acc, _ = s.st.addAccount(s.workspaceID, accountOptions{
+			email:        email,
+			brand:        b,
+			locks:        locksFor(email),
+			disconnected: email == DisconnectedEmail,
+		}, now)
+	}
 	accID, at, provider := acc.json.ConnectedAccountID, stamp(now), b.key
 	wv.json.Status = "authorized"
 	wv.json.LoginSuccessful = true
@@ -281,7 +317,9 @@ func (s *Sandbox) authorizeWebview(wv *webview, email string, b brand, now time.
 			s.st.grantAccount(cs, accID)
 		}
 	}
-	s.emitAccountAdded(acc, wv.json.ConnectWebviewID, now)
+	if !reconnected {
+		s.emitAccountAdded(acc, wv.json.ConnectWebviewID, now)
+	}
 	return acc
 }
 
@@ -329,7 +367,8 @@ func (s *Sandbox) serveAsset(w http.ResponseWriter, r *http.Request) {
 }
 
 // CompleteWebview signs in to a pending webview as the form would, and returns the
-// new connected account's id. FailEmail makes the webview fail (ErrProviderLoginFailed).
+// connected account's id: a new one, or the one a reconnecting webview restores (see
+// ReconnectMetadataKey). FailEmail makes the webview fail (ErrProviderLoginFailed).
 func (s *Sandbox) CompleteWebview(webviewID, email, password string) (connectedAccountID string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
