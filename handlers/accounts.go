@@ -1,9 +1,11 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,6 +98,10 @@ func accountCard(a accounts.Account) views.AccountCard {
 	for _, d := range a.Devices {
 		c.Locks = append(c.Locks, views.Link{Label: locks.DeviceName(d), URL: "/devices/" + url.PathEscape(d.DeviceID)})
 	}
+	// By name, as the device list orders them.
+	slices.SortStableFunc(c.Locks, func(x, y views.Link) int {
+		return cmp.Compare(strings.ToLower(x.Label), strings.ToLower(y.Label))
+	})
 	return c
 }
 
