@@ -48,7 +48,7 @@ func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, q
 	}
 	list := views.DeviceList{Query: query}
 	now := h.Now()
-	devices, latest, err := h.Locks.DevicesWithLatestActions(ctx, userID, now.Add(-recentActionWindow))
+	dl, err := h.Locks.DeviceList(ctx, userID, now.Add(-recentActionWindow))
 	var service *locks.ErrLockService
 	if errors.As(err, &service) {
 		page := pageFor(err)
@@ -62,11 +62,8 @@ func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, q
 	if err != nil {
 		return list, 0, err
 	}
+	devices, latest, allowance := dl.Devices, dl.Latest, dl.Allowance
 	list.Total = len(devices)
-	allowance, err := h.Locks.ActionAllowance(ctx, userID)
-	if err != nil {
-		return list, 0, err
-	}
 	q := strings.ToLower(query)
 	shown := make([]views.Device, 0, len(devices))
 	keys := make([]string, 0, len(devices)) // the sort key of each shown device

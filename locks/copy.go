@@ -23,7 +23,7 @@ type CopyStore interface {
 	SyncDevices(ctx context.Context, userID string, accountIDs []string, devices []store.DeviceCopy, now time.Time) error
 	UserDevices(ctx context.Context, userID string) ([]store.DeviceCopy, error)
 	UserDeviceRefs(ctx context.Context, userID string) ([]store.DeviceRef, error)
-	UserDeviceRefsWithLatestAction(ctx context.Context, userID string, since time.Time) ([]store.DeviceRef, error)
+	UserDeviceListing(ctx context.Context, userID string, latestSince, countSince time.Time) (store.DeviceListing, error)
 	UserDevicesWithRevisions(ctx context.Context, userID string, ids []string) ([]store.DeviceCopy, []int64, error)
 	UserDevice(ctx context.Context, userID, deviceID string) (store.DeviceCopy, error)
 	OldestSync(ctx context.Context, userID string) (time.Time, bool, error)
@@ -77,41 +77,58 @@ func (s *Service) Devices(ctx context.Context, userID string) ([]seam.Device, er
 	return s.copiedDevices(ctx, userID, refs)
 }
 
-// DevicesWithLatestActions is Devices with the user's newest action on each device
-// created at or after since (by device id): the device list, read in one query.
-func (s *Service) DevicesWithLatestActions(ctx context.Context, userID string, since time.Time) ([]seam.Device, map[string]store.ActionAttempt, error) {
+// DeviceList is the user's device list: their devices (as Devices gives them), their
+// newest action on each device created at or after since (by device id), and what is
+// left of their action limit — from one query when the copy holds devices.
+type DeviceList struct {
+	Devices   []seam.Device
+	Latest    map[string]store.ActionAttempt
+	Allowance Allowance
+}
+
+// DeviceList reads the user's device list (see the type).
+func (s *Service) DeviceList(ctx context.Context, userID string, since time.Time) (DeviceList, error) {
+	var l DeviceList
+	var err error
 	if s.Copy == nil {
-		devices, _, err := s.listOwned(ctx, userID)
-		if err != nil {
-			return nil, nil, err
+		if l.Devices, _, err = s.listOwned(ctx, userID); err != nil {
+			return l, err
 		}
-		latest, err := s.latestActions(ctx, userID, since)
-		return devices, latest, err
+		return s.completeList(ctx, userID, since, l)
 	}
-	refs, err := s.Copy.UserDeviceRefsWithLatestAction(ctx, userID, since)
+	now := s.now()
+	listing, err := s.Copy.UserDeviceListing(ctx, userID, since, now.Add(-limitWindow))
 	if err != nil {
-		return nil, nil, err
+		return l, err
 	}
-	if len(refs) == 0 {
-		// Nothing copied yet: Devices syncs, and the actions are read on their own.
-		devices, err := s.copiedDevices(ctx, userID, refs)
-		if err != nil || len(devices) == 0 {
-			return devices, nil, err
+	if !listing.Counted {
+		// Nothing copied yet: Devices syncs, and the rest is read on its own.
+		if l.Devices, err = s.copiedDevices(ctx, userID, nil); err != nil || len(l.Devices) == 0 {
+			return l, err
 		}
-		latest, err := s.latestActions(ctx, userID, since)
-		return devices, latest, err
+		return s.completeList(ctx, userID, since, l)
 	}
-	var latest map[string]store.ActionAttempt
-	for _, r := range refs {
+	for _, r := range listing.Refs {
 		if r.Latest != nil {
-			if latest == nil {
-				latest = make(map[string]store.ActionAttempt, len(refs))
+			if l.Latest == nil {
+				l.Latest = make(map[string]store.ActionAttempt, len(listing.Refs))
 			}
-			latest[r.ID] = *r.Latest
+			l.Latest[r.ID] = *r.Latest
 		}
 	}
-	devices, err := s.copiedDevices(ctx, userID, refs)
-	return devices, latest, err
+	l.Allowance = s.allowance(now, listing.RecentActions, listing.OldestRecent)
+	l.Devices, err = s.copiedDevices(ctx, userID, listing.Refs)
+	return l, err
+}
+
+// completeList adds the latest actions and the allowance to a list read without them.
+func (s *Service) completeList(ctx context.Context, userID string, since time.Time, l DeviceList) (DeviceList, error) {
+	var err error
+	if l.Latest, err = s.latestActions(ctx, userID, since); err != nil {
+		return l, err
+	}
+	l.Allowance, err = s.ActionAllowance(ctx, userID)
+	return l, err
 }
 
 // latestActions reads the user's newest action on each device since a time, from

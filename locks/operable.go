@@ -74,11 +74,17 @@ func (s *Service) ActionAllowance(ctx context.Context, userID string) (Allowance
 	if err != nil {
 		return Allowance{}, fmt.Errorf("action allowance: %w", err)
 	}
+	return s.allowance(now, count, oldest), nil
+}
+
+// allowance is what is left of the limit after count actions since the window began,
+// the oldest of them at oldest.
+func (s *Service) allowance(now time.Time, count int, oldest time.Time) Allowance {
 	a := Allowance{Limit: s.limit(), Left: max(s.limit()-count, 0)}
 	if a.Spent() {
 		a.RetryAfter = max(oldest.Add(limitWindow).Sub(now), time.Second)
 	}
-	return a, nil
+	return a
 }
 
 // ConfirmAction is the check before a confirmation page offers the action: the device

@@ -98,29 +98,45 @@ type DeviceRef struct {
 	ID       string
 	Revision int64
 	SyncedAt time.Time
-	// Latest is the user's newest action on the device (UserDeviceRefsWithLatestAction).
+	// Latest is the user's newest action on the device (UserDeviceListing).
 	Latest *ActionAttempt
 }
 
-// UserDeviceRefsWithLatestAction is UserDeviceRefs with, beside each device, the user's
-// newest action on it created at or after since: what the device list shows, in one
-// query (one read transaction instead of two; bounded by the user's devices however
-// many actions they have taken).
-func (db *DB) UserDeviceRefsWithLatestAction(ctx context.Context, userID string, since time.Time) ([]DeviceRef, error) {
+// DeviceListing is what the device list reads, in one query: the user's device refs,
+// each with their newest action on it since a time, and how many actions the user
+// started since another (their action limit's window), with the oldest of those.
+type DeviceListing struct {
+	Refs []DeviceRef
+	// RecentActions and OldestRecent are only known with at least one ref (the counts
+	// ride on the device rows): Counted says so.
+	RecentActions int
+	OldestRecent  time.Time
+	Counted       bool
+}
+
+// UserDeviceListing reads the user's device list: one query (one read transaction
+// instead of three), bounded by the user's devices however many actions they took.
+func (db *DB) UserDeviceListing(ctx context.Context, userID string, latestSince, countSince time.Time) (DeviceListing, error) {
+	// The two counting subqueries do not depend on the row: both databases run them once.
 	rows, err := db.queryCached(ctx, `
-SELECT d.id, d.revision, d.synced_at, `+prefixed("a.", attemptColumns)+`
+SELECT d.id, d.revision, d.synced_at,
+       (SELECT COUNT(*) FROM action_attempts c WHERE c.user_id = $1 AND c.created_at > $3),
+       (SELECT MIN(c.created_at) FROM action_attempts c WHERE c.user_id = $1 AND c.created_at > $3),
+       `+prefixed("a.", attemptColumns)+`
 FROM devices d
 LEFT JOIN action_attempts a ON a.id = (
     SELECT l.id FROM action_attempts l
     WHERE l.user_id = d.user_id AND l.device_id = d.id AND l.created_at >= $2
     ORDER BY l.created_at DESC, l.id DESC LIMIT 1)
 WHERE d.user_id = $1
-ORDER BY d.id`, userID, formatTime(since))
-	return collect("user device refs", rows, err, func(s scanner) (DeviceRef, error) {
+ORDER BY d.id`, userID, formatTime(latestSince), formatTime(countSince))
+	var l DeviceListing
+	var oldest sql.NullString
+	l.Refs, err = collect("user device listing", rows, err, func(s scanner) (DeviceRef, error) {
 		var r DeviceRef
 		var synced string
 		var f attemptFields
-		dest := append(make([]any, 0, 15), &r.ID, &r.Revision, &synced)
+		dest := append(make([]any, 0, 17), &r.ID, &r.Revision, &synced, &l.RecentActions, &oldest)
 		if err := s.Scan(f.dest(dest)...); err != nil {
 			return r, err
 		}
@@ -137,6 +153,18 @@ ORDER BY d.id`, userID, formatTime(since))
 		}
 		return r, nil
 	})
+	if err != nil {
+		return DeviceListing{}, err
+	}
+	if len(l.Refs) > 0 {
+		l.Counted = true
+		if oldest.Valid {
+			if l.OldestRecent, err = parseTime(oldest.String); err != nil {
+				return DeviceListing{}, err
+			}
+		}
+	}
+	return l, nil
 }
 
 // prefixed qualifies each name of a comma-separated column list: prefixed("a.", "x, y")

@@ -136,14 +136,14 @@ func testLeases(t *testing.T) {
 	}
 }
 
-// TestDeviceRefsWithLatestAction: beside each of the user's copied devices, their newest
-// action on it since the time asked for — not an older one, not another user's, and
-// none for a device without one.
-func TestDeviceRefsWithLatestAction(t *testing.T) {
-	pgtest.EachDialect(t, testDeviceRefsWithLatestAction)
+// TestDeviceListing: beside each of the user's copied devices, their newest action on it
+// since the time asked for — not an older one, not another user's, and none for a
+// device without one — and the count of the user's actions since another time.
+func TestDeviceListing(t *testing.T) {
+	pgtest.EachDialect(t, testDeviceListing)
 }
 
-func testDeviceRefsWithLatestAction(t *testing.T) {
+func testDeviceListing(t *testing.T) {
 	db := newTestDB(t)
 	alice := newUser(t, db, "alice", "alice@example.test")
 	bob := newUser(t, db, "bob", "bob@example.test")
@@ -175,10 +175,16 @@ func testDeviceRefsWithLatestAction(t *testing.T) {
 	act(bob.ID, "d9", ActionUnlock, t0.Add(3*time.Minute))
 	act(alice.ID, "d9", ActionUnlock, t0.Add(3*time.Minute)) // not in alice's copy
 
-	refs, err := db.UserDeviceRefsWithLatestAction(t.Context(), alice.ID, t0.Add(-5*time.Minute))
+	listing, err := db.UserDeviceListing(t.Context(), alice.ID, t0.Add(-5*time.Minute), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Since t0: the unlock at +1m, the lock at +2m and the unlock of d9 at +3m, which is
+	// alice's action although d9 is not in her copy.
+	if !listing.Counted || listing.RecentActions != 3 || !listing.OldestRecent.Equal(t0.Add(time.Minute)) {
+		t.Errorf("counted %v: %d actions since t0, oldest %v; want 3, oldest t0+1m", listing.Counted, listing.RecentActions, listing.OldestRecent)
+	}
+	refs := listing.Refs
 	if len(refs) != 3 || refs[0].ID != "d1" || refs[1].ID != "d2" || refs[2].ID != "d3" {
 		t.Fatalf("refs %+v, want d1, d2, d3", refs)
 	}
@@ -193,8 +199,16 @@ func testDeviceRefsWithLatestAction(t *testing.T) {
 		t.Errorf("plain refs %+v (%v) disagree with %+v", plain, err, refs)
 	}
 	// A wider window reaches d2's older action.
-	refs, err = db.UserDeviceRefsWithLatestAction(t.Context(), alice.ID, t0.Add(-2*time.Hour))
-	if err != nil || refs[1].Latest == nil || refs[1].Latest.ID != old.ID {
-		t.Errorf("d2's latest over two hours: %+v, %v; want %s", refs[1].Latest, err, old.ID)
+	listing, err = db.UserDeviceListing(t.Context(), alice.ID, t0.Add(-2*time.Hour), t0.Add(time.Hour))
+	if err != nil || listing.Refs[1].Latest == nil || listing.Refs[1].Latest.ID != old.ID {
+		t.Fatalf("d2's latest over two hours: %+v, %v; want %s", listing, err, old.ID)
+	}
+	if listing.RecentActions != 0 || !listing.OldestRecent.IsZero() {
+		t.Errorf("%d actions since t0+1h, oldest %v; want none", listing.RecentActions, listing.OldestRecent)
+	}
+	// A user without copied devices: nothing counted (the counts ride on device rows).
+	carol := newUser(t, db, "carol", "carol@example.test")
+	if l, err := db.UserDeviceListing(t.Context(), carol.ID, t0, t0); err != nil || l.Counted || len(l.Refs) != 0 {
+		t.Errorf("carol's listing %+v, %v; want empty and not counted", l, err)
 	}
 }
