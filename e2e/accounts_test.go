@@ -116,22 +116,7 @@ func TestAccountsBrowser(t *testing.T) {
 			if n, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(`a[href*="provider=schlage"]`), chromedp.AtLeast(0), chromedp.FromNode(frame))); err != nil || len(n) != 0 {
 				return fmt.Errorf("the reconnect webview offers other brands (%d, %v)", len(n), err)
 			}
-			nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(augustOrEmail), chromedp.FromNode(frame)))
-			if err != nil {
-				return err
-			}
-			if nodes[0].NodeName == "A" {
-				if err := click(ctx, chromedp.CSS(`a[href*="provider=august"]`), chromedp.FromNode(frame)); err != nil {
-					return err
-				}
-				if frame, err = frameWith(ctx, webviewFrame, "#email"); err != nil {
-					return err
-				}
-			}
-			if err := typeInto(ctx, chromedp.CSS("#email"), "jane@example.com", chromedp.FromNode(frame)); err != nil {
-				return err
-			}
-			return typeInto(ctx, chromedp.CSS("#password"), "1234", chromedp.FromNode(frame))
+			return fillAugustLogin(ctx, frame, "jane@example.com", "1234")
 		})
 		alice.step(t, "alice-reconnected", func(ctx context.Context) error {
 			frame, err := frameWith(ctx, webviewFrame, "#email")

@@ -133,23 +133,7 @@ func testConnect(t *testing.T, alice *tab) {
 		if err != nil {
 			return err
 		}
-		nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(augustOrEmail), chromedp.FromNode(frame)))
-		if err != nil {
-			return err
-		}
-		if nodes[0].NodeName == "A" {
-			// The webview asks for the brand first.
-			if err := click(ctx, chromedp.CSS(`a[href*="provider=august"]`), chromedp.FromNode(frame)); err != nil {
-				return err
-			}
-			if frame, err = frameWith(ctx, webviewFrame, "#email"); err != nil {
-				return err
-			}
-		}
-		if err := typeInto(ctx, chromedp.CSS("#email"), "jane@example.com", chromedp.FromNode(frame)); err != nil {
-			return err
-		}
-		return typeInto(ctx, chromedp.CSS("#password"), "1234", chromedp.FromNode(frame))
+		return fillAugustLogin(ctx, frame, "jane@example.com", "1234")
 	})
 	alice.step(t, "alice-connected", func(ctx context.Context) error {
 		frame, err := frameWith(ctx, webviewFrame, "#email")
@@ -437,4 +421,25 @@ func testAdmin(t *testing.T, admin *tab, p *testportal.Portal, aliceLocks []devi
 		}
 		return nil
 	})
+}
+
+// fillAugustLogin fills the sandbox webview's August sign-in in frame, choosing the
+// brand first when the webview asks for it.
+func fillAugustLogin(ctx context.Context, frame *chromedp.Node, email, password string) error {
+	nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(augustOrEmail), chromedp.FromNode(frame)))
+	if err != nil {
+		return err
+	}
+	if nodes[0].NodeName == "A" {
+		if err := click(ctx, chromedp.CSS(`a[href*="provider=august"]`), chromedp.FromNode(frame)); err != nil {
+			return err
+		}
+		if frame, err = frameWith(ctx, webviewFrame, "#email"); err != nil {
+			return err
+		}
+	}
+	if err := typeInto(ctx, chromedp.CSS("#email"), email, chromedp.FromNode(frame)); err != nil {
+		return err
+	}
+	return typeInto(ctx, chromedp.CSS("#password"), password, chromedp.FromNode(frame))
 }

@@ -1,13 +1,10 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/views"
@@ -38,19 +35,12 @@ func (h *Handlers) AdminUsers(w http.ResponseWriter, r *http.Request) error {
 // Every view is audited, including the live filter's partial answers.
 func (h *Handlers) AdminUser(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	id := r.PathValue("id")
-	if uuid.Validate(id) != nil {
-		return errNotFound
-	}
-	target, err := h.Store.UserByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return errNotFound
-	}
+	target, err := h.adminTarget(r)
 	if err != nil {
 		return err
 	}
 	// Canonical form, so the links on the page match the stored id.
-	id = target.ID
+	id := target.ID
 	query := r.URL.Query().Get("q")
 	partial := r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Target") == "device-list"
 	detail := "user page"

@@ -3,14 +3,11 @@ package handlers
 import (
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/store"
 )
@@ -65,14 +62,7 @@ func (h *Handlers) AdminExportActivityJSONL(w http.ResponseWriter, r *http.Reque
 func (h *Handlers) exportActivity(w http.ResponseWriter, r *http.Request, ext, contentType string,
 	newWriter func(io.Writer) (write func(store.AuditEvent) error, flush func() error)) error {
 	ctx := r.Context()
-	id := r.PathValue("id")
-	if uuid.Validate(id) != nil {
-		return errNotFound
-	}
-	target, err := h.Store.UserByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return errNotFound
-	}
+	target, err := h.adminTarget(r)
 	if err != nil {
 		return err
 	}
