@@ -1,0 +1,170 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Trail outcomes: what a trail entry came to, for the activity filters. An action's
+// is its attempt's status now; any other event's is its audit outcome.
+const (
+	TrailSucceeded  = "succeeded"
+	TrailFailed     = "failed"
+	TrailUnknown    = "unknown"
+	TrailNotSent    = "not_sent"
+	TrailRefused    = "refused"
+	TrailInProgress = "in_progress"
+)
+
+// trailStates are the raw states (attempt statuses and audit outcomes) each trail
+// outcome covers; the values are constants, written into the query's text.
+var trailStates = map[string][]string{
+	TrailSucceeded:  {AttemptSuccess, OutcomeSuccess},
+	TrailFailed:     {AttemptError, OutcomeFailure},
+	TrailUnknown:    {AttemptTimeout, AttemptUnknown},
+	TrailNotSent:    {AttemptNotSent},
+	TrailRefused:    {OutcomeDenied},
+	TrailInProgress: {AttemptRequested, AttemptPending},
+}
+
+// ValidTrailOutcome reports whether s is one of the Trail* outcomes.
+func ValidTrailOutcome(s string) bool {
+	_, ok := trailStates[s]
+	return ok
+}
+
+// actionRequests are the audit actions that start an action attempt: each is the one
+// trail entry of its attempt.
+var actionRequests = []string{AuditDeviceUnlockRequested, AuditDeviceLockRequested}
+
+// actionSteps are the audit actions that record an attempt's later steps; the trail
+// shows them as the outcome of the request's entry, not as entries of their own.
+var actionSteps = []string{
+	AuditDeviceUnlockSent, AuditDeviceLockSent,
+	AuditDeviceUnlockSucceeded, AuditDeviceUnlockFailed,
+	AuditDeviceLockSucceeded, AuditDeviceLockFailed,
+	AuditDeviceActionTimeout, AuditDeviceActionUnknown, AuditDeviceActionNotSent,
+}
+
+// TrailQuery selects trail entries, newest first.
+type TrailQuery struct {
+	UserID   string // entries where the user is the subject or the actor (required)
+	DeviceID string // empty = every device
+	Outcome  string // one of the Trail* outcomes; empty = all
+	Before   int64  // only entries with a smaller id (the page cursor); 0 = from the newest
+	Limit    int    // page size; <= 0 means 50, capped at 500
+}
+
+// TrailEntry is one line of a readable trail: an audit event and, when it is the
+// request of a lock or unlock, that action's attempt as it stands now (its status,
+// error and end), so one action is one entry with its outcome.
+type TrailEntry struct {
+	AuditEvent
+	// Attempt is set for an action's request; its ID is empty when the attempt's
+	// row is missing (the outcome is then unknown).
+	Attempt *ActionAttempt
+}
+
+// Trail returns one page of a user's trail (one entry per action, every other audit
+// event as it is), newest first, and the cursor of the next page (0 on the last). It
+// is one query: audit rows left-joined with the attempts they requested.
+func (db *DB) Trail(ctx context.Context, q TrailQuery) ([]TrailEntry, int64, error) {
+	if q.UserID == "" {
+		return nil, 0, fmt.Errorf("trail: a user is required")
+	}
+	if q.Outcome != "" && !ValidTrailOutcome(q.Outcome) {
+		return nil, 0, fmt.Errorf("trail: unknown outcome %q", q.Outcome)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultAuditLimit
+	}
+	limit = min(limit, maxAuditLimit)
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	p := arg(q.UserID)
+	where := []string{
+		"(e.subject_user_id = " + p + " OR e.actor_id = " + p + ")",
+		"e.action NOT IN (" + sqlList(actionSteps) + ")",
+	}
+	if q.DeviceID != "" {
+		where = append(where, "e.device_id = "+arg(q.DeviceID))
+	}
+	if q.Outcome != "" {
+		// The entry's state: its attempt's status, unknown for a request whose attempt
+		// is missing, otherwise the event's own outcome.
+		where = append(where, `CASE WHEN t.id IS NOT NULL THEN t.status
+     WHEN e.action IN (`+sqlList(actionRequests)+`) THEN '`+AttemptUnknown+`'
+     ELSE e.outcome END IN (`+sqlList(trailStates[q.Outcome])+`)`)
+	}
+	if q.Before > 0 {
+		where = append(where, "e.id < "+arg(q.Before))
+	}
+	cols := "e." + strings.ReplaceAll(auditColumns, ", ", ", e.")
+	cols = strings.ReplaceAll(cols, "\n", "\ne.")
+	query := `SELECT ` + cols + `, t.` + strings.ReplaceAll(attemptColumns, ", ", ", t.") + `
+FROM audit_events e
+LEFT JOIN action_attempts t ON t.id = e.action_attempt_id AND e.action IN (` + sqlList(actionRequests) + `)
+WHERE ` + strings.Join(where, " AND ") + `
+ORDER BY e.id DESC LIMIT ` + arg(limit+1)
+	rows, err := db.queryCached(ctx, query, args...)
+	out, err := collect("trail", rows, err, func(s scanner) (TrailEntry, error) {
+		var te TrailEntry
+		var f attemptFields
+		e, err := scanAudit(auditScanner{s, f.dest(nil)})
+		if err != nil {
+			return te, err
+		}
+		te.AuditEvent = e
+		if isActionRequest(e.Action) {
+			a := &ActionAttempt{}
+			if f.id.Valid {
+				if *a, err = f.attempt(); err != nil {
+					return te, err
+				}
+			}
+			te.Attempt = a
+		}
+		return te, nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	var next int64
+	if len(out) > limit {
+		out = out[:limit]
+		next = out[limit-1].ID
+	}
+	return out, next, nil
+}
+
+func isActionRequest(action string) bool {
+	for _, a := range actionRequests {
+		if a == action {
+			return true
+		}
+	}
+	return false
+}
+
+// auditScanner scans an audit row followed by extra columns.
+type auditScanner struct {
+	s     scanner
+	extra []any
+}
+
+func (a auditScanner) Scan(dest ...any) error { return a.s.Scan(append(dest, a.extra...)...) }
+
+// sqlList is constant strings as an SQL list: 'a', 'b'. Only for the package's own
+// constants, which hold no quote.
+func sqlList(values []string) string {
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = "'" + v + "'"
+	}
+	return strings.Join(quoted, ", ")
+}
