@@ -1,0 +1,95 @@
+package views
+
+import (
+	"strings"
+	"time"
+	// Zone data in the binary: the static image has no /usr/share/zoneinfo.
+	_ "time/tzdata"
+)
+
+// Clock is how a viewer reads times: in their time zone (nil: UTC, labelled) and
+// with a 12- or 24-hour clock.
+type Clock struct {
+	Loc    *time.Location
+	Hour12 bool
+}
+
+// NewClock is the clock of a user with the IANA zone name zone ("" or unknown: UTC)
+// whose browser asked for acceptLanguage.
+func NewClock(zone, acceptLanguage string) Clock {
+	c := Clock{Hour12: Uses12Hour(acceptLanguage)}
+	if zone != "" {
+		if loc, err := time.LoadLocation(zone); err == nil {
+			c.Loc = loc
+		}
+	}
+	return c
+}
+
+// Zone is the clock's zone name, "" for UTC by default.
+func (c Clock) Zone() string {
+	if c.Loc == nil {
+		return ""
+	}
+	return c.Loc.String()
+}
+
+// DateTime is t as a page shows it: "30 Nov 2026, 15:02" in the viewer's zone, or
+// "30 Nov 2026, 14:02 UTC" when the zone is not known.
+func (c Clock) DateTime(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.In(c.loc()).Format("2 Jan 2006, ") + c.TimeOfDay(t)
+}
+
+// TimeOfDay is t's hour and minute, "15:02" or "3:02 PM", labelled UTC without a zone.
+func (c Clock) TimeOfDay(t time.Time) string {
+	layout := "15:04"
+	if c.Hour12 {
+		layout = "3:04 PM"
+	}
+	s := t.In(c.loc()).Format(layout)
+	if c.Loc == nil {
+		s += " UTC"
+	}
+	return s
+}
+
+// ISO is t for a <time datetime> attribute: UTC, to the second.
+func ISO(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func (c Clock) loc() *time.Location {
+	if c.Loc == nil {
+		return time.UTC
+	}
+	return c.Loc
+}
+
+// hour12Regions are the regions whose custom is a 12-hour clock.
+var hour12Regions = map[string]bool{"US": true, "CA": true, "AU": true, "NZ": true, "PH": true, "IN": true, "PK": true, "EG": true}
+
+// Uses12Hour reports whether the browser's first language (Accept-Language) reads a
+// 12-hour clock: a region that does (en-US, en-AU…), or Korean; everyone else 24 h.
+// French Canada (fr-CA) keeps 24 h.
+func Uses12Hour(acceptLanguage string) bool {
+	first, _, _ := strings.Cut(acceptLanguage, ",")
+	first, _, _ = strings.Cut(first, ";")
+	first = strings.ToLower(strings.TrimSpace(first))
+	lang, region, _ := strings.Cut(strings.ReplaceAll(first, "_", "-"), "-")
+	if lang == "ko" {
+		return true
+	}
+	if lang == "fr" {
+		return false
+	}
+	if i := strings.IndexByte(region, '-'); i >= 0 { // zh-hant-tw: the region is last
+		region = region[strings.LastIndexByte(region, '-')+1:]
+	}
+	return hour12Regions[strings.ToUpper(region)]
+}
