@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -52,7 +53,8 @@ type TrailQuery struct {
 	UserID   string // entries where the user is the subject or the actor (required)
 	DeviceID string // empty = every device
 	Outcome  string // one of the Trail* outcomes; empty = all
-	Before   int64  // only entries with a smaller id (the page cursor); 0 = from the newest
+	Before   int64  // only entries with a smaller id (the older page's cursor)
+	After    int64  // only entries with a larger id (the newer page's cursor); Before wins
 	Limit    int    // page size; <= 0 means 50, capped at 500
 }
 
@@ -67,20 +69,71 @@ type TrailEntry struct {
 }
 
 // Trail returns one page of a user's trail (one entry per action, every other audit
-// event as it is), newest first, and the cursor of the next page (0 on the last). It
-// is one query: audit rows left-joined with the attempts they requested.
-func (db *DB) Trail(ctx context.Context, q TrailQuery) ([]TrailEntry, int64, error) {
-	if q.UserID == "" {
-		return nil, 0, fmt.Errorf("trail: a user is required")
-	}
-	if q.Outcome != "" && !ValidTrailOutcome(q.Outcome) {
-		return nil, 0, fmt.Errorf("trail: unknown outcome %q", q.Outcome)
-	}
+// event as it is), newest first, and whether more entries lie beyond it in the page's
+// direction (older, or newer with After). It is one query: audit rows left-joined with
+// the attempts they requested.
+func (db *DB) Trail(ctx context.Context, q TrailQuery) ([]TrailEntry, bool, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = defaultAuditLimit
 	}
 	limit = min(limit, maxAuditLimit)
+	newer := q.Before <= 0 && q.After > 0
+	query, args, err := trailQuery(q, newer, limit+1) // one extra row tells whether more exist
+	if err != nil {
+		return nil, false, err
+	}
+	rows, err := db.queryCached(ctx, query, args...)
+	out, err := collect("trail", rows, err, scanTrail)
+	if err != nil {
+		return nil, false, err
+	}
+	more := len(out) > limit
+	if more {
+		out = out[:limit]
+	}
+	if newer {
+		slices.Reverse(out)
+	}
+	return out, more, nil
+}
+
+// EachTrail calls fn with each entry of the user's trail, oldest first, streaming (an
+// export of years is never held in memory); it stops at fn's first error.
+func (db *DB) EachTrail(ctx context.Context, userID string, fn func(TrailEntry) error) error {
+	query, args, err := trailQuery(TrailQuery{UserID: userID}, true, 0)
+	if err != nil {
+		return err
+	}
+	rows, err := db.sql.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("each trail: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanTrail(rows)
+		if err != nil {
+			return fmt.Errorf("each trail: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("each trail: %w", err)
+	}
+	return nil
+}
+
+// trailQuery is the query of q's entries, oldest first when ascending, at most limit
+// of them (0 = all).
+func trailQuery(q TrailQuery, ascending bool, limit int) (string, []any, error) {
+	if q.UserID == "" {
+		return "", nil, fmt.Errorf("trail: a user is required")
+	}
+	if q.Outcome != "" && !ValidTrailOutcome(q.Outcome) {
+		return "", nil, fmt.Errorf("trail: unknown outcome %q", q.Outcome)
+	}
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
@@ -101,54 +154,51 @@ func (db *DB) Trail(ctx context.Context, q TrailQuery) ([]TrailEntry, int64, err
      WHEN e.action IN (`+sqlList(actionRequests)+`) THEN '`+AttemptUnknown+`'
      ELSE e.outcome END IN (`+sqlList(trailStates[q.Outcome])+`)`)
 	}
-	if q.Before > 0 {
+	switch {
+	case q.Before > 0:
 		where = append(where, "e.id < "+arg(q.Before))
+	case q.After > 0:
+		where = append(where, "e.id > "+arg(q.After))
 	}
 	cols := "e." + strings.ReplaceAll(auditColumns, ", ", ", e.")
 	cols = strings.ReplaceAll(cols, "\n", "\ne.")
 	query := `SELECT ` + cols + `, t.` + strings.ReplaceAll(attemptColumns, ", ", ", t.") + `
 FROM audit_events e
 LEFT JOIN action_attempts t ON t.id = e.action_attempt_id AND e.action IN (` + sqlList(actionRequests) + `)
-WHERE ` + strings.Join(where, " AND ") + `
-ORDER BY e.id DESC LIMIT ` + arg(limit+1)
-	rows, err := db.queryCached(ctx, query, args...)
-	out, err := collect("trail", rows, err, func(s scanner) (TrailEntry, error) {
-		var te TrailEntry
-		var f attemptFields
-		e, err := scanAudit(auditScanner{s, f.dest(nil)})
-		if err != nil {
-			return te, err
-		}
-		te.AuditEvent = e
-		if isActionRequest(e.Action) {
-			a := &ActionAttempt{}
-			if f.id.Valid {
-				if *a, err = f.attempt(); err != nil {
-					return te, err
-				}
-			}
-			te.Attempt = a
-		}
-		return te, nil
-	})
+WHERE ` + strings.Join(where, " AND ")
+	if ascending {
+		query += " ORDER BY e.id"
+	} else {
+		query += " ORDER BY e.id DESC"
+	}
+	if limit > 0 {
+		query += " LIMIT " + arg(limit)
+	}
+	return query, args, nil
+}
+
+func scanTrail(s scanner) (TrailEntry, error) {
+	var te TrailEntry
+	var f attemptFields
+	e, err := scanAudit(auditScanner{s, f.dest(nil)})
 	if err != nil {
-		return nil, 0, err
+		return te, err
 	}
-	var next int64
-	if len(out) > limit {
-		out = out[:limit]
-		next = out[limit-1].ID
+	te.AuditEvent = e
+	if isActionRequest(e.Action) {
+		a := &ActionAttempt{}
+		if f.id.Valid {
+			if *a, err = f.attempt(); err != nil {
+				return te, err
+			}
+		}
+		te.Attempt = a
 	}
-	return out, next, nil
+	return te, nil
 }
 
 func isActionRequest(action string) bool {
-	for _, a := range actionRequests {
-		if a == action {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(actionRequests, action)
 }
 
 // auditScanner scans an audit row followed by extra columns.

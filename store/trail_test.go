@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -61,12 +62,12 @@ func testTrailIsOneEntryPerActionWithItsOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	entries, next, err := db.Trail(ctx, TrailQuery{UserID: alice.ID})
+	entries, more, err := db.Trail(ctx, TrailQuery{UserID: alice.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next != 0 {
-		t.Errorf("next = %d on the only page", next)
+	if more {
+		t.Error("more beyond the only page")
 	}
 	var got []string
 	for _, e := range entries {
@@ -104,30 +105,65 @@ func testTrailIsOneEntryPerActionWithItsOutcome(t *testing.T) {
 		t.Error("an unknown outcome was accepted")
 	}
 
-	// Keyset pages of two: 2 + 2 + 1, no entry twice, none lost.
+	// Keyset pages of two: 2 + 2 + 1 going older, no entry twice, none lost; and back
+	// newer from the last page, the same pages in reverse.
 	seen := map[int64]bool{}
 	var before int64
+	var pages [][]int64
 	for page := 0; ; page++ {
-		es, next, err := db.Trail(ctx, TrailQuery{UserID: alice.ID, Limit: 2, Before: before})
+		es, more, err := db.Trail(ctx, TrailQuery{UserID: alice.ID, Limit: 2, Before: before})
 		if err != nil {
 			t.Fatal(err)
 		}
+		var ids []int64
 		for _, e := range es {
 			if seen[e.ID] {
 				t.Errorf("entry %d on two pages", e.ID)
 			}
 			seen[e.ID] = true
+			ids = append(ids, e.ID)
 		}
-		if next == 0 {
+		pages = append(pages, ids)
+		if !more {
 			break
 		}
 		if page > 3 {
 			t.Fatal("pages never end")
 		}
-		before = next
+		before = es[len(es)-1].ID
 	}
-	if len(seen) != 5 {
-		t.Errorf("%d entries over the pages, want 5", len(seen))
+	if len(seen) != 5 || len(pages) != 3 {
+		t.Errorf("%d entries over %d pages, want 5 over 3", len(seen), len(pages))
+	}
+	after := pages[len(pages)-1][0]
+	for i := len(pages) - 2; i >= 0; i-- {
+		es, more, err := db.Trail(ctx, TrailQuery{UserID: alice.ID, Limit: 2, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, e := range es {
+			ids = append(ids, e.ID)
+		}
+		if fmt.Sprint(ids) != fmt.Sprint(pages[i]) {
+			t.Errorf("newer page %d = %v, want %v", i, ids, pages[i])
+		}
+		if more != (i > 0) {
+			t.Errorf("newer page %d: more = %v", i, more)
+		}
+		after = ids[0]
+	}
+
+	// The export: every entry, oldest first, alice's only.
+	var all []int64
+	if err := db.EachTrail(ctx, alice.ID, func(e TrailEntry) error {
+		all = append(all, e.ID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 5 || all[0] != entries[4].ID || all[4] != entries[0].ID {
+		t.Errorf("EachTrail = %v", all)
 	}
 }
 
