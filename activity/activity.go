@@ -133,6 +133,8 @@ func Describe(e store.TrailEntry, viewerID string) Entry {
 		if e.ActorID == viewerID && e.SubjectUserID != viewerID {
 			out.What = "Exported a customer's activity"
 		}
+	case store.AuditExportActivity:
+		out.What = "Downloaded your activity"
 	case store.AuditAdminListUsers:
 		out.What = "Listed every customer"
 	case store.AuditAdminAccessDenied:

@@ -102,3 +102,20 @@ func TestDescribeEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckZone(t *testing.T) {
+	for name, want := range map[string]bool{
+		"Europe/Paris": true, "America/Argentina/Buenos_Aires": true, "UTC": true, "Etc/GMT+5": true, " Asia/Kolkata ": true,
+		"": false, "Local": false, "Mars/Olympus": false, "../../etc/passwd": false, "/etc/localtime": false,
+		"Europe/Paris\x00": false, strings.Repeat("A", 65): false, "Europe\\Paris": false,
+	} {
+		if _, ok := CheckZone(name); ok != want {
+			t.Errorf("CheckZone(%q) = %v, want %v", name, ok, want)
+		}
+	}
+	for _, z := range CommonZones {
+		if _, ok := CheckZone(z); !ok {
+			t.Errorf("offered zone %s is not valid", z)
+		}
+	}
+}

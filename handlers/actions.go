@@ -31,7 +31,7 @@ func (h *Handlers) Lock(w http.ResponseWriter, r *http.Request) error {
 // plain form gets a 303 to the device page, which shows the same status.
 func (h *Handlers) respondAction(w http.ResponseWriter, r *http.Request, res locks.Result) error {
 	if isHTMX(r) {
-		h.render(w, r, http.StatusOK, views.ActionStatus(actionFragment(res.Attempt, h.Now())))
+		h.render(w, r, http.StatusOK, views.ActionStatus(actionFragment(res.Attempt, h.Now(), h.clockOf(r))))
 		return nil
 	}
 	verb := map[string]string{store.ActionUnlock: "Unlock", store.ActionLock: "Lock"}[res.Attempt.Action]
@@ -51,9 +51,9 @@ func (h *Handlers) ActionStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !isHTMX(r) {
-		http.Redirect(w, r, actionView(a, h.Now()).DeviceURL, http.StatusSeeOther)
+		http.Redirect(w, r, actionView(a, h.Now(), h.clockOf(r)).DeviceURL, http.StatusSeeOther)
 		return nil
 	}
-	h.render(w, r, http.StatusOK, views.ActionStatus(actionFragment(a, h.Now())))
+	h.render(w, r, http.StatusOK, views.ActionStatus(actionFragment(a, h.Now(), h.clockOf(r))))
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/store"
@@ -22,15 +21,6 @@ func currentUser(r *http.Request) store.User {
 
 // isHTMX reports whether htmx sent r (and will swap the answer into the page).
 func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
-
-// beforeCursor is the activity page cursor from ?before=, or 0 for the newest page.
-func beforeCursor(r *http.Request) int64 {
-	n, err := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
-}
 
 // withQuery is path with the non-empty values as its query string.
 func withQuery(path string, values url.Values) string {
@@ -73,12 +63,4 @@ func lockCount(n int) string {
 		return "1 lock"
 	}
 	return strconv.Itoa(n) + " locks"
-}
-
-// formatWhen is how pages show a moment.
-func formatWhen(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.UTC().Format("Jan 2, 2006 15:04 UTC")
 }

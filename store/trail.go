@@ -142,7 +142,9 @@ func trailQuery(q TrailQuery, ascending bool, limit int) (string, []any, error) 
 	p := arg(q.UserID)
 	where := []string{
 		"(e.subject_user_id = " + p + " OR e.actor_id = " + p + ")",
-		"e.action NOT IN (" + sqlList(actionSteps) + ")",
+		// A step is told with its request; a step row without an attempt (older data) is
+		// an entry of its own.
+		"(e.action NOT IN (" + sqlList(actionSteps) + ") OR e.action_attempt_id IS NULL)",
 	}
 	if q.DeviceID != "" {
 		where = append(where, "e.device_id = "+arg(q.DeviceID))

@@ -112,3 +112,11 @@ func capabilityText(c string) string {
 	}
 	return strings.ReplaceAll(c, "_", " ")
 }
+
+// zoneNote says which zone the page's times are in.
+func zoneNote(c Clock) string {
+	if c.Loc == nil {
+		return "Times are in UTC."
+	}
+	return "Times are in " + c.Loc.String() + "."
+}

@@ -86,10 +86,11 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		return nil, fmt.Errorf("static files: %w", err)
 	}
 	h.Assets = views.Assets{
-		CSS:     a.static.URL("css/app.css"),
-		HTMX:    a.static.URL("js/htmx.min.js"),
-		SSE:     a.static.URL("js/htmx-ext-sse.min.js"),
-		Connect: a.static.URL("js/connect.js"),
+		CSS:      a.static.URL("css/app.css"),
+		HTMX:     a.static.URL("js/htmx.min.js"),
+		SSE:      a.static.URL("js/htmx-ext-sse.min.js"),
+		Connect:  a.static.URL("js/connect.js"),
+		TimeZone: a.static.URL("js/timezone.js"),
 	}
 
 	sessionKey := cfg.SessionKey

@@ -58,6 +58,12 @@ func (a *App) routes() http.Handler {
 
 	// The user's own audit trail.
 	mux.Handle("GET /activity", protected(h.Activity))
+	mux.Handle("GET /activity.csv", protected(h.ExportActivityCSV))
+
+	// The user's settings: the time zone pages show times in (also reported by the
+	// browser's script, once).
+	mux.Handle("GET /settings", protected(h.Settings))
+	mux.Handle("POST /settings/timezone", protected(h.SetTimeZone))
 
 	// Admin pages: read-only.
 	mux.Handle("GET /admin/users", admin(h.AdminUsers))
