@@ -145,7 +145,7 @@ func actionView(a store.ActionAttempt, now time.Time, clock views.Clock) *views.
 	case store.AttemptNotSent:
 		v.State, v.Text = views.ActionFailed, strings.ToUpper(verb[:1])+verb[1:]+" not sent: "+orDefault(a.Error, "nothing was done.")
 	default:
-		v.State, v.Text = views.ActionFailed, "Could not "+verb+": "+orDefault(a.Error, "the lock did not respond")
+		v.State, v.Text = views.ActionFailed, "Could not "+verb+": "+orDefault(activity.Reason(a.Error), "The lock did not respond.")
 	}
 	return v
 }

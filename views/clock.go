@@ -43,14 +43,16 @@ func (c Clock) DateTime(t time.Time) string {
 	return t.In(c.loc()).Format("2 Jan 2006, ") + c.TimeOfDay(t)
 }
 
-// TimeOfDay is t's hour and minute, "15:02" or "3:02 PM", labelled UTC without a zone.
+// TimeOfDay is t's hour and minute, "15:02" or "3:02 PM", labelled when it is UTC.
 func (c Clock) TimeOfDay(t time.Time) string {
 	layout := "15:04"
 	if c.Hour12 {
 		layout = "3:04 PM"
 	}
-	s := t.In(c.loc()).Format(layout)
-	if c.Loc == nil {
+	local := t.In(c.loc())
+	s := local.Format(layout)
+	// UTC is said: by default (no zone known), and for a zone that is UTC itself.
+	if name, _ := local.Zone(); c.Loc == nil || name == "UTC" {
 		s += " UTC"
 	}
 	return s

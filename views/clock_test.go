@@ -18,6 +18,9 @@ func TestClock(t *testing.T) {
 		{"Asia/Kolkata", "en-IN", "30 Nov 2026, 7:32 PM"},
 		{"Pacific/Kiritimati", "de", "1 Dec 2026, 04:02"},
 		{"Not/AZone", "", "30 Nov 2026, 14:02 UTC"},
+		{"Etc/UTC", "", "30 Nov 2026, 14:02 UTC"},
+		{"UTC", "en-US", "30 Nov 2026, 2:02 PM UTC"},
+		{"Europe/London", "en-GB", "30 Nov 2026, 14:02"},
 	} {
 		clock := NewClock(c.zone, c.lang)
 		if got := clock.DateTime(at); got != c.want {
