@@ -1,7 +1,8 @@
 // Reports the browser's time zone once, so pages show times in it. The page says the
 // zone it knows on <body data-time-zone>; when that is unset, or differs from the
 // browser's and this browser has not reported its zone before (a choice made on
-// /settings is kept), the zone is POSTed and the page reloaded to show local times.
+// /settings is kept), the zone is POSTed and the page reloaded to show local times
+// (unless they were UTC already).
 (function () {
   "use strict";
   var body = document.body;
@@ -35,6 +36,8 @@
     try {
       window.localStorage.setItem(key, zone);
     } catch (e) {}
+    // The page's times were in UTC: a UTC browser has nothing to redraw.
+    if (known === "" && /^(Etc\/)?(UTC|UCT|GMT|Universal|Zulu)$/.test(zone)) return;
     window.location.reload();
   });
 })();
