@@ -2,6 +2,7 @@ package views
 
 import (
 	"strings"
+	"sync"
 	"time"
 	// Zone data in the binary: the static image has no /usr/share/zoneinfo.
 	_ "time/tzdata"
@@ -19,11 +20,27 @@ type Clock struct {
 func NewClock(zone, acceptLanguage string) Clock {
 	c := Clock{Hour12: Uses12Hour(acceptLanguage)}
 	if zone != "" {
-		if loc, err := time.LoadLocation(zone); err == nil {
-			c.Loc = loc
-		}
+		c.Loc = location(zone)
 	}
 	return c
+}
+
+// locations caches loaded zones: every page of a user with a zone needs one, and
+// loading reads the zone database. Only zones that loaded are kept, and stored zones
+// were validated, so it stays as small as the zones in use.
+var locations sync.Map // name → *time.Location
+
+// location is the zone called name, or nil when there is none.
+func location(name string) *time.Location {
+	if loc, ok := locations.Load(name); ok {
+		return loc.(*time.Location)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil || name == "Local" {
+		return nil
+	}
+	locations.Store(name, loc)
+	return loc
 }
 
 // Zone is the clock's zone name, "" for UTC by default.

@@ -414,6 +414,27 @@ func TestTimeZone(t *testing.T) {
 		}
 	}
 
+	// An admin's pages too: the user list in the admin's zone.
+	admin := signIn(t, p, "admin")
+	if res, _ := p.Post(t, admin.c, "/settings/timezone", url.Values{"time_zone": {"America/New_York"}, "source": {"browser"}}); res.StatusCode != http.StatusNoContent {
+		t.Fatalf("admin's zone: %d", res.StatusCode)
+	}
+	res, body = p.Get(t, admin.c, "/admin/users")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /admin/users: %d", res.StatusCode)
+	}
+	times := htmltest.Find(parseDoc(t, body), htmltest.ByTag(atom.Time))
+	if len(times) == 0 {
+		t.Fatal("no times on /admin/users")
+	}
+	newYork := views.NewClock("America/New_York", "")
+	for _, tm := range times {
+		at, err := time.Parse(time.RFC3339, htmltest.Attr(tm, "datetime"))
+		if err != nil || htmltest.Text(tm) != newYork.DateTime(at) {
+			t.Errorf("admin time %q (%s), want New York's", htmltest.Text(tm), htmltest.Attr(tm, "datetime"))
+		}
+	}
+
 	// The settings page shows and changes it without JavaScript.
 	res, body = p.Get(t, alice.c, "/settings")
 	if res.StatusCode != http.StatusOK || !strings.Contains(body, `<option value="Asia/Kolkata" selected>`) {
