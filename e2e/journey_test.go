@@ -28,8 +28,9 @@ const (
 )
 
 var (
-	webviewPath  = regexp.MustCompile(`^/connect/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-	unlockedAt   = regexp.MustCompile(`unlocked at \d{2}:\d{2} UTC`)
+	webviewPath = regexp.MustCompile(`^/connect/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	// The browser's zone is UTC here, on a 12- or 24-hour clock as its language asks.
+	unlockedAt   = regexp.MustCompile(`unlocked at \d{1,2}:\d{2}( [AP]M)? UTC`)
 	deviceIDHref = regexp.MustCompile(`^/devices/([0-9a-f-]{36})/unlock$`)
 )
 

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/auth"
@@ -36,7 +35,7 @@ func (h *Handlers) AccountsIndex(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := views.AccountsOverview{Unavailable: list.Unavailable}
 	for _, a := range list.Accounts {
-		v.Accounts = append(v.Accounts, accountCard(a))
+		v.Accounts = append(v.Accounts, accountCard(a, h.clockOf(r)))
 	}
 	h.render(w, r, http.StatusOK, views.AccountsPage(h.page(r, "Lock accounts"), v))
 	return nil
@@ -59,7 +58,7 @@ func (h *Handlers) ConfirmRemoveAccount(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	card := accountCard(a)
+	card := accountCard(a, h.clockOf(r))
 	h.render(w, r, http.StatusOK, views.RemoveAccountPage(h.page(r, "Remove "+card.Provider+" account"), card))
 	return nil
 }
@@ -76,15 +75,15 @@ func (h *Handlers) RemoveAccount(w http.ResponseWriter, r *http.Request) error {
 }
 
 // accountCard is an account as the pages show it.
-func accountCard(a accounts.Account) views.AccountCard {
+func accountCard(a accounts.Account, clock views.Clock) views.AccountCard {
 	base := "/accounts/" + url.PathEscape(a.ID)
 	c := views.AccountCard{
 		ID:           a.ID,
 		Provider:     firstNonEmpty(a.ProviderName, "Lock account "+shortID(a.ID)),
 		Login:        a.Login,
 		Gone:         a.Gone,
-		Connected:    formatWhen(a.CreatedAt),
-		ConnectedISO: a.CreatedAt.UTC().Format(time.RFC3339),
+		Connected:    clock.DateTime(a.CreatedAt),
+		ConnectedISO: views.ISO(a.CreatedAt),
 		ReconnectURL: base + "/reconnect",
 		RemoveURL:    base + "/remove",
 	}

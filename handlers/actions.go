@@ -32,7 +32,7 @@ func (h *Handlers) Lock(w http.ResponseWriter, r *http.Request) error {
 // page, which shows the same status.
 func (h *Handlers) respondAction(w http.ResponseWriter, r *http.Request, res locks.Result) error {
 	if wantsFragment(r) {
-		h.render(w, r, http.StatusOK, views.ActionStatus(actionFragment(res.Attempt, h.Now())))
+		h.render(w, r, http.StatusOK, views.ActionStatus(actionFragment(res.Attempt, h.Now(), h.clockOf(r))))
 		return nil
 	}
 	verb := map[string]string{store.ActionUnlock: "Unlock", store.ActionLock: "Lock"}[res.Attempt.Action]
@@ -52,9 +52,9 @@ func (h *Handlers) ActionStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !wantsFragment(r) {
-		http.Redirect(w, r, actionView(a, h.Now()).DeviceURL, http.StatusSeeOther)
+		http.Redirect(w, r, actionView(a, h.Now(), h.clockOf(r)).DeviceURL, http.StatusSeeOther)
 		return nil
 	}
-	h.render(w, r, http.StatusOK, views.ActionStatus(actionFragment(a, h.Now())))
+	h.render(w, r, http.StatusOK, views.ActionStatus(actionFragment(a, h.Now(), h.clockOf(r))))
 	return nil
 }

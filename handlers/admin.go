@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/views"
@@ -14,6 +13,7 @@ import (
 // records: this page never calls Seam.
 func (h *Handlers) AdminUsers(w http.ResponseWriter, r *http.Request) error {
 	users, err := h.Store.ListUsers(r.Context())
+	clock := h.clockOf(r)
 	if err != nil {
 		return err
 	}
@@ -22,7 +22,7 @@ func (h *Handlers) AdminUsers(w http.ResponseWriter, r *http.Request) error {
 		Detail: strconv.Itoa(len(users)) + " users listed"})
 	rows := make([]views.AdminUserRow, 0, len(users))
 	for _, u := range users {
-		row := adminUserRow(u.User)
+		row := adminUserRow(u.User, clock)
 		row.DeviceCount, row.AccountCount = u.DeviceCount, u.AccountCount
 		rows = append(rows, row)
 	}
@@ -50,7 +50,8 @@ func (h *Handlers) AdminUser(w http.ResponseWriter, r *http.Request) error {
 	h.audit(r, store.AuditEvent{SubjectUserID: target.ID, Action: store.AuditAdminViewUser, Outcome: store.OutcomeSuccess, Detail: detail})
 
 	base := "/admin/users/" + id
-	list, status, err := h.deviceList(ctx, w.Header(), target.ID, query)
+	clock := h.clockOf(r)
+	list, status, err := h.deviceList(ctx, w.Header(), target.ID, query, clock)
 	if err != nil {
 		return err
 	}
@@ -64,9 +65,8 @@ func (h *Handlers) AdminUser(w http.ResponseWriter, r *http.Request) error {
 	for _, d := range list.Devices {
 		names[d.ID] = d.Name
 	}
-	activity, err := h.activityList(ctx, target.ID, beforeCursor(r), names, func(before int64) string {
-		return withQuery(base, url.Values{"q": {list.Query}, "before": {strconv.FormatInt(before, 10)}})
-	}, withQuery(base, url.Values{"q": {list.Query}}))
+	f := parseTrailFilters(r, false)
+	activity, err := h.trailList(ctx, target.ID, f, names, clock, base)
 	if err != nil {
 		return err
 	}
@@ -74,12 +74,12 @@ func (h *Handlers) AdminUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page := views.AdminUserDetail{User: adminUserRow(target), Access: access, Devices: list, Activity: activity}
+	page := views.AdminUserDetail{User: adminUserRow(target, clock), Access: access, Devices: list, Activity: activity}
 	h.render(w, r, status, views.AdminUserPage(h.page(r, orDefault(target.Name, target.Email)), page))
 	return nil
 }
 
-func adminUserRow(u store.User) views.AdminUserRow {
+func adminUserRow(u store.User, clock views.Clock) views.AdminUserRow {
 	row := views.AdminUserRow{
 		ID:            u.ID,
 		URL:           "/admin/users/" + url.PathEscape(u.ID),
@@ -88,11 +88,9 @@ func adminUserRow(u store.User) views.AdminUserRow {
 		EmailVerified: u.EmailVerified,
 		IsAdmin:       u.IsAdmin,
 		Disabled:      u.Disabled(),
-		LastLogin:     formatWhen(u.LastLoginAt),
-		Created:       formatWhen(u.CreatedAt),
-	}
-	if !u.LastLoginAt.IsZero() {
-		row.LastLoginISO = u.LastLoginAt.UTC().Format(time.RFC3339)
+		LastLogin:     clock.DateTime(u.LastLoginAt),
+		LastLoginISO:  views.ISO(u.LastLoginAt),
+		Created:       clock.DateTime(u.CreatedAt),
 	}
 	return row
 }

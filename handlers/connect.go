@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/auth"
@@ -30,14 +29,15 @@ func (h *Handlers) ConnectIndex(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var v views.ConnectOverview
+	clock := h.clockOf(r)
 	for _, wv := range o.Webviews {
 		v.Attempts = append(v.Attempts, views.ConnectAttempt{
 			ID:          wv.ID,
 			Status:      views.WebviewStatus(wv.Status),
 			ContinueURL: connectWindowURL(wv.ID),
-			Started:     formatWhen(wv.CreatedAt),
-			StartedISO:  wv.CreatedAt.UTC().Format(time.RFC3339),
-			Updated:     formatWhen(wv.UpdatedAt),
+			Started:     clock.DateTime(wv.CreatedAt),
+			StartedISO:  views.ISO(wv.CreatedAt),
+			Updated:     clock.DateTime(wv.UpdatedAt),
 			Message:     connectFailureText(wv.ErrorCode, wv.ErrorMessage),
 		})
 	}
@@ -45,8 +45,8 @@ func (h *Handlers) ConnectIndex(w http.ResponseWriter, r *http.Request) error {
 		v.Accounts = append(v.Accounts, views.LockAccount{
 			Label:        accounts.AccountLabel(a.ID),
 			DeviceCount:  a.DeviceCount,
-			Connected:    formatWhen(a.CreatedAt),
-			ConnectedISO: a.CreatedAt.UTC().Format(time.RFC3339),
+			Connected:    clock.DateTime(a.CreatedAt),
+			ConnectedISO: views.ISO(a.CreatedAt),
 		})
 	}
 	h.render(w, r, http.StatusOK, views.ConnectPage(h.page(r, "Connect a lock account"), v))

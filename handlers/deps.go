@@ -25,4 +25,7 @@ type Store interface {
 
 	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, int64, error)
 	EachAudit(ctx context.Context, userID string, fn func(store.AuditEvent) error) error
+	Trail(ctx context.Context, q store.TrailQuery) ([]store.TrailEntry, bool, error)
+	EachTrail(ctx context.Context, userID string, fn func(store.TrailEntry) error) error
+	SetUserTimeZone(ctx context.Context, userID, zone string) error
 }

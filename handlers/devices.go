@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -21,7 +22,7 @@ const maxQueryLen = 100
 // Devices lists the signed-in user's devices, filtered by name with ?q=.
 func (h *Handlers) Devices(w http.ResponseWriter, r *http.Request) error {
 	user := currentUser(r)
-	list, status, err := h.deviceList(r.Context(), w.Header(), user.ID, r.URL.Query().Get("q"))
+	list, status, err := h.deviceList(r.Context(), w.Header(), user.ID, r.URL.Query().Get("q"), h.clockOf(r))
 	if err != nil {
 		return err
 	}
@@ -41,7 +42,7 @@ func (h *Handlers) Devices(w http.ResponseWriter, r *http.Request) error {
 // deviceList builds the device list of a user. A Seam outage or rate limit is shown
 // on the page (with its status, and Retry-After in header) rather than as an error
 // page, so the rest of the page and the way to retry stay in view.
-func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, query string) (views.DeviceList, int, error) {
+func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, query string, clock views.Clock) (views.DeviceList, int, error) {
 	query = strings.TrimSpace(query)
 	if len(query) > maxQueryLen {
 		query = query[:maxQueryLen]
@@ -73,7 +74,7 @@ func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, q
 			continue
 		}
 		if a, ok := latest[d.DeviceID]; ok {
-			v.Action = actionView(a, now)
+			v.Action = actionView(a, now, clock)
 		}
 		withControls(&v, d, allowance)
 		shown = append(shown, v)
@@ -98,17 +99,22 @@ func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, q
 // recentActionWindow is how long a finished action stays shown beside its device.
 const recentActionWindow = 5 * time.Minute
 
-// Device shows one device: status, capabilities, problems and recent activity.
+// Device shows one device: status, capabilities, problems and a page of its activity.
 func (h *Handlers) Device(w http.ResponseWriter, r *http.Request) error {
 	user := currentUser(r)
 	d, err := h.Locks.CopiedDevice(r.Context(), user, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	page, err := h.devicePage(r.Context(), user, d)
+	f := parseTrailFilters(r, false)
+	if f.notice != "" {
+		h.Log.InfoContext(r.Context(), "device activity query ignored", "query", r.URL.RawQuery)
+	}
+	page, err := h.devicePage(r.Context(), user, d, h.clockOf(r), f.cursor)
 	if err != nil {
 		return err
 	}
+	page.Activity.Notice = f.notice
 	p := h.page(r, page.Device.Name)
 	if page.Device.Action.Pending() {
 		p.Refresh = pendingRefresh
@@ -121,7 +127,9 @@ func (h *Handlers) Device(w http.ResponseWriter, r *http.Request) error {
 // itself in a browser without JavaScript.
 const pendingRefresh = 3
 
-func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Device) (views.DeviceDetail, error) {
+// devicePage is the device page at a page of its activity. The newest page also shows
+// the lock's own recent history from Seam, and is the one live updates replace.
+func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Device, clock views.Clock, cursor trailCursor) (views.DeviceDetail, error) {
 	userID := user.ID
 	v := deviceView(d)
 	now := h.Now()
@@ -130,7 +138,7 @@ func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Devic
 		return views.DeviceDetail{}, err
 	}
 	if len(attempts) == 1 && now.Sub(attempts[0].CreatedAt) < recentActionWindow {
-		v.Action = actionView(attempts[0], now)
+		v.Action = actionView(attempts[0], now, clock)
 	}
 	allowance, err := h.Locks.ActionAllowance(ctx, userID)
 	if err != nil {
@@ -138,29 +146,50 @@ func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Devic
 	}
 	withControls(&v, d, allowance)
 	page := views.DeviceDetail{Device: v, Rename: renameForm(v)}
-	events, _, err := h.Store.ListAudit(ctx, store.AuditQuery{UserID: userID, DeviceID: d.DeviceID, Limit: 20})
+	names := map[string]string{d.DeviceID: v.Name}
+	list, err := h.trailList(ctx, userID, trailFilters{cursor: cursor, device: d.DeviceID}, names, clock, v.URL)
 	if err != nil {
 		return page, err
 	}
-	names := map[string]string{d.DeviceID: v.Name}
-	for _, e := range events {
-		page.Activity = append(page.Activity, activityEntry(e, names))
+	// The device is in the page's address already.
+	list.OlderURL, list.NewerURL, list.NewestURL = dropDeviceParam(list.OlderURL), dropDeviceParam(list.NewerURL), dropDeviceParam(list.NewestURL)
+	if cursor == (trailCursor{}) {
+		list.LiveID = "activity-" + d.DeviceID
+		seamEvents, err := h.Locks.LockHistory(ctx, user, d.DeviceID, 20)
+		if err != nil {
+			h.Log.WarnContext(ctx, "device events unavailable", "device_id", d.DeviceID, "error", err)
+			page.EventsUnavailable = true
+		}
+		// Seam's events as far back as this page goes (all of them when it is the only page).
+		var oldest time.Time
+		if list.OlderURL != "" && len(list.Entries) > 0 {
+			oldest = list.Entries[len(list.Entries)-1].Time
+		}
+		for _, e := range seamEvents {
+			if !e.OccurredAt.Before(oldest) {
+				list.Entries = append(list.Entries, seamEventEntry(e, v.Name, clock))
+			}
+		}
+		// Newest first. Within one second (an unlock and its result often are) the order
+		// is the one things happened in, not "ours first".
+		slices.SortStableFunc(list.Entries, func(a, b views.ActivityEntry) int { return b.Time.Compare(a.Time) })
 	}
-	seamEvents, err := h.Locks.LockHistory(ctx, user, d.DeviceID, 20)
-	if err != nil {
-		h.Log.WarnContext(ctx, "device events unavailable", "device_id", d.DeviceID, "error", err)
-		page.EventsUnavailable = true
-	}
-	for _, e := range seamEvents {
-		page.Activity = append(page.Activity, seamEventEntry(e, v.Name))
-	}
-	// Newest first. Within one second (an unlock and its result often are) the order
-	// is the one things happened in, not "ours first".
-	slices.SortStableFunc(page.Activity, func(a, b views.ActivityEntry) int { return b.Time.Compare(a.Time) })
-	if len(page.Activity) > 30 {
-		page.Activity = page.Activity[:30]
-	}
+	page.Activity = list
 	return page, nil
+}
+
+// dropDeviceParam takes the (empty) filters out of a device page's link.
+func dropDeviceParam(u string) string {
+	path, query, ok := strings.Cut(u, "?")
+	if !ok {
+		return u
+	}
+	v, err := url.ParseQuery(query)
+	if err != nil {
+		return u
+	}
+	v.Del("device")
+	return withQuery(path, v)
 }
 
 // ConfirmUnlock is the no-JavaScript confirmation page for an unlock. It refuses, as

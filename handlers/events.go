@@ -98,7 +98,7 @@ func (h *Handlers) LiveEvents(w http.ResponseWriter, r *http.Request) {
 			if len(devices) == 0 {
 				continue
 			}
-			html, err := h.liveFragments(ctx, user, devices)
+			html, err := h.liveFragments(ctx, user, h.clockOf(r), devices)
 			if err != nil {
 				h.Log.WarnContext(ctx, "live update", "error", err)
 				continue
@@ -111,7 +111,7 @@ func (h *Handlers) LiveEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // liveFragments renders what changed for the user's open pages.
-func (h *Handlers) liveFragments(ctx context.Context, user store.User, deviceIDs []string) (string, error) {
+func (h *Handlers) liveFragments(ctx context.Context, user store.User, clock views.Clock, deviceIDs []string) (string, error) {
 	var ids []string
 	for _, id := range deviceIDs {
 		if id == events.AllDevices {
@@ -139,7 +139,7 @@ func (h *Handlers) liveFragments(ctx context.Context, user store.User, deviceIDs
 		if err != nil {
 			return "", fmt.Errorf("live device %s: %w", id, err)
 		}
-		page, err := h.devicePage(ctx, user, d)
+		page, err := h.devicePage(ctx, user, d, clock, trailCursor{})
 		if err != nil {
 			return "", err
 		}

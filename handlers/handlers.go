@@ -161,7 +161,18 @@ func (h *Handlers) frame(r *http.Request, title string) views.Page {
 	if u, ok := auth.UserFrom(r.Context()); ok {
 		p.User = &views.User{ID: u.ID, Name: u.Name, Email: u.Email, IsAdmin: u.IsAdmin}
 	}
+	p.Clock = h.clockOf(r)
 	return p
+}
+
+// clockOf is how the signed-in user reads times: their zone (UTC until known) and
+// their browser's 12- or 24-hour custom.
+func (h *Handlers) clockOf(r *http.Request) views.Clock {
+	var zone string
+	if u, ok := auth.UserFrom(r.Context()); ok {
+		zone = u.TimeZone
+	}
+	return views.NewClock(zone, r.Header.Get("Accept-Language"))
 }
 
 // render writes c with status. The component is rendered into a buffer first, so a

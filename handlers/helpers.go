@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/store"
@@ -27,15 +26,6 @@ func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" 
 // boosted link or form (hx-boost) swaps the whole body: it wants what a browser without
 // JavaScript gets, page or redirect.
 func wantsFragment(r *http.Request) bool { return isHTMX(r) && r.Header.Get("HX-Boosted") != "true" }
-
-// beforeCursor is the activity page cursor from ?before=, or 0 for the newest page.
-func beforeCursor(r *http.Request) int64 {
-	n, err := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
-}
 
 // withQuery is path with the non-empty values as its query string.
 func withQuery(path string, values url.Values) string {
@@ -78,12 +68,4 @@ func lockCount(n int) string {
 		return "1 lock"
 	}
 	return strconv.Itoa(n) + " locks"
-}
-
-// formatWhen is how pages show a moment.
-func formatWhen(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.UTC().Format("Jan 2, 2006 15:04 UTC")
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latchkey/latchkey/activity"
 	"github.com/latchkey/latchkey/locks"
 	"github.com/latchkey/latchkey/seam"
 	"github.com/latchkey/latchkey/store"
@@ -159,8 +160,8 @@ const actionPollBound = 20 * time.Second
 // actionFragment is an action as an htmx answer shows it: once it succeeded, it also
 // updates the device's lock badge out of band. (Pages and live updates render the
 // badge from the device's state instead.)
-func actionFragment(a store.ActionAttempt, now time.Time) views.Action {
-	v := *actionView(a, now)
+func actionFragment(a store.ActionAttempt, now time.Time, clock views.Clock) views.Action {
+	v := *actionView(a, now, clock)
 	if a.Status == store.AttemptSuccess {
 		v.BadgeID = badgeID(a.DeviceID)
 		v.BadgeState = map[bool]views.LockState{true: views.LockUnlocked, false: views.LockLocked}[a.Action == store.ActionUnlock]
@@ -169,7 +170,7 @@ func actionFragment(a store.ActionAttempt, now time.Time) views.Action {
 }
 
 // actionView is an action as its status fragment shows it.
-func actionView(a store.ActionAttempt, now time.Time) *views.Action {
+func actionView(a store.ActionAttempt, now time.Time, clock views.Clock) *views.Action {
 	deviceURL := "/devices/" + url.PathEscape(a.DeviceID)
 	v := &views.Action{
 		Door:      orDefault(a.DeviceName, "The lock"),
@@ -191,7 +192,7 @@ func actionView(a store.ActionAttempt, now time.Time) *views.Action {
 		v.State = views.ActionSucceeded
 		v.Text = orDefault(a.DeviceName, "The lock") + " " + map[bool]string{true: "unlocked", false: "locked"}[unlock]
 		if a.FinishedAt != nil {
-			v.Text += " at " + a.FinishedAt.UTC().Format("15:04 UTC")
+			v.Text += " at " + clock.TimeOfDay(*a.FinishedAt)
 		}
 	case store.AttemptTimeout:
 		v.State, v.Text = views.ActionUncertain, "No answer from the lock in time. Check the lock before trying again."
@@ -202,81 +203,48 @@ func actionView(a store.ActionAttempt, now time.Time) *views.Action {
 	case store.AttemptNotSent:
 		v.State, v.Text = views.ActionFailed, strings.ToUpper(verb[:1])+verb[1:]+" not sent: "+orDefault(a.Error, "nothing was done.")
 	default:
-		v.State, v.Text = views.ActionFailed, "Could not "+verb+": "+orDefault(a.Error, "the lock did not respond")
+		v.State, v.Text = views.ActionFailed, "Could not "+verb+": "+orDefault(activity.Reason(a.Error), "The lock did not respond.")
 	}
 	return v
 }
 
-// auditWords are audit actions in the words the activity pages show.
-var auditWords = map[string]string{
-	store.AuditLogin:                   "Signed in",
-	store.AuditLogout:                  "Signed out",
-	store.AuditCallbackFailed:          "Sign-in failed",
-	store.AuditAdminViewUser:           "Admin viewed this account",
-	store.AuditAdminListUsers:          "Listed every customer",
-	store.AuditAdminExportActivity:     "Admin exported this account's activity",
-	store.AuditAdminAccessDenied:       "Admin page refused",
-	store.AuditAccessDenied:            "Access refused",
-	store.AuditConnectStarted:          "Started connecting a lock account",
-	store.AuditConnectCompleted:        "Connected a lock account",
-	store.AuditConnectFailed:           "Connecting a lock account failed",
-	store.AuditAccountReconnect:        "Started reconnecting a lock account",
-	store.AuditAccountRemoved:          "Removed a lock account",
-	store.AuditAccountRemoveFailed:     "Removing a lock account failed",
-	store.AuditDeviceRenamed:           "Renamed",
-	store.AuditDeviceRenameFailed:      "Renaming failed",
-	store.AuditDeviceUnlockRequested:   "Unlock requested",
-	store.AuditDeviceLockRequested:     "Lock requested",
-	store.AuditDeviceUnlockSucceeded:   "Unlocked",
-	store.AuditDeviceUnlockFailed:      "Unlock failed",
-	store.AuditDeviceLockSucceeded:     "Locked",
-	store.AuditDeviceLockFailed:        "Lock failed",
-	store.AuditDeviceUnlockSent:        "Unlock sent to the lock service",
-	store.AuditDeviceLockSent:          "Lock sent to the lock service",
-	store.AuditDeviceActionTimeout:     "No answer from the lock in time",
-	store.AuditDeviceActionUnknown:     "Outcome unknown: check the door",
-	store.AuditDeviceActionNotSent:     "Not sent",
-	store.AuditDeviceActionRateLimited: "Too many requests: refused",
-	store.AuditDeviceActionDisabled:    "Refused: account disabled",
-	store.AuditLogoutEverywhere:        "Signed out everywhere",
-	store.AuditLoginRefusedDisabled:    "Sign-in refused: account disabled",
-	store.AuditSessionEnded:            "Ended a session",
-	store.AuditSessionEndedOthers:      "Ended all other sessions",
-	store.AuditAdminSessionsEnded:      "Admin ended all sessions",
-	store.AuditAdminUserDisabled:       "Admin disabled the account",
-	store.AuditAdminUserEnabled:        "Admin enabled the account",
-	store.AuditAdminDisableRefused:     "Admin action refused",
-}
-
-// activityEntry is one audit event as the activity pages show it.
-func activityEntry(e store.AuditEvent, deviceNames map[string]string) views.ActivityEntry {
-	what, ok := auditWords[e.Action]
-	if !ok {
-		what = e.Action
-	}
+// trailEntry is one entry of viewerID's trail as the activity pages show it.
+func trailEntry(e store.TrailEntry, viewerID string, deviceNames map[string]string, clock views.Clock) views.ActivityEntry {
+	words := activity.Describe(e, viewerID)
 	// The name recorded with the event first: the device may be gone or renamed since.
 	device := e.DeviceName
+	if device == "" && e.Attempt != nil {
+		device = e.Attempt.DeviceName
+	}
 	if device == "" {
 		device = deviceNames[e.DeviceID]
 	}
 	if device == "" && e.DeviceID != "" {
 		device = "Lock " + shortID(e.DeviceID)
 	}
+	detail := words.Reason
+	if detail == "" && e.Attempt == nil && showsDetail[e.Action] {
+		detail = e.Detail
+	}
 	return views.ActivityEntry{
 		Time:    e.At,
-		At:      e.At.UTC().Format("Jan 2, 2006 15:04 UTC"),
-		ISOTime: e.At.UTC().Format(time.RFC3339),
-		What:    what,
+		At:      clock.DateTime(e.At),
+		ISOTime: views.ISO(e.At),
+		What:    words.What,
 		Device:  device,
-		Outcome: views.Outcome(e.Outcome),
-		Detail:  e.Detail,
+		Outcome: views.Outcome(words.Outcome),
+		Result:  words.Result,
+		Detail:  detail,
 		Account: e.AccountName,
 		Source:  "Latchkey",
 	}
 }
 
+// showsDetail are the events whose recorded detail is worded for the customer.
+var showsDetail = map[string]bool{store.AuditConnectCompleted: true, store.AuditLogin: true}
+
 // seamEventEntry is one of Seam's lock events as the device page shows it.
-func seamEventEntry(e seam.Event, deviceName string) views.ActivityEntry {
+func seamEventEntry(e seam.Event, deviceName string, clock views.Clock) views.ActivityEntry {
 	what := map[string]string{seam.EventLockLocked: "Locked", seam.EventLockUnlocked: "Unlocked"}[e.EventType]
 	if what == "" {
 		what = e.EventType
@@ -286,11 +254,12 @@ func seamEventEntry(e seam.Event, deviceName string) views.ActivityEntry {
 	}
 	return views.ActivityEntry{
 		Time:    e.OccurredAt,
-		At:      e.OccurredAt.UTC().Format("Jan 2, 2006 15:04 UTC"),
-		ISOTime: e.OccurredAt.UTC().Format(time.RFC3339),
+		At:      clock.DateTime(e.OccurredAt),
+		ISOTime: views.ISO(e.OccurredAt),
 		What:    what,
 		Device:  deviceName,
 		Outcome: views.OutcomeSucceeded,
+		Result:  "Done",
 		Source:  "Seam",
 	}
 }

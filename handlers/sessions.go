@@ -40,6 +40,7 @@ func (h *Handlers) SessionsPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	clock := h.clockOf(r)
 	rows := make([]views.SessionRow, 0, len(list))
 	for _, s := range list {
 		row := views.SessionRow{
@@ -48,8 +49,8 @@ func (h *Handlers) SessionsPage(w http.ResponseWriter, r *http.Request) error {
 			Address:   s.ClientAddr,
 			Current:   s.Current,
 		}
-		row.Started, row.StartedISO = whenAndISO(s.CreatedAt, "before this release")
-		row.LastSeen, row.LastSeenISO = whenAndISO(s.LastSeenAt, "unknown")
+		row.Started, row.StartedISO = whenAndISO(clock, s.CreatedAt, "before this release")
+		row.LastSeen, row.LastSeenISO = whenAndISO(clock, s.LastSeenAt, "unknown")
 		if s.PublicID != "" {
 			row.EndURL = "/sessions/" + url.PathEscape(s.PublicID) + "/end"
 		}
@@ -128,7 +129,7 @@ func (h *Handlers) adminAccess(r *http.Request, admin, target store.User) (views
 		EnableURL:      base + "/enable",
 	}
 	if target.DisabledAt != nil {
-		a.DisabledAt, a.DisabledAtISO = whenAndISO(*target.DisabledAt, "")
+		a.DisabledAt, a.DisabledAtISO = whenAndISO(h.clockOf(r), *target.DisabledAt, "")
 		return a, nil
 	}
 	sessions, err := h.SessionControl.List(r.Context(), target, "")
@@ -218,11 +219,11 @@ func (h *Handlers) EnableUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 // whenAndISO is a time as pages show it and for <time datetime>; unknown for zero.
-func whenAndISO(t time.Time, unknown string) (string, string) {
+func whenAndISO(clock views.Clock, t time.Time, unknown string) (string, string) {
 	if t.IsZero() {
 		return unknown, ""
 	}
-	return formatWhen(t), t.UTC().Format(time.RFC3339)
+	return clock.DateTime(t), views.ISO(t)
 }
 
 func plural(n int, noun string) string {

@@ -240,9 +240,14 @@ func failedSend(err error) (status, reason string) {
 	return store.AttemptError, reason
 }
 
+// seamAttemptReason is why Seam ended an attempt in error: its message, or its error
+// type (a code the activity pages put in words), or "no response".
 func seamAttemptReason(sa *seam.ActionAttempt) string {
 	if sa.Error != nil && sa.Error.Message != "" {
 		return sa.Error.Message
+	}
+	if sa.Error != nil && sa.Error.Type != "" {
+		return sa.Error.Type
 	}
 	return reasonNoResponse
 }

@@ -20,6 +20,7 @@ const (
 	AuditAdminListUsers          = "admin.list_users"
 	AuditAdminExportActivity     = "admin.export_activity"
 	AuditAdminAccessDenied       = "admin.access_denied"
+	AuditExportActivity          = "activity.export"
 	AuditAccessDenied            = "access.denied"
 	AuditConnectStarted          = "connect.started"
 	AuditConnectCompleted        = "connect.completed"

@@ -67,7 +67,7 @@ func (s *Sessions) FindCtx(ctx context.Context, token string) ([]byte, bool, err
 	row := s.db.queryRowCached(ctx, `
 SELECT COALESCE(u.id, ''), COALESCE(u.issuer, ''), COALESCE(u.subject, ''), COALESCE(u.email, ''),
        COALESCE(u.email_verified, FALSE), COALESCE(u.name, ''), COALESCE(u.is_admin, FALSE),
-       COALESCE(u.created_at, s.expiry), COALESCE(u.last_login_at, s.expiry), u.disabled_at, s.data
+       COALESCE(u.created_at, s.expiry), COALESCE(u.last_login_at, s.expiry), COALESCE(u.time_zone, ''), u.disabled_at, s.data
 FROM sessions s LEFT JOIN users u ON u.id = s.user_id
 WHERE s.token = $1 AND s.expiry > $2`,
 		token, formatTime(time.Now()))

@@ -23,6 +23,9 @@ type User struct {
 	LastLoginAt   time.Time
 	// DisabledAt is when an admin disabled the user; nil while they may sign in.
 	DisabledAt *time.Time
+	// TimeZone is the IANA zone pages show times in; "" until the browser reports it
+	// or the user chooses one (pages then show UTC, labelled).
+	TimeZone string
 }
 
 // Disabled reports whether an admin disabled the user: they cannot sign in, have no
@@ -46,7 +49,7 @@ type UserSummary struct {
 	AccountCount int
 }
 
-const userColumns = `id, issuer, subject, email, email_verified, name, is_admin, created_at, last_login_at`
+const userColumns = `id, issuer, subject, email, email_verified, name, is_admin, created_at, last_login_at, time_zone`
 
 // userSelect is what scanUser reads: userColumns and whether the user is disabled.
 const userSelect = userColumns + `, disabled_at`
@@ -61,7 +64,7 @@ func (db *DB) UpsertUserAtLogin(ctx context.Context, l Login, now time.Time) (Us
 	at := formatTime(nowOr(now))
 	row := db.sql.QueryRowContext(ctx, `
 INSERT INTO users (`+userColumns+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, '')
 ON CONFLICT (issuer, subject) DO UPDATE SET
     email = excluded.email,
     email_verified = excluded.email_verified,
@@ -90,11 +93,27 @@ func (db *DB) UserByID(ctx context.Context, id string) (User, error) {
 	return u, nil
 }
 
+// SetUserTimeZone remembers the IANA zone the user's pages show times in ("" forgets
+// it). The caller validates the name; an unknown user is ErrNotFound.
+func (db *DB) SetUserTimeZone(ctx context.Context, userID, zone string) error {
+	res, err := db.sql.ExecContext(ctx, `UPDATE users SET time_zone = $1 WHERE id = $2`, clean(zone, maxTimeZoneBytes), userID)
+	if err != nil {
+		return fmt.Errorf("set time zone of %s: %w", userID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("set time zone of %s: %w", userID, ErrNotFound)
+	}
+	return nil
+}
+
+// maxTimeZoneBytes bounds a stored zone name (the longest IANA name is about 30).
+const maxTimeZoneBytes = 64
+
 // ListUsers returns every user ordered by email, with their connected
 // accounts and devices counted in the same query.
 func (db *DB) ListUsers(ctx context.Context) ([]UserSummary, error) {
 	rows, err := db.sql.QueryContext(ctx, `
-SELECT u.id, u.issuer, u.subject, u.email, u.email_verified, u.name, u.is_admin, u.created_at, u.last_login_at, u.disabled_at,
+SELECT u.id, u.issuer, u.subject, u.email, u.email_verified, u.name, u.is_admin, u.created_at, u.last_login_at, u.time_zone, u.disabled_at,
        COALESCE(a.devices, 0), COALESCE(a.accounts, 0)
 FROM users u
 LEFT JOIN (
@@ -158,7 +177,7 @@ func scanUser(s scanner, extra ...any) (User, error) {
 		disabled           sql.NullString
 	}
 	u := &v.u
-	dest := append([]any{&u.ID, &u.Issuer, &u.Subject, &u.Email, &u.EmailVerified, &u.Name, &u.IsAdmin, &v.created, &v.lastLogin, &v.disabled}, extra...)
+	dest := append([]any{&u.ID, &u.Issuer, &u.Subject, &u.Email, &u.EmailVerified, &u.Name, &u.IsAdmin, &v.created, &v.lastLogin, &u.TimeZone, &v.disabled}, extra...)
 	if err := s.Scan(dest...); err != nil {
 		return User{}, err
 	}

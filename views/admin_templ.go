@@ -352,7 +352,7 @@ func AdminUserPage(p Page, d AdminUserDetail) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = ActivityPager(d.Activity).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = ActivityPager(d.Activity, true).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

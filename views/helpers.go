@@ -139,3 +139,11 @@ func controlClass(c Control) string {
 	}
 	return "btn-secondary"
 }
+
+// zoneNote says which zone the page's times are in.
+func zoneNote(c Clock) string {
+	if c.Loc == nil {
+		return "Times are in UTC."
+	}
+	return "Times are in " + c.Loc.String() + "."
+}

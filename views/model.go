@@ -22,6 +22,8 @@ type Page struct {
 	// JavaScript (a <meta> inside <noscript>): pending pages only, which scripts keep
 	// up to date otherwise.
 	Refresh int
+	// Clock is how the viewer reads times (their zone; UTC, labelled, until known).
+	Clock Clock
 }
 
 // User is the signed-in user as the navigation shows them.
@@ -45,6 +47,8 @@ type Assets struct {
 	Connect string
 	// Icon is the site icon (an SVG; /favicon.ico serves the same for older browsers).
 	Icon string
+	// TimeZone reports the browser's time zone once (js/timezone.js).
+	TimeZone string
 }
 
 // ErrorView is a status page: 404, 405, 500 and every other failure a user may meet.
@@ -158,14 +162,17 @@ const (
 	DoorClosed     DoorState = "closed"
 )
 
-// Outcome is how an audited event ended, as the activity badges show it.
+// Outcome is how an activity entry ended, as its badge's colour shows it.
 type Outcome string
 
-// The outcomes of audited events.
+// The outcomes of activity entries.
 const (
-	OutcomeSucceeded Outcome = "success"
-	OutcomeRefused   Outcome = "denied"
-	OutcomeFailed    Outcome = "failure"
+	OutcomeSucceeded  Outcome = "succeeded"
+	OutcomeRefused    Outcome = "refused"
+	OutcomeFailed     Outcome = "failed"
+	OutcomeUnknown    Outcome = "unknown"
+	OutcomeNotSent    Outcome = "not_sent"
+	OutcomeInProgress Outcome = "in_progress"
 )
 
 // ActionState is how far a lock or unlock got, as a page shows it.
@@ -224,11 +231,11 @@ type DeviceList struct {
 	BaseURL string
 }
 
-// DeviceDetail is one device with its recent activity.
+// DeviceDetail is one device with a page of its activity.
 type DeviceDetail struct {
 	Device   Device
 	Rename   RenameForm
-	Activity []ActivityEntry
+	Activity ActivityList
 	// EventsUnavailable is set when Seam's event history could not be read.
 	EventsUnavailable bool
 }
@@ -243,7 +250,10 @@ type ActivityEntry struct {
 	What    string
 	Device  string
 	Outcome Outcome
-	Detail  string
+	// Result is the outcome in words ("Unlocked", "Failed", "Outcome unknown").
+	Result string
+	// Detail says why, or more.
+	Detail string
 	// Account is the connected account the entry concerns, as it was labelled then.
 	Account string
 	// Source is "Latchkey" or "Seam".
@@ -341,13 +351,45 @@ type ConnectOutcome struct {
 	Progress ConnectProgress
 }
 
-// ActivityList is one page of an audit trail with its navigation.
+// ActivityList is one page of an activity trail with its navigation.
 type ActivityList struct {
 	Entries []ActivityEntry
-	// OlderURL is the next page ("" on the last); NewestURL goes back to the first page
-	// ("" when this is the first).
+	// OlderURL and NewerURL are the neighbouring pages ("" when there is none);
+	// NewestURL goes back to the first page ("" when this is the first).
 	OlderURL  string
+	NewerURL  string
 	NewestURL string
+	// Notice says a filter or cursor in the address was not understood and ignored.
+	Notice string
+	// Filter is the filter form (nil: none).
+	Filter *ActivityFilter
+	// LiveID is the id live updates replace (only the newest page has it); "" = none.
+	LiveID string
+}
+
+// ActivityFilter is the activity filter form: by device and by outcome.
+type ActivityFilter struct {
+	Action   string
+	Device   string
+	Devices  []Option
+	Outcome  string
+	Outcomes []Option
+	// ExportURL downloads the whole trail as CSV.
+	ExportURL string
+}
+
+// Option is one choice of a select.
+type Option struct {
+	Value string
+	Label string
+}
+
+// SettingsPage is /settings: the time zone pages use.
+type SettingsPage struct {
+	// Zone is the chosen IANA zone, "" when unset (UTC).
+	Zone   string
+	Zones  []Option
+	Notice string
 }
 
 // AdminUserRow is one user in the admin's user table. Counts are Latchkey's records.

@@ -86,12 +86,13 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		return nil, fmt.Errorf("static files: %w", err)
 	}
 	h.Assets = views.Assets{
-		CSS:     a.static.URL("css/app.css"),
-		HTMX:    a.static.URL("js/htmx.min.js"),
-		SSE:     a.static.URL("js/htmx-ext-sse.min.js"),
-		Connect: a.static.URL("js/connect.js"),
-		Icon:    a.static.URL("img/favicon.svg"),
-		Scripts: []string{a.static.URL("js/focus.js")},
+		CSS:      a.static.URL("css/app.css"),
+		HTMX:     a.static.URL("js/htmx.min.js"),
+		SSE:      a.static.URL("js/htmx-ext-sse.min.js"),
+		Connect:  a.static.URL("js/connect.js"),
+		Icon:     a.static.URL("img/favicon.svg"),
+		TimeZone: a.static.URL("js/timezone.js"),
+		Scripts:  []string{a.static.URL("js/focus.js")},
 	}
 
 	sessionKey := cfg.SessionKey

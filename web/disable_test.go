@@ -158,7 +158,7 @@ func TestAdminDisablesAcrossInstances(t *testing.T) {
 	}
 
 	// Both trails tell it, each from its side.
-	if _, body := a.Get(t, alice.c, "/activity"); !strings.Contains(body, "Admin disabled the account") || !strings.Contains(body, "Sign-in refused: account disabled") {
+	if _, body := a.Get(t, alice.c, "/activity"); !strings.Contains(body, "An administrator disabled this account") || !strings.Contains(body, "This account is disabled.") {
 		t.Error("alice's activity does not show the disabling and the refused sign-in")
 	}
 	if _, body := b.Get(t, admin.c, "/activity"); !strings.Contains(body, "Disabled a customer&#39;s account") && !strings.Contains(body, "Disabled a customer's account") {

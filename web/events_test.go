@@ -120,20 +120,21 @@ func TestActivityInTheOrderItHappened(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("device page: %d", res.StatusCode)
 	}
-	var what []string
+	var what, results []string
 	for _, tr := range htmltest.Find(parseDoc(t, body), htmltest.ByTag(atom.Tr)) {
-		if tds := htmltest.Find(tr, htmltest.ByTag(atom.Td)); len(tds) > 1 {
+		if tds := htmltest.Find(tr, htmltest.ByTag(atom.Td)); len(tds) > 2 {
 			what = append(what, htmltest.Text(tds[1]))
+			results = append(results, htmltest.Text(tds[2]))
 		}
 	}
 	if len(what) == 0 || what[0] != "Locked (manual)" {
 		t.Errorf("activity, newest first: %q; want the lock at the door on top", what)
 	}
-	// Our record of the unlock's success comes after Seam's unlock event, before the lock.
-	// (Our row's detail says how we learned it: Seam's event or the action's status.)
-	succeeded := slices.IndexFunc(what, func(w string) bool { return w == "Unlocked" || strings.HasPrefix(w, "Unlocked The lock") })
+	// Our one entry for the unlock is at its request, before Seam's unlock event, and
+	// says how it ended.
+	requested := slices.Index(what, "Unlock requested")
 	remote := slices.Index(what, "Unlocked (remote)")
-	if succeeded < 0 || remote < 0 || !(0 < succeeded && succeeded < remote) {
-		t.Errorf("activity, newest first: %q; want Locked (manual), Unlocked, …, Unlocked (remote)", what)
+	if requested < 0 || remote < 0 || !(0 < remote && remote < requested) || results[requested] != "Unlocked" {
+		t.Errorf("activity, newest first: %q %q; want Locked (manual), Unlocked (remote), Unlock requested → Unlocked", what, results)
 	}
 }

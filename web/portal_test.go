@@ -1074,7 +1074,7 @@ func TestActivity(t *testing.T) {
 			name := strings.Split(u.user.Email, "@")[0]
 			if err := p.DB.AppendAudit(t.Context(), store.AuditEvent{
 				At: start.Add(time.Duration(i) * time.Second), ActorID: u.user.ID, SubjectUserID: u.user.ID,
-				Action: store.AuditAccessDenied, Outcome: store.OutcomeDenied, Detail: fmt.Sprintf("%s event %02d", name, i),
+				Action: store.AuditConnectCompleted, Outcome: store.OutcomeSuccess, Detail: fmt.Sprintf("%s event %02d", name, i),
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -1116,9 +1116,9 @@ func TestActivity(t *testing.T) {
 			t.Errorf("alice's activity page %d mentions bob", page)
 		}
 		links := htmltest.Find(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Text(n) == "Older →" })
-		newest := htmltest.Find(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Text(n) == "← Newest" })
+		newest := htmltest.Find(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && htmltest.Text(n) == "« Newest" })
 		if (page > 1) != (len(newest) == 1) {
-			t.Errorf("page %d: %d \"← Newest\" links", page, len(newest))
+			t.Errorf("page %d: %d \"« Newest\" links", page, len(newest))
 		}
 		path = ""
 		if len(links) == 1 {

@@ -66,6 +66,12 @@ func (a *App) routes() http.Handler {
 
 	// The user's own audit trail.
 	mux.Handle("GET /activity", protected(h.Activity))
+	mux.Handle("GET /activity.csv", protected(h.ExportActivityCSV))
+
+	// The user's settings: the time zone pages show times in (also reported by the
+	// browser's script, once).
+	mux.Handle("GET /settings", protected(h.Settings))
+	mux.Handle("POST /settings/timezone", protected(h.SetTimeZone))
 
 	// The user's sessions, named by public id (never the token: paths are logged).
 	mux.Handle("GET /sessions", protected(h.SessionsPage))
