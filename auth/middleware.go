@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/alexedwards/scs/v2"
 
@@ -138,6 +139,27 @@ func SignIn(ctx context.Context, sm *scs.SessionManager, userID, rawIDToken stri
 	sm.Put(ctx, sessionUserID, userID)
 	sm.Put(ctx, sessionIDToken, rawIDToken)
 	return nil
+}
+
+// RememberIdPSession keeps, with the session just started, the IdP's session id (sid,
+// which a back-channel logout names) and when the user authenticated there (auth_time,
+// which step-up before unlocking checks).
+func RememberIdPSession(ctx context.Context, sm *scs.SessionManager, id *Identity) {
+	if id.SID != "" {
+		sm.Put(ctx, sessionOIDCSID, id.SID)
+	}
+	if !id.AuthTime.IsZero() {
+		sm.Put(ctx, sessionAuthTime, id.AuthTime.Unix())
+	}
+}
+
+// AuthTime is when the session's user last authenticated at the IdP; zero when the IdP
+// did not say.
+func AuthTime(ctx context.Context, sm *scs.SessionManager) time.Time {
+	if t := sm.GetInt64(ctx, sessionAuthTime); t > 0 {
+		return time.Unix(t, 0)
+	}
+	return time.Time{}
 }
 
 // SignOut ends the session and returns the ID token it held, for the logout hint.

@@ -60,6 +60,12 @@ type Identity struct {
 	IsAdmin       bool
 	// RawIDToken is kept for RP-initiated logout (id_token_hint).
 	RawIDToken string
+	// SID is the IdP's session (the sid claim), named by back-channel logouts; "" when
+	// the IdP sends none.
+	SID string
+	// AuthTime is when the user last authenticated at the IdP (auth_time); zero when
+	// the IdP does not say.
+	AuthTime time.Time
 }
 
 // Reasons a callback fails; each is a *CallbackError.
@@ -101,6 +107,9 @@ type RP struct {
 	oauth      *oauth2.Config
 	verifier   *oidc.IDTokenVerifier
 	endSession string
+	// logoutVerifier checks logout tokens: the ID token checks without expiry
+	// (VerifyLogoutToken bounds the age by iat).
+	logoutVerifier *oidc.IDTokenVerifier
 }
 
 // NewRP prepares the relying party and runs discovery. When the IdP does not answer,
@@ -157,6 +166,7 @@ func (rp *RP) discover(ctx context.Context) error {
 	}
 	rp.verifier = provider.Verifier(&oidc.Config{ClientID: rp.cfg.ClientID, Now: rp.cfg.Now})
 	rp.endSession = meta.EndSession
+	rp.logoutVerifier = provider.Verifier(&oidc.Config{ClientID: rp.cfg.ClientID, Now: rp.cfg.Now, SkipExpiryCheck: true})
 	rp.log.Info("OIDC provider discovered", "issuer", rp.cfg.Issuer)
 	return nil
 }
@@ -301,6 +311,10 @@ func (rp *RP) identity(idt *oidc.IDToken, raw string) (*Identity, error) {
 		EmailVerified: claimBool(all["email_verified"]),
 		Name:          claimString(all["name"]),
 		RawIDToken:    raw,
+		SID:           claimString(all["sid"]),
+	}
+	if at, ok := all["auth_time"].(float64); ok && at > 0 {
+		id.AuthTime = time.Unix(int64(at), 0)
 	}
 	if id.Subject == "" {
 		return nil, errors.New("id token has no subject")

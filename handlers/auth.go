@@ -68,6 +68,7 @@ func (h *Handlers) Callback(w http.ResponseWriter, r *http.Request) error {
 	if err := auth.SignIn(r.Context(), h.Sessions, u.ID, id.RawIDToken); err != nil {
 		return err
 	}
+	auth.RememberIdPSession(r.Context(), h.Sessions, id)
 	h.audit(r, store.AuditEvent{ActorID: u.ID, SubjectUserID: u.ID, Action: store.AuditLogin, Outcome: store.OutcomeSuccess,
 		Detail: adminDetail(u.IsAdmin)})
 	h.Log.InfoContext(r.Context(), "signed in", "user_id", u.ID, "admin", u.IsAdmin)

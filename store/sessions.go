@@ -114,12 +114,15 @@ const (
 // A session this request loaded is only updated: if it was ended meanwhile (signed out
 // elsewhere, its user disabled) it stays ended.
 func (s *Sessions) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	var userID sql.NullString
+	var userID, sid sql.NullString
 	now := time.Now()
 	lastSeen := now
 	if _, values, err := (SessionCodec{}).Decode(b); err == nil {
 		if id, ok := values[SessionUserKey].(string); ok && id != "" {
 			userID = sql.NullString{String: id, Valid: true}
+		}
+		if v, ok := values[SessionOIDCSIDKey].(string); ok && v != "" {
+			sid = sql.NullString{String: v, Valid: true}
 		}
 		if ts, ok := values[SessionLastSeenKey].(int64); ok && ts > 0 {
 			lastSeen = time.Unix(ts, 0)
@@ -136,23 +139,24 @@ func (s *Sessions) CommitCtx(ctx context.Context, token string, b []byte, expiry
 		if _, err := s.db.sql.ExecContext(ctx, `
 UPDATE sessions SET data = $2, expiry = $3, user_id = $4, last_seen_at = $5,
     user_agent = COALESCE(NULLIF($6, ''), user_agent), client_addr = COALESCE(NULLIF($7, ''), client_addr),
-    public_id = COALESCE(public_id, $8), created_at = COALESCE(created_at, $9)
+    public_id = COALESCE(public_id, $8), created_at = COALESCE(created_at, $9), oidc_sid = $10
 WHERE token = $1`,
-			token, b, formatTime(expiry), userID, formatTime(lastSeen), ua, addr, newPublicID(), formatTime(now)); err != nil {
+			token, b, formatTime(expiry), userID, formatTime(lastSeen), ua, addr, newPublicID(), formatTime(now), sid); err != nil {
 			return fmt.Errorf("commit session: %w", err)
 		}
 		return nil
 	}
 	if _, err := s.db.sql.ExecContext(ctx, `
-INSERT INTO sessions (token, data, expiry, user_id, public_id, created_at, last_seen_at, user_agent, client_addr)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO sessions (token, data, expiry, user_id, public_id, created_at, last_seen_at, user_agent, client_addr, oidc_sid)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry, user_id = excluded.user_id,
+    oidc_sid = excluded.oidc_sid,
     last_seen_at = excluded.last_seen_at,
     user_agent = COALESCE(NULLIF(excluded.user_agent, ''), sessions.user_agent),
     client_addr = COALESCE(NULLIF(excluded.client_addr, ''), sessions.client_addr),
     public_id = COALESCE(sessions.public_id, excluded.public_id),
     created_at = COALESCE(sessions.created_at, excluded.created_at)`,
-		token, b, formatTime(expiry), userID, newPublicID(), formatTime(now), formatTime(lastSeen), ua, addr); err != nil {
+		token, b, formatTime(expiry), userID, newPublicID(), formatTime(now), formatTime(lastSeen), ua, addr, sid); err != nil {
 		return fmt.Errorf("commit session: %w", err)
 	}
 	return nil

@@ -140,7 +140,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 	if err != nil {
 		return nil, fmt.Errorf("OIDC: %w", err)
 	}
-	h.SignIn = rp
+	h.SignIn, h.LogoutTokens = rp, rp
 
 	seamEndpoint, seamKey := cfg.SeamEndpoint, cfg.SeamAPIKey
 	if cfg.DevSeam() {

@@ -25,6 +25,7 @@ func (a *App) startDevIdP(ctx context.Context) (issuer, secret string, err error
 		ClientSecret:           secret,
 		RedirectURIs:           []string{a.cfg.BaseURL.String() + "/auth/callback"},
 		PostLogoutRedirectURIs: []string{a.cfg.BaseURL.String() + "/"},
+		BackchannelLogoutURI:   a.cfg.BaseURL.String() + "/auth/backchannel-logout",
 		AdminGroup:             adminGroup,
 		Logger:                 a.log.With("component", "devidp"),
 	})

@@ -37,6 +37,8 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /login", dynamic(h.Login))
 	mux.Handle("GET /auth/callback", dynamic(h.Callback))
 	mux.Handle("POST /logout", dynamic(h.Logout))
+	// The IdP's server-to-server logout (signed logout token); no session, no page.
+	mux.HandleFunc("POST /auth/backchannel-logout", h.BackchannelLogout)
 
 	// Devices: every route re-checks ownership (DESIGN.md, "Ownership").
 	mux.Handle("GET /devices", protected(h.Devices))

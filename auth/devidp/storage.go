@@ -30,11 +30,12 @@ const (
 )
 
 var (
-	_ op.Storage                   = (*storage)(nil)
-	_ op.CanSetUserinfoFromRequest = (*storage)(nil)
-	_ op.AuthRequest               = (*authRequest)(nil)
-	_ op.LogAuthRequest            = (*authRequest)(nil)
-	_ op.Client                    = (*client)(nil)
+	_ op.Storage                        = (*storage)(nil)
+	_ op.CanSetUserinfoFromRequest      = (*storage)(nil)
+	_ op.CanTerminateSessionFromRequest = (*storage)(nil)
+	_ op.AuthRequest                    = (*authRequest)(nil)
+	_ op.LogAuthRequest                 = (*authRequest)(nil)
+	_ op.Client                         = (*client)(nil)
 )
 
 var (
@@ -64,6 +65,11 @@ type storage struct {
 	authRequests map[string]*authRequest // by id
 	codes        map[string]string       // code → auth request id
 	tokens       map[string]*accessToken // by id
+	// sessions are the dev IdP's sign-in sessions: sid → subject. Each sign-in starts
+	// one (there is no single sign-on); its sid travels in the ID token.
+	sessions map[string]string
+	// onLogout is told of every ended session (back-channel logout); nil does nothing.
+	onLogout func(ctx context.Context, subject, sid string)
 }
 
 type accessToken struct {
@@ -90,6 +96,7 @@ func newStorage(cfg Config, key *rsa.PrivateKey) *storage {
 		authRequests: make(map[string]*authRequest),
 		codes:        make(map[string]string),
 		tokens:       make(map[string]*accessToken),
+		sessions:     make(map[string]string),
 	}
 	for _, u := range Users() {
 		groups := []string{}
@@ -130,16 +137,41 @@ func (s *storage) pendingRequest(id string) (authRequest, error) {
 	return *r, nil
 }
 
-// completeLogin marks a pending auth request as authenticated for subject.
-func (s *storage) completeLogin(id, subject string) error {
+// completeLogin marks a pending auth request as authenticated for subject, in a new
+// dev IdP session whose sid it returns.
+func (s *storage) completeLogin(id, subject string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.authRequests[id]
 	if !ok || r.expired(time.Now()) || r.done {
-		return errNotFound
+		return "", errNotFound
 	}
-	r.done, r.subject, r.authTime = true, subject, time.Now()
-	return nil
+	r.done, r.subject, r.authTime, r.sid = true, subject, time.Now(), rand.Text()
+	s.sessions[r.sid] = subject
+	return r.sid, nil
+}
+
+// endSession ends the dev IdP session sid (when it is subject's, if subject is given)
+// and tells onLogout; it reports the subject whose session ended.
+func (s *storage) endSession(ctx context.Context, sid, subject string) (string, bool) {
+	s.mu.Lock()
+	owner, ok := s.sessions[sid]
+	if ok && (subject == "" || owner == subject) {
+		delete(s.sessions, sid)
+		for id, t := range s.tokens {
+			if t.subject == owner {
+				delete(s.tokens, id)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if !ok || (subject != "" && owner != subject) {
+		return "", false
+	}
+	if s.onLogout != nil {
+		s.onLogout(ctx, owner, sid)
+	}
+	return owner, true
 }
 
 // sweep drops expired entries so memory stays bounded; callers hold s.mu.
@@ -277,6 +309,17 @@ func (s *storage) TokenRequestByRefreshToken(context.Context, string) (op.Refres
 	return nil, errNoRefresh
 }
 
+// TerminateSessionFromRequest is RP-initiated logout: the session the id_token_hint
+// names ends (and the relying party hears of it by back-channel logout); without a
+// hint, the user's access tokens are revoked.
+func (s *storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSessionRequest) (string, error) {
+	if req.IDTokenHintClaims != nil && req.IDTokenHintClaims.SessionID != "" {
+		s.endSession(ctx, req.IDTokenHintClaims.SessionID, req.UserID)
+		return req.RedirectURI, nil
+	}
+	return req.RedirectURI, s.TerminateSession(ctx, req.UserID, req.ClientID)
+}
+
 // TerminateSession revokes the user's access tokens for the client (RP-initiated logout).
 func (s *storage) TerminateSession(_ context.Context, userID, clientID string) error {
 	s.mu.Lock()
@@ -348,7 +391,13 @@ func (s *storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 
 // SetUserinfoFromRequest fills the ID token's user claims.
 func (s *storage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	return s.setUserinfo(info, req.GetSubject(), scopes)
+	if err := s.setUserinfo(info, req.GetSubject(), scopes); err != nil {
+		return err
+	}
+	if r, ok := req.(*authRequest); ok && r.sid != "" {
+		info.AppendClaims("sid", r.sid) // the session a back-channel logout will name
+	}
+	return nil
 }
 
 // SetUserinfoFromToken answers the userinfo endpoint.
@@ -437,6 +486,7 @@ type authRequest struct {
 	challenge                                          *oidc.CodeChallenge
 	subject                                            string
 	authTime                                           time.Time
+	sid                                                string
 	done                                               bool
 	code                                               string
 	expires                                            time.Time

@@ -1,0 +1,162 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
+	"github.com/latchkey/latchkey/internal/testing/testportal"
+	"github.com/latchkey/latchkey/store"
+)
+
+// idpOrigin is the dev IdP's origin, where the portal's /login sends browsers.
+func idpOrigin(t *testing.T, p *testportal.Portal) string {
+	t.Helper()
+	res, _ := p.Get(t, p.Client(t), "/login")
+	loc, err := res.Location()
+	if err != nil {
+		t.Fatalf("GET /login: %d without Location", res.StatusCode)
+	}
+	return loc.Scheme + "://" + loc.Host
+}
+
+// signedIn reports whether c's session still opens /devices.
+func signedIn(t *testing.T, p *testportal.Portal, c *http.Client) bool {
+	t.Helper()
+	res, _ := p.Get(t, c, "/devices")
+	switch res.StatusCode {
+	case http.StatusOK:
+		return true
+	case http.StatusSeeOther:
+		if !strings.HasPrefix(res.Header.Get("Location"), "/login") {
+			t.Fatalf("GET /devices: 303 to %s", res.Header.Get("Location"))
+		}
+		return false
+	}
+	t.Fatalf("GET /devices: %d", res.StatusCode)
+	return false
+}
+
+func idpLogouts(t *testing.T, p *testportal.Portal, userID string) []string {
+	t.Helper()
+	var details []string
+	if err := p.DB.EachAudit(t.Context(), userID, func(e store.AuditEvent) error {
+		if e.Action == store.AuditIdPLogout {
+			details = append(details, e.Detail)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return details
+}
+
+// TestBackchannelLogoutThroughDevIdP: a dev user signing out at the dev IdP's sign-out
+// page makes it post a signed logout token (with that sign-in's sid) to the portal,
+// which ends exactly the session that sign-in started — not the same user's other
+// session, not another user's — audited on the user's trail.
+func TestBackchannelLogoutThroughDevIdP(t *testing.T) {
+	pgtest.EachDialect(t, testBackchannelLogoutThroughDevIdP)
+}
+
+func testBackchannelLogoutThroughDevIdP(t *testing.T) {
+	p := startPortal(t, testportal.Options{})
+	laptop := p.SignIn(t, "alice")
+	phone := p.SignIn(t, "alice")
+	bob := p.SignIn(t, "bob")
+	idp := idpOrigin(t, p)
+
+	// Discovery advertises back-channel logout, with sid.
+	res, body := testportal.Do(t, p.Client(t), http.MethodGet, idp+"/.well-known/openid-configuration", nil, nil)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `"backchannel_logout_supported":true`) ||
+		!strings.Contains(body, `"backchannel_logout_session_supported":true`) {
+		t.Errorf("discovery (%d) does not advertise back-channel logout: %s", res.StatusCode, body)
+	}
+
+	res, body = testportal.Do(t, laptop, http.MethodGet, idp+"/signout", nil, nil)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `action="/signout"`) {
+		t.Fatalf("dev IdP sign-out page: %d %s", res.StatusCode, body)
+	}
+	res, _ = testportal.Do(t, laptop, http.MethodPost, idp+"/signout", url.Values{}, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("POST /signout at the dev IdP: %d", res.StatusCode)
+	}
+	if signedIn(t, p, laptop) {
+		t.Error("the session the dev IdP sign-out named is still signed in")
+	}
+	if !signedIn(t, p, phone) {
+		t.Error("alice's other sign-in (another IdP session) was ended too")
+	}
+	if !signedIn(t, p, bob) {
+		t.Error("bob's session was ended")
+	}
+	alice := userBySubject(t, p, "dev-alice")
+	if got := idpLogouts(t, p, alice.ID); len(got) != 1 || got[0] != "1 session ended" {
+		t.Errorf("alice's trail: idp logouts %q, want one with 1 session ended", got)
+	}
+	if !strings.Contains(p.Logs(), "back-channel logout accepted") {
+		t.Error("no log line for the accepted logout")
+	}
+	// Signing out again at the IdP (no session there any more) ends nothing else.
+	testportal.Do(t, laptop, http.MethodPost, idp+"/signout", url.Values{}, nil)
+	if !signedIn(t, p, phone) || !signedIn(t, p, bob) {
+		t.Error("a second sign-out at the IdP ended other sessions")
+	}
+}
+
+// TestBackchannelLogoutRefusesBadTokens: the endpoint takes no session and no origin
+// check (a server posts to it), and a token that is not a valid logout token is 400,
+// no-store, logged without the token, and ends nothing.
+func TestBackchannelLogoutRefusesBadTokens(t *testing.T) {
+	p := startPortal(t, testportal.Options{})
+	alice := p.SignIn(t, "alice")
+	for _, tt := range []struct {
+		name string
+		form url.Values
+		hdr  http.Header
+	}{
+		{"no token", url.Values{}, nil},
+		{"garbage", url.Values{"logout_token": {"not-a-jwt-SECRETISH"}}, nil},
+		{"forged JWS", url.Values{"logout_token": {"eyJhbGciOiJub25lIn0.eyJzdWIiOiJkZXYtYWxpY2UifQ.SECRETISH"}},
+			http.Header{"Origin": {"https://evil.example"}, "Sec-Fetch-Site": {"cross-site"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, p.URL+"/auth/backchannel-logout", strings.NewReader(tt.form.Encode()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for k, v := range tt.hdr {
+				req.Header[k] = v
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusBadRequest {
+				t.Errorf("status %d, want 400", res.StatusCode)
+			}
+			if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q", cc)
+			}
+		})
+	}
+	if !signedIn(t, p, alice) {
+		t.Error("a refused logout token ended a session")
+	}
+	logs := p.Logs()
+	if !strings.Contains(logs, "back-channel logout refused") {
+		t.Error("no log line for the refusals")
+	}
+	if strings.Contains(logs, "SECRETISH") {
+		t.Error("the logs contain the posted token")
+	}
+	// A GET is not the endpoint.
+	res, _ := p.Get(t, p.Client(t), "/auth/backchannel-logout")
+	if res.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %d, want 405", res.StatusCode)
+	}
+}
