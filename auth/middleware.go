@@ -28,6 +28,11 @@ type Middleware struct {
 	Deny func(w http.ResponseWriter, r *http.Request, status int)
 	// Audit records refusals that matter (a customer on an admin page).
 	Audit func(r *http.Request, e store.AuditEvent)
+	// ReauthAfter is how long after their last authentication at the IdP a user may
+	// still pass RequireRecentAuth (UNLOCK_REAUTH_AFTER); 0 lets everyone through.
+	ReauthAfter time.Duration
+	// Now is the clock for RequireRecentAuth; time.Now when nil.
+	Now func() time.Time
 }
 
 type userKey struct{}
@@ -127,6 +132,43 @@ func (m *Middleware) RequireAdmin(next http.Handler) http.Handler {
 				Outcome: store.OutcomeDenied, Detail: store.ClientString("path", r.URL.Path)})
 		}
 		m.Deny(w, r, http.StatusForbidden)
+	})
+}
+
+// RequireRecentAuth is step-up before a sensitive action (an unlock): a user whose last
+// authentication at the IdP (the ID token's auth_time, kept with the session) is older
+// than ReauthAfter, or unknown, is sent to sign in again — /login?reauth=1, which asks
+// the IdP for max_age=0 and prompt=login — and back to this path (for the unlock, its
+// confirmation page). An htmx request gets HX-Redirect instead of a 303, which the XHR
+// would follow to the IdP's origin. It expects RequireUser in front of it.
+func (m *Middleware) RequireRecentAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, ok := UserFrom(r.Context())
+		if m.ReauthAfter <= 0 || !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		now := time.Now
+		if m.Now != nil {
+			now = m.Now
+		}
+		at := AuthTime(r.Context(), m.Sessions)
+		if !at.IsZero() && now().Sub(at) <= m.ReauthAfter {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if m.Audit != nil {
+			m.Audit(r, store.AuditEvent{ActorID: u.ID, SubjectUserID: u.ID, Action: store.AuditReauthRequired,
+				Outcome: store.OutcomeDenied, Detail: store.ClientString("path", r.URL.Path)})
+		}
+		target := "/login?reauth=1&return_to=" + url.QueryEscape(r.URL.Path)
+		w.Header().Set("Cache-Control", "no-store")
+		if r.Header.Get("HX-Request") == "true" {
+			w.Header().Set("HX-Redirect", target)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
 	})
 }
 

@@ -201,7 +201,14 @@ type loginAttempt struct {
 	Nonce    string `json:"n"`
 	Verifier string `json:"v"`
 	ReturnTo string `json:"r,omitempty"`
+	// Reauth: the IdP was asked to authenticate the user again (max_age=0,
+	// prompt=login); At is when, so the ID token's auth_time must be later.
+	Reauth bool  `json:"a,omitempty"`
+	At     int64 `json:"t,omitempty"`
 }
+
+// authTimeSkew is the clock skew allowed between the IdP's auth_time and our clock.
+const authTimeSkew = time.Minute
 
 // maxAttempts lets a few sign-ins run at once (several tabs) without growing the cookie.
 const maxAttempts = 3
@@ -209,6 +216,17 @@ const maxAttempts = 3
 // Begin starts a sign-in: it records the attempt in the login cookie and returns the
 // IdP's authorization URL. returnTo must already be a safe local path (or "").
 func (rp *RP) Begin(w http.ResponseWriter, r *http.Request, returnTo string) (string, error) {
+	return rp.begin(w, r, returnTo, false)
+}
+
+// BeginReauth starts a sign-in that makes the user authenticate at the IdP again
+// (max_age=0 and prompt=login), for step-up before a sensitive action: Finish then
+// requires an auth_time later than now (less a minute of clock skew).
+func (rp *RP) BeginReauth(w http.ResponseWriter, r *http.Request, returnTo string) (string, error) {
+	return rp.begin(w, r, returnTo, true)
+}
+
+func (rp *RP) begin(w http.ResponseWriter, r *http.Request, returnTo string, reauth bool) (string, error) {
 	rp.mu.RLock()
 	oauth := rp.oauth
 	rp.mu.RUnlock()
@@ -216,6 +234,11 @@ func (rp *RP) Begin(w http.ResponseWriter, r *http.Request, returnTo string) (st
 		return "", ErrNotReady
 	}
 	a := loginAttempt{State: randomToken(), Nonce: randomToken(), Verifier: oauth2.GenerateVerifier(), ReturnTo: SafeReturnTo(returnTo)}
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(a.Nonce), oauth2.S256ChallengeOption(a.Verifier)}
+	if reauth {
+		a.Reauth, a.At = true, rp.cfg.Now().Unix()
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", "0"), oauth2.SetAuthURLParam("prompt", "login"))
+	}
 	sess, _ := rp.store.Get(r, rp.loginCookie) // a cookie that no longer decodes is replaced
 	attempts := append(decodeAttempts(sess), a)
 	if len(attempts) > maxAttempts {
@@ -224,7 +247,7 @@ func (rp *RP) Begin(w http.ResponseWriter, r *http.Request, returnTo string) (st
 	if err := saveAttempts(w, r, sess, attempts); err != nil {
 		return "", err
 	}
-	return oauth.AuthCodeURL(a.State, oidc.Nonce(a.Nonce), oauth2.S256ChallengeOption(a.Verifier)), nil
+	return oauth.AuthCodeURL(a.State, opts...), nil
 }
 
 // Finish completes a sign-in from the callback request. The attempt it used is removed
@@ -294,6 +317,16 @@ func (rp *RP) Finish(w http.ResponseWriter, r *http.Request) (*Identity, string,
 	id, err := rp.identity(idt, raw)
 	if err != nil {
 		return nil, "", &CallbackError{Kind: ErrInvalidToken, Reason: err.Error()}
+	}
+	// go-oidc does not check auth_time: when max_age was asked for, it is required and
+	// must not be older than the request (the IdP must have asked again).
+	if a.Reauth {
+		switch {
+		case id.AuthTime.IsZero():
+			return nil, "", &CallbackError{Kind: ErrInvalidToken, Reason: "id token has no auth_time although max_age was requested"}
+		case id.AuthTime.Before(time.Unix(a.At, 0).Add(-authTimeSkew)):
+			return nil, "", &CallbackError{Kind: ErrInvalidToken, Reason: "id token auth_time is older than the re-authentication request (max_age=0)"}
+		}
 	}
 	return id, a.ReturnTo, nil
 }

@@ -115,7 +115,9 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		Deny: func(w http.ResponseWriter, r *http.Request, status int) {
 			h.ServeError(w, r, handlers.StatusError(status))
 		},
-		Audit: h.Audit,
+		Audit:       h.Audit,
+		ReauthAfter: cfg.UnlockReauthAfter,
+		Now:         time.Now,
 	}
 
 	issuer, clientSecret := cfg.OIDCIssuer, cfg.OIDCClientSecret

@@ -20,6 +20,9 @@ func (a *App) routes() http.Handler {
 	protected := func(hf handlers.Func) http.Handler {
 		return chain(h.Handle(hf), a.saveSessions, a.authMW.LoadUser, a.authMW.RequireUser)
 	}
+	stepUp := func(hf handlers.Func) http.Handler {
+		return chain(h.Handle(hf), a.saveSessions, a.authMW.LoadUser, a.authMW.RequireUser, a.authMW.RequireRecentAuth)
+	}
 	admin := func(hf handlers.Func) http.Handler {
 		return chain(h.Handle(hf), a.saveSessions, a.authMW.LoadUser, a.authMW.RequireUser, a.authMW.RequireAdmin)
 	}
@@ -43,8 +46,9 @@ func (a *App) routes() http.Handler {
 	// Devices: every route re-checks ownership (DESIGN.md, "Ownership").
 	mux.Handle("GET /devices", protected(h.Devices))
 	mux.Handle("GET /devices/{id}", protected(h.Device))
-	mux.Handle("GET /devices/{id}/unlock", protected(h.ConfirmUnlock))
-	mux.Handle("POST /devices/{id}/unlock", protected(h.Unlock))
+	// Unlocking asks for a recent sign-in at the IdP (UNLOCK_REAUTH_AFTER); locking does not.
+	mux.Handle("GET /devices/{id}/unlock", stepUp(h.ConfirmUnlock))
+	mux.Handle("POST /devices/{id}/unlock", stepUp(h.Unlock))
 	mux.Handle("POST /devices/{id}/lock", protected(h.Lock))
 	mux.Handle("GET /devices/{id}/actions/{attempt}", protected(h.ActionStatus))
 

@@ -215,6 +215,9 @@ func (c *claims) MarshalJSON() ([]byte, error) {
 	set("email_verified", c.user.EmailVerified)
 	set("name", c.user.Name)
 	set("preferred_username", c.user.PreferredUsername)
+	// The user authenticated just now, as a provider that asked for the password says;
+	// Extra may replace it (nil sends null, i.e. no auth_time).
+	all["auth_time"] = time.Now().Unix()
 	maps.Copy(all, c.user.Extra)
 	return json.Marshal(all)
 }
