@@ -193,6 +193,10 @@ func RememberIdPSession(ctx context.Context, sm *scs.SessionManager, id *Identit
 	if !id.AuthTime.IsZero() {
 		sm.Put(ctx, sessionAuthTime, id.AuthTime.Unix())
 	}
+	if id.RefreshToken != "" {
+		// The store moves it into the session's row at the first save.
+		sm.Put(ctx, store.SessionRefreshTokenKey, id.RefreshToken)
+	}
 }
 
 // AuthTime is when the session's user last authenticated at the IdP; zero when the IdP

@@ -66,6 +66,9 @@ type Identity struct {
 	// AuthTime is when the user last authenticated at the IdP (auth_time); zero when
 	// the IdP does not say.
 	AuthTime time.Time
+	// RefreshToken is the IdP's refresh token ("" when it granted none); it is kept
+	// server-side with the session, never in a cookie.
+	RefreshToken string
 }
 
 // Reasons a callback fails; each is a *CallbackError.
@@ -148,6 +151,7 @@ func (rp *RP) discover(ctx context.Context) error {
 	var meta struct {
 		EndSession string   `json:"end_session_endpoint"`
 		Methods    []string `json:"code_challenge_methods_supported"`
+		Scopes     []string `json:"scopes_supported"`
 	}
 	if err := provider.Claims(&meta); err != nil {
 		return fmt.Errorf("discovery document: %w", err)
@@ -163,6 +167,11 @@ func (rp *RP) discover(ctx context.Context) error {
 		Endpoint:     provider.Endpoint(),
 		RedirectURL:  rp.cfg.RedirectURL,
 		Scopes:       []string{oidc.ScopeOpenID, "profile", "email"},
+	}
+	if slices.Contains(meta.Scopes, oidc.ScopeOfflineAccess) {
+		// A refresh token lets Latchkey re-check the user at the IdP while the session
+		// is used (OIDC_RECHECK_INTERVAL).
+		rp.oauth.Scopes = append(rp.oauth.Scopes, oidc.ScopeOfflineAccess)
 	}
 	rp.verifier = provider.Verifier(&oidc.Config{ClientID: rp.cfg.ClientID, Now: rp.cfg.Now})
 	rp.endSession = meta.EndSession
@@ -328,7 +337,56 @@ func (rp *RP) Finish(w http.ResponseWriter, r *http.Request) (*Identity, string,
 			return nil, "", &CallbackError{Kind: ErrInvalidToken, Reason: "id token auth_time is older than the re-authentication request (max_age=0)"}
 		}
 	}
+	id.RefreshToken = tok.RefreshToken
 	return id, a.ReturnTo, nil
+}
+
+// ErrRefreshRefused: the IdP refused the refresh token (invalid_grant): the user's
+// grant is gone (signed out, disabled, revoked), and so must the session be.
+var ErrRefreshRefused = errors.New("identity provider refused the refresh token")
+
+// Refreshed is what a refresh at the IdP brought: the refresh token to keep (rotated or
+// not) and the new ID token's identity, nil when the IdP sent none.
+type Refreshed struct {
+	RefreshToken string
+	Identity     *Identity
+}
+
+// Refresh uses refreshToken once at the IdP for the user issuer+subject. A refusal is
+// ErrRefreshRefused; any other failure (the IdP down, a bad answer) is another error,
+// and the session should stay. A new ID token must verify and name the same user.
+func (rp *RP) Refresh(ctx context.Context, refreshToken, subject string) (*Refreshed, error) {
+	rp.mu.RLock()
+	oauth, verifier := rp.oauth, rp.verifier
+	rp.mu.RUnlock()
+	if oauth == nil {
+		return nil, ErrNotReady
+	}
+	ctx = oidc.ClientContext(ctx, rp.client)
+	tok, err := oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)}).Token()
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
+		return nil, ErrRefreshRefused
+	}
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %s", scrubOAuthError(err))
+	}
+	out := &Refreshed{RefreshToken: tok.RefreshToken}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return out, nil
+	}
+	idt, err := verifier.Verify(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("refreshed id token: %w", err)
+	}
+	if idt.Subject != subject {
+		return nil, errors.New("refreshed id token names another subject")
+	}
+	if out.Identity, err = rp.identity(idt, raw); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // identity reads the claims Latchkey uses and decides whether the user is an admin.

@@ -90,6 +90,10 @@ func TestRPSignsInAgainstMockOIDC(t *testing.T) {
 		t.Errorf("AuthTime = %v, want the test OP's auth_time (now)", got.AuthTime)
 	}
 	got.AuthTime = time.Time{}
+	if got.RefreshToken == "" {
+		t.Error("no refresh token (mockoidc grants one)")
+	}
+	got.RefreshToken = ""
 	if got != want {
 		t.Errorf("identity = %+v, want %+v", got, want)
 	}
@@ -588,5 +592,41 @@ func TestRPReauth(t *testing.T) {
 	a := begin(t, rp, "", nil)
 	if _, _, _, err := finish(t, rp, authorize(t, a), a.cookies); err != nil {
 		t.Errorf("a sign-in without max_age refused a token without auth_time: %v", err)
+	}
+}
+
+// TestRPRefresh: a refresh token from the sign-in refreshes at the IdP with a verified
+// ID token of the same user; an unknown token is refused as ErrRefreshRefused only when
+// the IdP says invalid_grant (mockoidc says invalid_request for a malformed one: a
+// failure, not a refusal); a failing IdP is an error that is not a refusal; no ID token
+// is no identity; an ID token of another subject is an error.
+func TestRPRefresh(t *testing.T) {
+	op := testop.Start(t, "")
+	rp := newRP(t, op, nil)
+	user := testop.User{Sub: "sub-jane", Email: "jane@example.com", EmailVerified: true, Extra: map[string]any{"groups": []any{"latchkey-admin"}}}
+	a := begin(t, rp, "", nil)
+	op.QueueUser(user)
+	id, _, _, err := finish(t, rp, authorize(t, a), a.cookies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.RefreshToken == "" {
+		t.Fatal("no refresh token from the sign-in")
+	}
+	got, err := rp.Refresh(t.Context(), id.RefreshToken, "sub-jane")
+	if err != nil || got.Identity == nil || !got.Identity.IsAdmin || got.RefreshToken == "" {
+		t.Fatalf("Refresh = %+v, %v", got, err)
+	}
+	if _, err := rp.Refresh(t.Context(), id.RefreshToken, "someone-else"); err == nil || errors.Is(err, auth.ErrRefreshRefused) {
+		t.Errorf("refresh naming another subject: %v", err)
+	}
+	op.FailToken(true)
+	if _, err := rp.Refresh(t.Context(), id.RefreshToken, "sub-jane"); err == nil || errors.Is(err, auth.ErrRefreshRefused) || strings.Contains(err.Error(), testop.FailDescription) {
+		t.Errorf("refresh while the IdP fails: %v, want an error that is not a refusal and hides the detail", err)
+	}
+	op.FailToken(false)
+	op.Tamper(func(string) string { return "" })
+	if got, err := rp.Refresh(t.Context(), id.RefreshToken, "sub-jane"); err != nil || got.Identity != nil {
+		t.Errorf("refresh without ID token = %+v, %v", got, err)
 	}
 }

@@ -183,6 +183,10 @@ var auditWords = map[string]string{
 	store.AuditAdminUserDisabled:       "Admin disabled the account",
 	store.AuditAdminUserEnabled:        "Admin enabled the account",
 	store.AuditAdminDisableRefused:     "Admin action refused",
+	store.AuditIdPLogout:               "Signed out at the identity provider",
+	store.AuditIdPLogoutRefused:        "Logout request from the identity provider refused",
+	store.AuditIdPRefreshRefused:       "Signed out: the identity provider ended the sign-in",
+	store.AuditReauthRequired:          "Asked to sign in again before unlocking",
 }
 
 // activityEntry is one audit event as the activity pages show it.

@@ -53,9 +53,10 @@ const (
 	AuditAdminDisableRefused  = "admin.disable_refused"
 
 	// The identity provider in charge.
-	AuditIdPLogout        = "auth.idp_logout"
-	AuditIdPLogoutRefused = "auth.idp_logout_refused"
-	AuditReauthRequired   = "auth.reauth_required"
+	AuditIdPLogout         = "auth.idp_logout"
+	AuditIdPLogoutRefused  = "auth.idp_logout_refused"
+	AuditReauthRequired    = "auth.reauth_required"
+	AuditIdPRefreshRefused = "auth.idp_refresh_refused"
 )
 
 // Audit outcomes.

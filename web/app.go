@@ -40,18 +40,20 @@ type App struct {
 	sessions   *scs.SessionManager
 	// saveSessions loads and saves the session around every dynamic page.
 	saveSessions func(http.Handler) http.Handler
-	authMW       *auth.Middleware
-	handlers     *handlers.Handlers
-	follower     *locks.Follower
-	hub          *events.Hub
-	events       *events.Service
-	static       *staticFiles
-	csp          string
-	metrics      *metrics.Metrics
-	metricsAddr  string
-	handler      http.Handler
-	closers      []func() error
-	banner       []string
+	// recheck re-checks a session at the IdP with its refresh token when due.
+	recheck     func(http.Handler) http.Handler
+	authMW      *auth.Middleware
+	handlers    *handlers.Handlers
+	follower    *locks.Follower
+	hub         *events.Hub
+	events      *events.Service
+	static      *staticFiles
+	csp         string
+	metrics     *metrics.Metrics
+	metricsAddr string
+	handler     http.Handler
+	closers     []func() error
+	banner      []string
 }
 
 // NewApp builds the portal from cfg, starting the embedded stand-ins that cfg asks for
@@ -143,6 +145,8 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		return nil, fmt.Errorf("OIDC: %w", err)
 	}
 	h.SignIn, h.LogoutTokens = rp, rp
+	rc := &auth.Recheck{Sessions: a.sessions, Store: a.db, IdP: rp, Interval: cfg.OIDCRecheckInterval, Log: log, Now: time.Now}
+	a.recheck = rc.Middleware
 
 	seamEndpoint, seamKey := cfg.SeamEndpoint, cfg.SeamAPIKey
 	if cfg.DevSeam() {
@@ -217,6 +221,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 			}
 		},
 	}
+	rc.Ended = func(userID, token string) { a.hub.SessionEnded(userID, auth.TokenKey(token)) }
 	h.SupportContact, h.StreamHeartbeat = cfg.SupportContact, cfg.StreamHeartbeat
 	if a.db.Shared() {
 		lctx, stopListening := context.WithCancel(context.WithoutCancel(ctx))

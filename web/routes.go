@@ -12,19 +12,20 @@ func (a *App) routes() http.Handler {
 	h := a.handlers
 	mux := http.NewServeMux()
 
-	// Named middleware chains: dynamic pages know the session and the signed-in user;
+	// Named middleware chains: dynamic pages know the session (re-checked at the IdP
+	// every OIDC_RECHECK_INTERVAL when it holds a refresh token) and the signed-in user;
 	// protected ones require a user; admin ones an admin.
 	dynamic := func(hf handlers.Func) http.Handler {
-		return chain(h.Handle(hf), a.saveSessions, a.authMW.LoadUser)
+		return chain(h.Handle(hf), a.saveSessions, a.recheck, a.authMW.LoadUser)
 	}
 	protected := func(hf handlers.Func) http.Handler {
-		return chain(h.Handle(hf), a.saveSessions, a.authMW.LoadUser, a.authMW.RequireUser)
+		return chain(h.Handle(hf), a.saveSessions, a.recheck, a.authMW.LoadUser, a.authMW.RequireUser)
 	}
 	stepUp := func(hf handlers.Func) http.Handler {
-		return chain(h.Handle(hf), a.saveSessions, a.authMW.LoadUser, a.authMW.RequireUser, a.authMW.RequireRecentAuth)
+		return chain(h.Handle(hf), a.saveSessions, a.recheck, a.authMW.LoadUser, a.authMW.RequireUser, a.authMW.RequireRecentAuth)
 	}
 	admin := func(hf handlers.Func) http.Handler {
-		return chain(h.Handle(hf), a.saveSessions, a.authMW.LoadUser, a.authMW.RequireUser, a.authMW.RequireAdmin)
+		return chain(h.Handle(hf), a.saveSessions, a.recheck, a.authMW.LoadUser, a.authMW.RequireUser, a.authMW.RequireAdmin)
 	}
 
 	// Public, no session.

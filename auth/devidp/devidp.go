@@ -100,7 +100,8 @@ func New(cfg Config) (*Provider, error) {
 		DefaultLogoutRedirectURI: cfg.Issuer + pathLoggedOut,
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
-		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, scopeGroups},
+		GrantTypeRefreshToken:    true, // with offline_access; each use rotates the token
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, scopeGroups, oidc.ScopeOfflineAccess},
 		SupportedClaims:          append(slices.Clone(op.DefaultSupportedClaims), claimGroups),
 		// Discovery advertises back-channel logout, with sid, when a URI is registered.
 		BackChannelLogoutSupported:        cfg.BackchannelLogoutURI != "",

@@ -27,6 +27,8 @@ const (
 	codeLifetime        = time.Minute
 	accessTokenLifetime = 15 * time.Minute
 	idTokenLifetime     = 5 * time.Minute
+	// refreshTokenLifetime bounds a refresh token; each use rotates it.
+	refreshTokenLifetime = 12 * time.Hour
 )
 
 var (
@@ -41,7 +43,7 @@ var (
 var (
 	errNotFound    = errors.New("auth request not found or expired")
 	errInvalidCode = errors.New("authorization code invalid, used or expired")
-	errNoRefresh   = errors.New("refresh tokens are not supported")
+	errBadRefresh  = errors.New("refresh token invalid, used or expired")
 )
 
 // seededUser is a User with what the provider needs to issue claims.
@@ -68,6 +70,8 @@ type storage struct {
 	// sessions are the dev IdP's sign-in sessions: sid → subject. Each sign-in starts
 	// one (there is no single sign-on); its sid travels in the ID token.
 	sessions map[string]string
+	// refreshTokens are the live refresh tokens, by value; each is used once.
+	refreshTokens map[string]*refreshRequest
 	// onLogout is told of every ended session (back-channel logout); nil does nothing.
 	onLogout func(ctx context.Context, subject, sid string)
 }
@@ -87,16 +91,17 @@ func newStorage(cfg Config, key *rsa.PrivateKey) *storage {
 			redirectURIs:   slices.Clone(cfg.RedirectURIs),
 			postLogoutURIs: slices.Clone(cfg.PostLogoutRedirectURIs),
 		},
-		clientSecret: passwordDigest(cfg.ClientSecret),
-		password:     passwordDigest(cfg.Password),
-		users:        make(map[string]seededUser),
-		byName:       make(map[string]string),
-		key:          key,
-		keyID:        rand.Text(),
-		authRequests: make(map[string]*authRequest),
-		codes:        make(map[string]string),
-		tokens:       make(map[string]*accessToken),
-		sessions:     make(map[string]string),
+		clientSecret:  passwordDigest(cfg.ClientSecret),
+		password:      passwordDigest(cfg.Password),
+		users:         make(map[string]seededUser),
+		byName:        make(map[string]string),
+		key:           key,
+		keyID:         rand.Text(),
+		authRequests:  make(map[string]*authRequest),
+		codes:         make(map[string]string),
+		tokens:        make(map[string]*accessToken),
+		sessions:      make(map[string]string),
+		refreshTokens: make(map[string]*refreshRequest),
 	}
 	for _, u := range Users() {
 		groups := []string{}
@@ -158,6 +163,11 @@ func (s *storage) endSession(ctx context.Context, sid, subject string) (string, 
 	owner, ok := s.sessions[sid]
 	if ok && (subject == "" || owner == subject) {
 		delete(s.sessions, sid)
+		for v, rt := range s.refreshTokens {
+			if rt.sid == sid {
+				delete(s.refreshTokens, v) // the session's grant ends with it
+			}
+		}
 		for id, t := range s.tokens {
 			if t.subject == owner {
 				delete(s.tokens, id)
@@ -185,6 +195,11 @@ func (s *storage) sweep(now time.Time) {
 	for id, t := range s.tokens {
 		if now.After(t.expires) {
 			delete(s.tokens, id)
+		}
+	}
+	for v, rt := range s.refreshTokens {
+		if now.After(rt.expires) {
+			delete(s.refreshTokens, v)
 		}
 	}
 }
@@ -299,14 +314,56 @@ func (s *storage) CreateAccessToken(_ context.Context, req op.TokenRequest) (str
 	return id, t.expires, nil
 }
 
-// CreateAccessAndRefreshTokens is never reached: the client has no refresh_token grant.
-func (s *storage) CreateAccessAndRefreshTokens(context.Context, op.TokenRequest, string) (string, string, time.Time, error) {
-	return "", "", time.Time{}, errNoRefresh
+// CreateAccessAndRefreshTokens issues an access token and a refresh token (the client
+// asked for offline_access). A refresh spends currentRefreshToken: it is removed here,
+// and a token already spent (used twice, or revoked meanwhile) is refused, so a
+// rotating refresh token works exactly once.
+func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequest, currentRefreshToken string) (string, string, time.Time, error) {
+	var base refreshRequest
+	switch r := req.(type) {
+	case *authRequest:
+		base = refreshRequest{clientID: r.clientID, subject: r.subject, scopes: slices.Clone(r.scopes), authTime: r.authTime, sid: r.sid}
+	case *refreshRequest:
+		base = *r
+	default:
+		return "", "", time.Time{}, errors.New("unsupported token request")
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweep(now)
+	if currentRefreshToken != "" {
+		if _, ok := s.refreshTokens[currentRefreshToken]; !ok {
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used")
+		}
+		delete(s.refreshTokens, currentRefreshToken)
+	}
+	if base.sid != "" {
+		if _, ok := s.sessions[base.sid]; !ok {
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the session has ended")
+		}
+	}
+	t := &accessToken{clientID: base.clientID, subject: base.subject, scopes: slices.Clone(base.scopes),
+		audience: []string{base.clientID}, expires: now.Add(accessTokenLifetime)}
+	id := rand.Text()
+	s.tokens[id] = t
+	next := base
+	next.expires = now.Add(refreshTokenLifetime)
+	value := rand.Text()
+	s.refreshTokens[value] = &next
+	return id, value, t.expires, nil
 }
 
-// TokenRequestByRefreshToken is never reached: no refresh tokens are issued.
-func (s *storage) TokenRequestByRefreshToken(context.Context, string) (op.RefreshTokenRequest, error) {
-	return nil, errNoRefresh
+// TokenRequestByRefreshToken returns the grant behind a live refresh token.
+func (s *storage) TokenRequestByRefreshToken(_ context.Context, token string) (op.RefreshTokenRequest, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rt, ok := s.refreshTokens[token]
+	if !ok || time.Now().After(rt.expires) {
+		return nil, errBadRefresh
+	}
+	cp := *rt
+	return &cp, nil
 }
 
 // TerminateSessionFromRequest is RP-initiated logout: the session the id_token_hint
@@ -336,6 +393,13 @@ func (s *storage) TerminateSession(_ context.Context, userID, clientID string) e
 func (s *storage) RevokeToken(_ context.Context, tokenID, _, clientID string) *oidc.Error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if rt, ok := s.refreshTokens[tokenID]; ok {
+		if rt.clientID != clientID {
+			return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
+		}
+		delete(s.refreshTokens, tokenID)
+		return nil
+	}
 	t, ok := s.tokens[tokenID]
 	if !ok {
 		return nil
@@ -347,9 +411,16 @@ func (s *storage) RevokeToken(_ context.Context, tokenID, _, clientID string) *o
 	return nil
 }
 
-// GetRefreshTokenInfo reports that no value is ever a refresh token here.
-func (s *storage) GetRefreshTokenInfo(context.Context, string, string) (string, string, error) {
-	return "", "", op.ErrInvalidRefreshToken
+// GetRefreshTokenInfo names a live refresh token's user, for revocation; its id is
+// the token itself.
+func (s *storage) GetRefreshTokenInfo(_ context.Context, clientID, token string) (string, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rt, ok := s.refreshTokens[token]
+	if !ok || rt.clientID != clientID {
+		return "", "", op.ErrInvalidRefreshToken
+	}
+	return rt.subject, token, nil
 }
 
 // SigningKey returns this start's RSA key.
@@ -394,8 +465,15 @@ func (s *storage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo,
 	if err := s.setUserinfo(info, req.GetSubject(), scopes); err != nil {
 		return err
 	}
-	if r, ok := req.(*authRequest); ok && r.sid != "" {
-		info.AppendClaims("sid", r.sid) // the session a back-channel logout will name
+	sid := ""
+	switch r := req.(type) {
+	case *authRequest:
+		sid = r.sid
+	case *refreshRequest:
+		sid = r.sid
+	}
+	if sid != "" {
+		info.AppendClaims("sid", sid) // the session a back-channel logout will name
 	}
 	return nil
 }
@@ -526,6 +604,23 @@ func (r *authRequest) LogValue() slog.Value {
 	)
 }
 
+// refreshRequest is the grant behind a refresh token: who, for which client and scopes,
+// and the dev IdP session it belongs to.
+type refreshRequest struct {
+	clientID, subject, sid string
+	scopes                 []string
+	authTime               time.Time
+	expires                time.Time
+}
+
+func (r *refreshRequest) GetAMR() []string                 { return []string{"pwd"} }
+func (r *refreshRequest) GetAudience() []string            { return []string{r.clientID} }
+func (r *refreshRequest) GetAuthTime() time.Time           { return r.authTime }
+func (r *refreshRequest) GetClientID() string              { return r.clientID }
+func (r *refreshRequest) GetScopes() []string              { return r.scopes }
+func (r *refreshRequest) GetSubject() string               { return r.subject }
+func (r *refreshRequest) SetCurrentScopes(scopes []string) { r.scopes = scopes }
+
 // client is the single registered relying party: a confidential web client,
 // code flow only, exact redirect URIs.
 type client struct {
@@ -545,13 +640,17 @@ func (c *client) AuthMethod() oidc.AuthMethod { return oidc.AuthMethodBasic }
 func (c *client) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
-func (c *client) GrantTypes() []oidc.GrantType        { return []oidc.GrantType{oidc.GrantTypeCode} }
+func (c *client) GrantTypes() []oidc.GrantType {
+	return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+}
 func (c *client) LoginURL(id string) string           { return pathLogin + "?id=" + url.QueryEscape(id) }
 func (c *client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeBearer }
 func (c *client) IDTokenLifetime() time.Duration      { return idTokenLifetime }
 func (c *client) DevMode() bool                       { return false }
-func (c *client) IsScopeAllowed(scope string) bool    { return scope == scopeGroups }
-func (c *client) ClockSkew() time.Duration            { return 0 }
+func (c *client) IsScopeAllowed(scope string) bool {
+	return scope == scopeGroups || scope == oidc.ScopeOfflineAccess
+}
+func (c *client) ClockSkew() time.Duration { return 0 }
 
 // IDTokenUserinfoClaimsAssertion puts email and profile claims into the ID
 // token even though an access token is issued too; Latchkey reads only the ID token.
