@@ -187,11 +187,16 @@ func SignIn(ctx context.Context, sm *scs.SessionManager, userID, rawIDToken stri
 // which a back-channel logout names) and when the user authenticated there (auth_time,
 // which step-up before unlocking checks).
 func RememberIdPSession(ctx context.Context, sm *scs.SessionManager, id *Identity) {
+	// A renewed session carries the previous sign-in's values: replace or drop them.
 	if id.SID != "" {
 		sm.Put(ctx, sessionOIDCSID, id.SID)
+	} else {
+		sm.Remove(ctx, sessionOIDCSID)
 	}
 	if !id.AuthTime.IsZero() {
 		sm.Put(ctx, sessionAuthTime, id.AuthTime.Unix())
+	} else {
+		sm.Remove(ctx, sessionAuthTime)
 	}
 	if id.RefreshToken != "" {
 		// The store moves it into the session's row at the first save.

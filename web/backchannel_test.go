@@ -5,8 +5,12 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/latchkey/latchkey/internal/testing/pgtest"
+	"github.com/latchkey/latchkey/internal/testing/testop"
 	"github.com/latchkey/latchkey/internal/testing/testportal"
 	"github.com/latchkey/latchkey/store"
 )
@@ -158,5 +162,75 @@ func TestBackchannelLogoutRefusesBadTokens(t *testing.T) {
 	res, _ := p.Get(t, p.Client(t), "/auth/backchannel-logout")
 	if res.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET: %d, want 405", res.StatusCode)
+	}
+}
+
+// postLogout posts a logout token as an IdP would (no browser headers).
+func postLogout(t *testing.T, p *testportal.Portal, token string) int {
+	t.Helper()
+	res, err := http.PostForm(p.URL+"/auth/backchannel-logout", url.Values{"logout_token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	return res.StatusCode
+}
+
+// TestBackchannelLogoutTokens: against mockoidc's keys, a good token naming a sid ends
+// exactly the session whose ID token carried it; one naming only a sub ends every
+// session of that user and no one else's; the same token again (replayed jti), one for
+// another audience, or one with a nonce is 400 and ends nothing.
+func TestBackchannelLogoutTokens(t *testing.T) {
+	p, op := startMockPortal(t, nil)
+	signInMock := func(sub, sid string) *http.Client {
+		t.Helper()
+		c := p.Client(t)
+		user := testop.User{Sub: sub, Email: sub + "@example.com", EmailVerified: true, Extra: map[string]any{"sid": sid}}
+		if res, _ := p.get(t, c, mockCallback(t, p, op, c, "", user)); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in of %s: %d", sub, res.StatusCode)
+		}
+		return c
+	}
+	jane1, jane2 := signInMock("jane", "sid-j1"), signInMock("jane", "sid-j2")
+	joe := signInMock("joe", "sid-joe")
+	now := time.Now()
+
+	bad := map[string]string{
+		"wrong audience": op.Sign(t, func() jwt.MapClaims { c := op.LogoutClaims("jane", "", now); c["aud"] = "other-client"; return c }()),
+		"nonce present":  op.Sign(t, func() jwt.MapClaims { c := op.LogoutClaims("jane", "", now); c["nonce"] = "n"; return c }()),
+		"bad signature":  testop.FlipSignature(op.Sign(t, op.LogoutClaims("jane", "", now))),
+	}
+	for name, tok := range bad {
+		if got := postLogout(t, p.Portal, tok); got != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", name, got)
+		}
+	}
+	if !signedIn(t, p.Portal, jane1) || !signedIn(t, p.Portal, jane2) {
+		t.Fatal("a refused token ended a session")
+	}
+
+	bySID := op.Sign(t, op.LogoutClaims("jane", "sid-j1", now))
+	if got := postLogout(t, p.Portal, bySID); got != http.StatusOK {
+		t.Fatalf("logout by sid: %d", got)
+	}
+	if signedIn(t, p.Portal, jane1) || !signedIn(t, p.Portal, jane2) || !signedIn(t, p.Portal, joe) {
+		t.Error("logout by sid did not end exactly jane's first session")
+	}
+	if got := postLogout(t, p.Portal, bySID); got != http.StatusBadRequest {
+		t.Errorf("replayed token: %d, want 400", got)
+	}
+
+	jane3 := signInMock("jane", "")
+	if got := postLogout(t, p.Portal, op.Sign(t, op.LogoutClaims("jane", "", now))); got != http.StatusOK {
+		t.Fatalf("logout by sub: %d", got)
+	}
+	if signedIn(t, p.Portal, jane2) || signedIn(t, p.Portal, jane3) {
+		t.Error("logout by sub left a session of jane's")
+	}
+	if !signedIn(t, p.Portal, joe) {
+		t.Error("logout by jane's sub ended joe's session")
 	}
 }
