@@ -234,3 +234,36 @@ func TestBackchannelLogoutTokens(t *testing.T) {
 		t.Error("logout by jane's sub ended joe's session")
 	}
 }
+
+// TestBackchannelLogoutAcrossInstances: two portals on one PostgreSQL, one IdP. A logout
+// token posted to one instance ends the session used on the other — its open live
+// stream closes with sse-close — and the same token posted to the other instance is a
+// replay: 400.
+func TestBackchannelLogoutAcrossInstances(t *testing.T) {
+	op := testop.Start(t, "")
+	a, b, _ := twoPortals(t, map[string]string{"OIDC_ISSUER": op.Issuer(), "OIDC_CLIENT_ID": op.ClientID, "OIDC_CLIENT_SECRET": op.ClientSecret})
+	ma := mockPortal{a}
+	c := a.Client(t)
+	user := testop.User{Sub: "alice", Email: "alice@example.com", EmailVerified: true, Extra: map[string]any{"sid": "sid-a"}}
+	if res, _ := ma.get(t, c, mockCallback(t, ma, op, c, "", user)); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in on a: %d", res.StatusCode)
+	}
+	res, events := openStream(t, a, c)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("stream on a: %d", res.StatusCode)
+	}
+	if _, ok := next(t, events, 5*time.Second, func(ev sseEvent) bool { return ev.data == "connected" }); !ok {
+		t.Fatal("the stream never said it was connected")
+	}
+	tok := op.Sign(t, op.LogoutClaims("alice", "sid-a", time.Now()))
+	if got := postLogout(t, b, tok); got != http.StatusOK {
+		t.Fatalf("logout at b: %d", got)
+	}
+	if _, ok := next(t, events, 5*time.Second, func(ev sseEvent) bool { return ev.name == "sse-close" }); !ok {
+		t.Error("the ended session's stream on a did not close")
+	}
+	checkSentToLogin(t, a, c, "/devices")
+	if got := postLogout(t, a, tok); got != http.StatusBadRequest {
+		t.Errorf("the same token at a: %d, want 400 (replayed jti)", got)
+	}
+}
