@@ -33,6 +33,7 @@ type SessionStore interface {
 	SetUserDisabled(ctx context.Context, d store.UserDisabling) (store.User, []string, error)
 	UserByID(ctx context.Context, id string) (store.User, error)
 	AppendAudit(ctx context.Context, e store.AuditEvent) error
+	EndSessionsAtIdPLogout(ctx context.Context, l store.IdPLogout) (store.EndedSessions, error)
 }
 
 // Errors of the session use cases (wrapped); handlers turn each into a page.
@@ -155,6 +156,27 @@ func (s *Sessions) Enable(ctx context.Context, admin store.User, targetID string
 	}
 	s.log().InfoContext(ctx, "user enabled", "user_id", target.ID, "by", admin.ID)
 	return u, nil
+}
+
+// EndAtIdPLogout ends, on every instance, the sessions a verified back-channel logout
+// names (l.SID, or every session of the user l.Subject), audited per user. A jti seen
+// before is store.ErrLogoutReplayed and ends nothing. It says how many ended.
+func (s *Sessions) EndAtIdPLogout(ctx context.Context, l store.IdPLogout) (int, error) {
+	info := request.From(ctx)
+	l.At = s.now()
+	l.Audit = store.AuditEvent{At: l.At, Action: store.AuditIdPLogout, Outcome: store.OutcomeSuccess,
+		RemoteAddr: info.RemoteAddr, UserAgent: info.UserAgent}
+	ended, err := s.Store.EndSessionsAtIdPLogout(ctx, l)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for userID, tokens := range ended {
+		s.ended(userID, tokens)
+		n += len(tokens)
+	}
+	s.log().InfoContext(ctx, "back-channel logout", "by_sid", l.SID != "", "by_sub", l.Subject != "", "users", len(ended), "sessions_ended", n)
+	return n, nil
 }
 
 func (s *Sessions) target(ctx context.Context, id string) (store.User, error) {

@@ -181,6 +181,14 @@ func Describe(e store.TrailEntry, viewerID string) Entry {
 		out.What = adminAct(e, viewerID, "Enabled a customer's account", "An administrator enabled this account")
 	case store.AuditAdminDisableRefused:
 		out.What = "Admin action refused"
+	case store.AuditIdPLogout:
+		out.What = "Signed out at the identity provider"
+	case store.AuditIdPLogoutRefused:
+		out.What = "Logout request from the identity provider refused"
+	case store.AuditIdPRefreshRefused:
+		out.What, out.Reason = "Signed out", "The identity provider ended the sign-in."
+	case store.AuditReauthRequired:
+		out.What = "Asked to sign in again before unlocking"
 	default:
 		out.What = strings.ToUpper(e.Action[:1]) + strings.NewReplacer(".", " ", "_", " ").Replace(e.Action[1:])
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/alexedwards/scs/v2"
 
@@ -27,6 +28,11 @@ type Middleware struct {
 	Deny func(w http.ResponseWriter, r *http.Request, status int)
 	// Audit records refusals that matter (a customer on an admin page).
 	Audit func(r *http.Request, e store.AuditEvent)
+	// ReauthAfter is how long after their last authentication at the IdP a user may
+	// still pass RequireRecentAuth (UNLOCK_REAUTH_AFTER); 0 lets everyone through.
+	ReauthAfter time.Duration
+	// Now is the clock for RequireRecentAuth; time.Now when nil.
+	Now func() time.Time
 }
 
 type userKey struct{}
@@ -129,6 +135,43 @@ func (m *Middleware) RequireAdmin(next http.Handler) http.Handler {
 	})
 }
 
+// RequireRecentAuth is step-up before a sensitive action (an unlock): a user whose last
+// authentication at the IdP (the ID token's auth_time, kept with the session) is older
+// than ReauthAfter, or unknown, is sent to sign in again — /login?reauth=1, which asks
+// the IdP for max_age=0 and prompt=login — and back to this path (for the unlock, its
+// confirmation page). An htmx request gets HX-Redirect instead of a 303, which the XHR
+// would follow to the IdP's origin. It expects RequireUser in front of it.
+func (m *Middleware) RequireRecentAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, ok := UserFrom(r.Context())
+		if m.ReauthAfter <= 0 || !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		now := time.Now
+		if m.Now != nil {
+			now = m.Now
+		}
+		at := AuthTime(r.Context(), m.Sessions)
+		if !at.IsZero() && now().Sub(at) <= m.ReauthAfter {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if m.Audit != nil {
+			m.Audit(r, store.AuditEvent{ActorID: u.ID, SubjectUserID: u.ID, Action: store.AuditReauthRequired,
+				Outcome: store.OutcomeDenied, Detail: store.ClientString("path", r.URL.Path)})
+		}
+		target := "/login?reauth=1&return_to=" + url.QueryEscape(r.URL.Path)
+		w.Header().Set("Cache-Control", "no-store")
+		if r.Header.Get("HX-Request") == "true" {
+			w.Header().Set("HX-Redirect", target)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+	})
+}
+
 // SignIn starts a fresh session for the user: a new token (no fixation), the user id
 // and the ID token for RP-initiated logout.
 func SignIn(ctx context.Context, sm *scs.SessionManager, userID, rawIDToken string) error {
@@ -138,6 +181,36 @@ func SignIn(ctx context.Context, sm *scs.SessionManager, userID, rawIDToken stri
 	sm.Put(ctx, sessionUserID, userID)
 	sm.Put(ctx, sessionIDToken, rawIDToken)
 	return nil
+}
+
+// RememberIdPSession keeps, with the session just started, the IdP's session id (sid,
+// which a back-channel logout names) and when the user authenticated there (auth_time,
+// which step-up before unlocking checks).
+func RememberIdPSession(ctx context.Context, sm *scs.SessionManager, id *Identity) {
+	// A renewed session carries the previous sign-in's values: replace or drop them.
+	if id.SID != "" {
+		sm.Put(ctx, sessionOIDCSID, id.SID)
+	} else {
+		sm.Remove(ctx, sessionOIDCSID)
+	}
+	if !id.AuthTime.IsZero() {
+		sm.Put(ctx, sessionAuthTime, id.AuthTime.Unix())
+	} else {
+		sm.Remove(ctx, sessionAuthTime)
+	}
+	if id.RefreshToken != "" {
+		// The store moves it into the session's row at the first save.
+		sm.Put(ctx, store.SessionRefreshTokenKey, id.RefreshToken)
+	}
+}
+
+// AuthTime is when the session's user last authenticated at the IdP; zero when the IdP
+// did not say.
+func AuthTime(ctx context.Context, sm *scs.SessionManager) time.Time {
+	if t := sm.GetInt64(ctx, sessionAuthTime); t > 0 {
+		return time.Unix(t, 0)
+	}
+	return time.Time{}
 }
 
 // SignOut ends the session and returns the ID token it held, for the logout hint.

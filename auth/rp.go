@@ -60,6 +60,15 @@ type Identity struct {
 	IsAdmin       bool
 	// RawIDToken is kept for RP-initiated logout (id_token_hint).
 	RawIDToken string
+	// SID is the IdP's session (the sid claim), named by back-channel logouts; "" when
+	// the IdP sends none.
+	SID string
+	// AuthTime is when the user last authenticated at the IdP (auth_time); zero when
+	// the IdP does not say.
+	AuthTime time.Time
+	// RefreshToken is the IdP's refresh token ("" when it granted none); it is kept
+	// server-side with the session, never in a cookie.
+	RefreshToken string
 }
 
 // Reasons a callback fails; each is a *CallbackError.
@@ -101,6 +110,9 @@ type RP struct {
 	oauth      *oauth2.Config
 	verifier   *oidc.IDTokenVerifier
 	endSession string
+	// logoutVerifier checks logout tokens: the ID token checks without expiry
+	// (VerifyLogoutToken bounds the age by iat).
+	logoutVerifier *oidc.IDTokenVerifier
 }
 
 // NewRP prepares the relying party and runs discovery. When the IdP does not answer,
@@ -139,6 +151,7 @@ func (rp *RP) discover(ctx context.Context) error {
 	var meta struct {
 		EndSession string   `json:"end_session_endpoint"`
 		Methods    []string `json:"code_challenge_methods_supported"`
+		Scopes     []string `json:"scopes_supported"`
 	}
 	if err := provider.Claims(&meta); err != nil {
 		return fmt.Errorf("discovery document: %w", err)
@@ -155,8 +168,14 @@ func (rp *RP) discover(ctx context.Context) error {
 		RedirectURL:  rp.cfg.RedirectURL,
 		Scopes:       []string{oidc.ScopeOpenID, "profile", "email"},
 	}
+	if slices.Contains(meta.Scopes, oidc.ScopeOfflineAccess) {
+		// A refresh token lets Latchkey re-check the user at the IdP while the session
+		// is used (OIDC_RECHECK_INTERVAL).
+		rp.oauth.Scopes = append(rp.oauth.Scopes, oidc.ScopeOfflineAccess)
+	}
 	rp.verifier = provider.Verifier(&oidc.Config{ClientID: rp.cfg.ClientID, Now: rp.cfg.Now})
 	rp.endSession = meta.EndSession
+	rp.logoutVerifier = provider.Verifier(&oidc.Config{ClientID: rp.cfg.ClientID, Now: rp.cfg.Now, SkipExpiryCheck: true})
 	rp.log.Info("OIDC provider discovered", "issuer", rp.cfg.Issuer)
 	return nil
 }
@@ -191,7 +210,14 @@ type loginAttempt struct {
 	Nonce    string `json:"n"`
 	Verifier string `json:"v"`
 	ReturnTo string `json:"r,omitempty"`
+	// Reauth: the IdP was asked to authenticate the user again (max_age=0,
+	// prompt=login); At is when, so the ID token's auth_time must be later.
+	Reauth bool  `json:"a,omitempty"`
+	At     int64 `json:"t,omitempty"`
 }
+
+// authTimeSkew is the clock skew allowed between the IdP's auth_time and our clock.
+const authTimeSkew = time.Minute
 
 // maxAttempts lets a few sign-ins run at once (several tabs) without growing the cookie.
 const maxAttempts = 3
@@ -199,6 +225,17 @@ const maxAttempts = 3
 // Begin starts a sign-in: it records the attempt in the login cookie and returns the
 // IdP's authorization URL. returnTo must already be a safe local path (or "").
 func (rp *RP) Begin(w http.ResponseWriter, r *http.Request, returnTo string) (string, error) {
+	return rp.begin(w, r, returnTo, false)
+}
+
+// BeginReauth starts a sign-in that makes the user authenticate at the IdP again
+// (max_age=0 and prompt=login), for step-up before a sensitive action: Finish then
+// requires an auth_time later than now (less a minute of clock skew).
+func (rp *RP) BeginReauth(w http.ResponseWriter, r *http.Request, returnTo string) (string, error) {
+	return rp.begin(w, r, returnTo, true)
+}
+
+func (rp *RP) begin(w http.ResponseWriter, r *http.Request, returnTo string, reauth bool) (string, error) {
 	rp.mu.RLock()
 	oauth := rp.oauth
 	rp.mu.RUnlock()
@@ -206,6 +243,11 @@ func (rp *RP) Begin(w http.ResponseWriter, r *http.Request, returnTo string) (st
 		return "", ErrNotReady
 	}
 	a := loginAttempt{State: randomToken(), Nonce: randomToken(), Verifier: oauth2.GenerateVerifier(), ReturnTo: SafeReturnTo(returnTo)}
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(a.Nonce), oauth2.S256ChallengeOption(a.Verifier)}
+	if reauth {
+		a.Reauth, a.At = true, rp.cfg.Now().Unix()
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", "0"), oauth2.SetAuthURLParam("prompt", "login"))
+	}
 	sess, _ := rp.store.Get(r, rp.loginCookie) // a cookie that no longer decodes is replaced
 	attempts := append(decodeAttempts(sess), a)
 	if len(attempts) > maxAttempts {
@@ -214,7 +256,7 @@ func (rp *RP) Begin(w http.ResponseWriter, r *http.Request, returnTo string) (st
 	if err := saveAttempts(w, r, sess, attempts); err != nil {
 		return "", err
 	}
-	return oauth.AuthCodeURL(a.State, oidc.Nonce(a.Nonce), oauth2.S256ChallengeOption(a.Verifier)), nil
+	return oauth.AuthCodeURL(a.State, opts...), nil
 }
 
 // Finish completes a sign-in from the callback request. The attempt it used is removed
@@ -285,7 +327,66 @@ func (rp *RP) Finish(w http.ResponseWriter, r *http.Request) (*Identity, string,
 	if err != nil {
 		return nil, "", &CallbackError{Kind: ErrInvalidToken, Reason: err.Error()}
 	}
+	// go-oidc does not check auth_time: when max_age was asked for, it is required and
+	// must not be older than the request (the IdP must have asked again).
+	if a.Reauth {
+		switch {
+		case id.AuthTime.IsZero():
+			return nil, "", &CallbackError{Kind: ErrInvalidToken, Reason: "id token has no auth_time although max_age was requested"}
+		case id.AuthTime.Before(time.Unix(a.At, 0).Add(-authTimeSkew)):
+			return nil, "", &CallbackError{Kind: ErrInvalidToken, Reason: "id token auth_time is older than the re-authentication request (max_age=0)"}
+		}
+	}
+	id.RefreshToken = tok.RefreshToken
 	return id, a.ReturnTo, nil
+}
+
+// ErrRefreshRefused: the IdP refused the refresh token (invalid_grant): the user's
+// grant is gone (signed out, disabled, revoked), and so must the session be.
+var ErrRefreshRefused = errors.New("identity provider refused the refresh token")
+
+// Refreshed is what a refresh at the IdP brought: the refresh token to keep (rotated or
+// not) and the new ID token's identity, nil when the IdP sent none.
+type Refreshed struct {
+	RefreshToken string
+	Identity     *Identity
+}
+
+// Refresh uses refreshToken once at the IdP for the user issuer+subject. A refusal is
+// ErrRefreshRefused; any other failure (the IdP down, a bad answer) is another error,
+// and the session should stay. A new ID token must verify and name the same user.
+func (rp *RP) Refresh(ctx context.Context, refreshToken, subject string) (*Refreshed, error) {
+	rp.mu.RLock()
+	oauth, verifier := rp.oauth, rp.verifier
+	rp.mu.RUnlock()
+	if oauth == nil {
+		return nil, ErrNotReady
+	}
+	ctx = oidc.ClientContext(ctx, rp.client)
+	tok, err := oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)}).Token()
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
+		return nil, ErrRefreshRefused
+	}
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %s", scrubOAuthError(err))
+	}
+	out := &Refreshed{RefreshToken: tok.RefreshToken}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return out, nil
+	}
+	idt, err := verifier.Verify(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("refreshed id token: %w", err)
+	}
+	if idt.Subject != subject {
+		return nil, errors.New("refreshed id token names another subject")
+	}
+	if out.Identity, err = rp.identity(idt, raw); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // identity reads the claims Latchkey uses and decides whether the user is an admin.
@@ -301,6 +402,10 @@ func (rp *RP) identity(idt *oidc.IDToken, raw string) (*Identity, error) {
 		EmailVerified: claimBool(all["email_verified"]),
 		Name:          claimString(all["name"]),
 		RawIDToken:    raw,
+		SID:           claimString(all["sid"]),
+	}
+	if at, ok := all["auth_time"].(float64); ok && at > 0 {
+		id.AuthTime = time.Unix(int64(at), 0)
 	}
 	if id.Subject == "" {
 		return nil, errors.New("id token has no subject")

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -85,6 +86,14 @@ func TestRPSignsInAgainstMockOIDC(t *testing.T) {
 	want := auth.Identity{Issuer: op.Issuer(), Subject: "sub-jane", Email: "jane.doe@example.com", EmailVerified: true, Name: "Jane Doe"}
 	got := *id
 	got.RawIDToken = ""
+	if time.Since(got.AuthTime) > time.Minute {
+		t.Errorf("AuthTime = %v, want the test OP's auth_time (now)", got.AuthTime)
+	}
+	got.AuthTime = time.Time{}
+	if got.RefreshToken == "" {
+		t.Error("no refresh token (mockoidc grants one)")
+	}
+	got.RefreshToken = ""
 	if got != want {
 		t.Errorf("identity = %+v, want %+v", got, want)
 	}
@@ -523,3 +532,101 @@ type discardWriter struct{}
 func (discardWriter) Header() http.Header         { return http.Header{} }
 func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (discardWriter) WriteHeader(int)             {}
+
+// TestRPReauth: BeginReauth asks the IdP for max_age=0 and prompt=login (Begin asks for
+// neither), and its Finish requires an auth_time, not older than the request: go-oidc
+// does not check it. A normal sign-in takes any auth_time.
+func TestRPReauth(t *testing.T) {
+	op := testop.Start(t, "")
+	rp := newRP(t, op, nil)
+	plain := begin(t, rp, "", nil)
+	if q := plain.authURL.Query(); q.Has("max_age") || q.Has("prompt") {
+		t.Errorf("Begin asks for %q", plain.authURL.RawQuery)
+	}
+	beginReauth := func(t *testing.T) attempt {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodGet, "http://portal.test/login?reauth=1", nil)
+		rec := httptest.NewRecorder()
+		target, err := rp.BeginReauth(rec, r, "/devices/d1/unlock")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := rec.Result()
+		return attempt{authURL: u, res: res, cookies: browserCookies(nil, res)}
+	}
+	tests := []struct {
+		name     string
+		authTime any // the ID token's auth_time claim; nil = absent
+		wantErr  string
+	}{
+		{"fresh", time.Now().Unix(), ""},
+		{"within the skew", time.Now().Add(-30 * time.Second).Unix(), ""},
+		{"missing", nil, "no auth_time"},
+		{"old", time.Now().Add(-10 * time.Minute).Unix(), "older than the re-authentication"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := beginReauth(t)
+			if q := a.authURL.Query(); q.Get("max_age") != "0" || q.Get("prompt") != "login" {
+				t.Errorf("BeginReauth asks for %q, want max_age=0 and prompt=login", a.authURL.RawQuery)
+			}
+			op.QueueUser(testop.User{Sub: "sub-jane", Extra: map[string]any{"auth_time": tt.authTime}})
+			id, returnTo, _, err := finish(t, rp, authorize(t, a), a.cookies)
+			if tt.wantErr == "" {
+				if err != nil || returnTo != "/devices/d1/unlock" || id.AuthTime.IsZero() {
+					t.Fatalf("Finish = %+v, %q, %v", id, returnTo, err)
+				}
+				return
+			}
+			if !errors.Is(err, auth.ErrInvalidToken) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Finish error %v, want ErrInvalidToken saying %q", err, tt.wantErr)
+			}
+		})
+	}
+	// A normal sign-in does not require auth_time.
+	op.QueueUser(testop.User{Sub: "sub-jane", Extra: map[string]any{"auth_time": nil}})
+	a := begin(t, rp, "", nil)
+	if _, _, _, err := finish(t, rp, authorize(t, a), a.cookies); err != nil {
+		t.Errorf("a sign-in without max_age refused a token without auth_time: %v", err)
+	}
+}
+
+// TestRPRefresh: a refresh token from the sign-in refreshes at the IdP with a verified
+// ID token of the same user; an unknown token is refused as ErrRefreshRefused only when
+// the IdP says invalid_grant (mockoidc says invalid_request for a malformed one: a
+// failure, not a refusal); a failing IdP is an error that is not a refusal; no ID token
+// is no identity; an ID token of another subject is an error.
+func TestRPRefresh(t *testing.T) {
+	op := testop.Start(t, "")
+	rp := newRP(t, op, nil)
+	user := testop.User{Sub: "sub-jane", Email: "jane@example.com", EmailVerified: true, Extra: map[string]any{"groups": []any{"latchkey-admin"}}}
+	a := begin(t, rp, "", nil)
+	op.QueueUser(user)
+	id, _, _, err := finish(t, rp, authorize(t, a), a.cookies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.RefreshToken == "" {
+		t.Fatal("no refresh token from the sign-in")
+	}
+	got, err := rp.Refresh(t.Context(), id.RefreshToken, "sub-jane")
+	if err != nil || got.Identity == nil || !got.Identity.IsAdmin || got.RefreshToken == "" {
+		t.Fatalf("Refresh = %+v, %v", got, err)
+	}
+	if _, err := rp.Refresh(t.Context(), id.RefreshToken, "someone-else"); err == nil || errors.Is(err, auth.ErrRefreshRefused) {
+		t.Errorf("refresh naming another subject: %v", err)
+	}
+	op.FailToken(true)
+	if _, err := rp.Refresh(t.Context(), id.RefreshToken, "sub-jane"); err == nil || errors.Is(err, auth.ErrRefreshRefused) || strings.Contains(err.Error(), testop.FailDescription) {
+		t.Errorf("refresh while the IdP fails: %v, want an error that is not a refusal and hides the detail", err)
+	}
+	op.FailToken(false)
+	op.Tamper(func(string) string { return "" })
+	if got, err := rp.Refresh(t.Context(), id.RefreshToken, "sub-jane"); err != nil || got.Identity != nil {
+		t.Errorf("refresh without ID token = %+v, %v", got, err)
+	}
+}

@@ -44,6 +44,10 @@ const (
 	sessionUserID  = store.SessionUserKey
 	sessionIDToken = "id_token"
 	sessionFlash   = "flash"
+	// sessionOIDCSID is the IdP's session id; the store copies it into the row.
+	sessionOIDCSID = store.SessionOIDCSIDKey
+	// sessionAuthTime is the unix time the user last authenticated at the IdP.
+	sessionAuthTime = "auth_time"
 )
 
 // loginAttemptMaxAge bounds how long a sign-in at the IdP may take.

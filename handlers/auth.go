@@ -14,6 +14,7 @@ import (
 // SignInProvider runs the OpenID Connect flow.
 type SignInProvider interface {
 	Begin(w http.ResponseWriter, r *http.Request, returnTo string) (string, error)
+	BeginReauth(w http.ResponseWriter, r *http.Request, returnTo string) (string, error)
 	Finish(w http.ResponseWriter, r *http.Request) (*auth.Identity, string, error)
 	EndSessionURL(idTokenHint string) (string, bool)
 }
@@ -27,14 +28,21 @@ type UserStore interface {
 var errCallbackFailed = errors.New("sign-in callback failed")
 
 // Login starts the OpenID Connect flow (303 to the IdP). A signed-in user goes straight
-// to where they were heading.
+// to where they were heading, unless reauth=1 (step-up before an unlock): then the IdP
+// is asked to authenticate them again (max_age=0, prompt=login). Whoever signs in then
+// gets a fresh session, replacing the old one.
 func (h *Handlers) Login(w http.ResponseWriter, r *http.Request) error {
 	returnTo := auth.SafeReturnTo(r.URL.Query().Get("return_to"))
-	if _, ok := auth.UserFrom(r.Context()); ok {
+	reauth := r.URL.Query().Get("reauth") == "1"
+	if _, ok := auth.UserFrom(r.Context()); ok && !reauth {
 		http.Redirect(w, r, orDefault(returnTo, "/devices"), http.StatusSeeOther)
 		return nil
 	}
-	target, err := h.SignIn.Begin(w, r, returnTo)
+	begin := h.SignIn.Begin
+	if reauth {
+		begin = h.SignIn.BeginReauth
+	}
+	target, err := begin(w, r, returnTo)
 	if err != nil {
 		return err
 	}
@@ -68,6 +76,7 @@ func (h *Handlers) Callback(w http.ResponseWriter, r *http.Request) error {
 	if err := auth.SignIn(r.Context(), h.Sessions, u.ID, id.RawIDToken); err != nil {
 		return err
 	}
+	auth.RememberIdPSession(r.Context(), h.Sessions, id)
 	h.audit(r, store.AuditEvent{ActorID: u.ID, SubjectUserID: u.ID, Action: store.AuditLogin, Outcome: store.OutcomeSuccess,
 		Detail: adminDetail(u.IsAdmin)})
 	h.Log.InfoContext(r.Context(), "signed in", "user_id", u.ID, "admin", u.IsAdmin)

@@ -57,6 +57,8 @@ type Handlers struct {
 	// SessionControl lists and ends a user's sessions, and lets admins end them and
 	// disable or enable users.
 	SessionControl *accounts.Sessions
+	// LogoutTokens verifies the IdP's back-channel logout tokens; nil answers 404.
+	LogoutTokens LogoutTokenVerifier
 	// SupportContact is whom the page of a disabled account tells people to contact.
 	SupportContact string
 

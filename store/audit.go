@@ -60,6 +60,12 @@ const (
 	AuditAdminUserDisabled    = "admin.user_disabled"
 	AuditAdminUserEnabled     = "admin.user_enabled"
 	AuditAdminDisableRefused  = "admin.disable_refused"
+
+	// The identity provider in charge.
+	AuditIdPLogout         = "auth.idp_logout"
+	AuditIdPLogoutRefused  = "auth.idp_logout_refused"
+	AuditReauthRequired    = "auth.reauth_required"
+	AuditIdPRefreshRefused = "auth.idp_refresh_refused"
 )
 
 // Audit outcomes.

@@ -40,6 +40,10 @@ type sessionUserSlot struct {
 	// client is the client saving the session (WithSessionClient), kept here when
 	// the context has a slot: no allocation per request.
 	client sessionClient
+	// hasRefresh and refreshedAt: whether the session holds a refresh token, and when
+	// it was last used, so a page view knows without a query whether a re-check is due.
+	hasRefresh  bool
+	refreshedAt sql.NullString
 }
 
 type sessionUserSlotKey struct{}
@@ -60,18 +64,39 @@ func SessionUser(ctx context.Context) (User, bool) {
 	return s.user, true
 }
 
+// SessionRefreshDue reports whether the session loaded into ctx's slot holds a refresh
+// token last used interval or longer before now.
+func SessionRefreshDue(ctx context.Context, now time.Time, interval time.Duration) bool {
+	s, _ := ctx.Value(sessionUserSlotKey{}).(*sessionUserSlot)
+	if s == nil || !s.hasRefresh {
+		return false
+	}
+	at, err := parseNullTime(s.refreshedAt)
+	return err != nil || at == nil || now.Sub(*at) >= interval
+}
+
+// SetSessionUser replaces the user in ctx's slot (after a refresh changed them).
+func SetSessionUser(ctx context.Context, u User) {
+	if s, _ := ctx.Value(sessionUserSlotKey{}).(*sessionUserSlot); s != nil {
+		s.user, s.ok = u, true
+	}
+}
+
 // FindCtx returns the session data of a token that has not expired. The session's user
 // comes in the same query and goes to ctx's slot (WithSessionUserSlot), if it has one.
 func (s *Sessions) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
 	var data []byte
 	row := s.db.queryRowCached(ctx, `
 SELECT COALESCE(u.id, ''), COALESCE(u.issuer, ''), COALESCE(u.subject, ''), COALESCE(u.email, ''),
-       COALESCE(u.email_verified, FALSE), COALESCE(u.name, ''), COALESCE(u.is_admin, FALSE),
-       COALESCE(u.created_at, s.expiry), COALESCE(u.last_login_at, s.expiry), COALESCE(u.time_zone, ''), u.disabled_at, s.data
+       COALESCE(u.email_verified, FALSE), COALESCE(u.name, ''), COALESCE(u.is_admin, FALSE) AND NOT s.oidc_admin_dropped,
+       COALESCE(u.created_at, s.expiry), COALESCE(u.last_login_at, s.expiry), COALESCE(u.time_zone, ''), u.disabled_at, s.data,
+       s.oidc_refresh_token IS NOT NULL, s.oidc_refreshed_at
 FROM sessions s LEFT JOIN users u ON u.id = s.user_id
 WHERE s.token = $1 AND s.expiry > $2`,
 		token, formatTime(time.Now()))
-	u, err := scanUser(row, &data)
+	var hasRefresh bool
+	var refreshedAt sql.NullString
+	u, err := scanUser(row, &data, &hasRefresh, &refreshedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -80,6 +105,7 @@ WHERE s.token = $1 AND s.expiry > $2`,
 	}
 	if slot, _ := ctx.Value(sessionUserSlotKey{}).(*sessionUserSlot); slot != nil {
 		slot.loaded = token
+		slot.hasRefresh, slot.refreshedAt = hasRefresh, refreshedAt
 		if u.ID != "" {
 			slot.user, slot.ok = u, true
 		}
@@ -114,12 +140,26 @@ const (
 // A session this request loaded is only updated: if it was ended meanwhile (signed out
 // elsewhere, its user disabled) it stays ended.
 func (s *Sessions) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	var userID sql.NullString
+	var userID, sid, refresh sql.NullString
 	now := time.Now()
 	lastSeen := now
-	if _, values, err := (SessionCodec{}).Decode(b); err == nil {
+	if deadline, values, err := (SessionCodec{}).Decode(b); err == nil {
+		if v, ok := values[SessionRefreshTokenKey].(string); ok {
+			// The refresh token lives in its column only, where the compare-and-swap of
+			// a refresh can reach it.
+			if v != "" {
+				refresh = sql.NullString{String: v, Valid: true}
+			}
+			delete(values, SessionRefreshTokenKey)
+			if b, err = (SessionCodec{}).Encode(deadline, values); err != nil {
+				return fmt.Errorf("commit session: %w", err)
+			}
+		}
 		if id, ok := values[SessionUserKey].(string); ok && id != "" {
 			userID = sql.NullString{String: id, Valid: true}
+		}
+		if v, ok := values[SessionOIDCSIDKey].(string); ok && v != "" {
+			sid = sql.NullString{String: v, Valid: true}
 		}
 		if ts, ok := values[SessionLastSeenKey].(int64); ok && ts > 0 {
 			lastSeen = time.Unix(ts, 0)
@@ -136,23 +176,27 @@ func (s *Sessions) CommitCtx(ctx context.Context, token string, b []byte, expiry
 		if _, err := s.db.sql.ExecContext(ctx, `
 UPDATE sessions SET data = $2, expiry = $3, user_id = $4, last_seen_at = $5,
     user_agent = COALESCE(NULLIF($6, ''), user_agent), client_addr = COALESCE(NULLIF($7, ''), client_addr),
-    public_id = COALESCE(public_id, $8), created_at = COALESCE(created_at, $9)
+    public_id = COALESCE(public_id, $8), created_at = COALESCE(created_at, $9), oidc_sid = $10,
+    oidc_refresh_token = COALESCE($11, oidc_refresh_token), oidc_refreshed_at = CASE WHEN $11 IS NULL THEN oidc_refreshed_at ELSE $9 END
 WHERE token = $1`,
-			token, b, formatTime(expiry), userID, formatTime(lastSeen), ua, addr, newPublicID(), formatTime(now)); err != nil {
+			token, b, formatTime(expiry), userID, formatTime(lastSeen), ua, addr, newPublicID(), formatTime(now), sid, refresh); err != nil {
 			return fmt.Errorf("commit session: %w", err)
 		}
 		return nil
 	}
 	if _, err := s.db.sql.ExecContext(ctx, `
-INSERT INTO sessions (token, data, expiry, user_id, public_id, created_at, last_seen_at, user_agent, client_addr)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO sessions (token, data, expiry, user_id, public_id, created_at, last_seen_at, user_agent, client_addr, oidc_sid,
+    oidc_refresh_token, oidc_refreshed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $6)
 ON CONFLICT (token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry, user_id = excluded.user_id,
+    oidc_sid = excluded.oidc_sid,
+    oidc_refresh_token = COALESCE(excluded.oidc_refresh_token, sessions.oidc_refresh_token),
     last_seen_at = excluded.last_seen_at,
     user_agent = COALESCE(NULLIF(excluded.user_agent, ''), sessions.user_agent),
     client_addr = COALESCE(NULLIF(excluded.client_addr, ''), sessions.client_addr),
     public_id = COALESCE(sessions.public_id, excluded.public_id),
     created_at = COALESCE(sessions.created_at, excluded.created_at)`,
-		token, b, formatTime(expiry), userID, newPublicID(), formatTime(now), formatTime(lastSeen), ua, addr); err != nil {
+		token, b, formatTime(expiry), userID, newPublicID(), formatTime(now), formatTime(lastSeen), ua, addr, sid, refresh); err != nil {
 		return fmt.Errorf("commit session: %w", err)
 	}
 	return nil

@@ -40,18 +40,20 @@ type App struct {
 	sessions   *scs.SessionManager
 	// saveSessions loads and saves the session around every dynamic page.
 	saveSessions func(http.Handler) http.Handler
-	authMW       *auth.Middleware
-	handlers     *handlers.Handlers
-	follower     *locks.Follower
-	hub          *events.Hub
-	events       *events.Service
-	static       *staticFiles
-	csp          string
-	metrics      *metrics.Metrics
-	metricsAddr  string
-	handler      http.Handler
-	closers      []func() error
-	banner       []string
+	// recheck re-checks a session at the IdP with its refresh token when due.
+	recheck     func(http.Handler) http.Handler
+	authMW      *auth.Middleware
+	handlers    *handlers.Handlers
+	follower    *locks.Follower
+	hub         *events.Hub
+	events      *events.Service
+	static      *staticFiles
+	csp         string
+	metrics     *metrics.Metrics
+	metricsAddr string
+	handler     http.Handler
+	closers     []func() error
+	banner      []string
 }
 
 // NewApp builds the portal from cfg, starting the embedded stand-ins that cfg asks for
@@ -118,7 +120,9 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 		Deny: func(w http.ResponseWriter, r *http.Request, status int) {
 			h.ServeError(w, r, handlers.StatusError(status))
 		},
-		Audit: h.Audit,
+		Audit:       h.Audit,
+		ReauthAfter: cfg.UnlockReauthAfter,
+		Now:         time.Now,
 	}
 
 	issuer, clientSecret := cfg.OIDCIssuer, cfg.OIDCClientSecret
@@ -143,7 +147,9 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 	if err != nil {
 		return nil, fmt.Errorf("OIDC: %w", err)
 	}
-	h.SignIn = rp
+	h.SignIn, h.LogoutTokens = rp, rp
+	rc := &auth.Recheck{Sessions: a.sessions, Store: a.db, IdP: rp, Interval: cfg.OIDCRecheckInterval, Log: log, Now: time.Now}
+	a.recheck = rc.Middleware
 
 	seamEndpoint, seamKey := cfg.SeamEndpoint, cfg.SeamAPIKey
 	if cfg.DevSeam() {
@@ -219,6 +225,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *App, err err
 			}
 		},
 	}
+	rc.Ended = func(userID, token string) { a.hub.SessionEnded(userID, auth.TokenKey(token)) }
 	h.SupportContact, h.StreamHeartbeat = cfg.SupportContact, cfg.StreamHeartbeat
 	if a.db.Shared() {
 		lctx, stopListening := context.WithCancel(context.WithoutCancel(ctx))

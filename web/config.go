@@ -50,7 +50,13 @@ type Config struct {
 	SessionKey         []byte
 	SessionKeyPrevious []byte
 	SessionIdleTimeout time.Duration
-	SessionLifetime    time.Duration
+	// UnlockReauthAfter: an unlock by a user who last authenticated at the IdP longer
+	// ago than this asks them to sign in again first; 0 = off.
+	UnlockReauthAfter time.Duration
+	// OIDCRecheckInterval is how often a used session is refreshed at the IdP (when it
+	// granted a refresh token).
+	OIDCRecheckInterval time.Duration
+	SessionLifetime     time.Duration
 
 	// ActionsPerMinute caps lock/unlock requests per user.
 	ActionsPerMinute int
@@ -278,6 +284,19 @@ func settings() []setting {
 		{env: "SESSION_KEY_PREVIOUS", flag: "session-key-previous", secret: true, usage: "the previous SESSION_KEY, still accepted during a rotation", parse: key(func(c *Config) *[]byte { return &c.SessionKeyPrevious })},
 		{env: "SESSION_IDLE_TIMEOUT", flag: "session-idle-timeout", def: "30m", usage: "sign out after this long without a request", parse: dur(func(c *Config) *time.Duration { return &c.SessionIdleTimeout })},
 		{env: "SESSION_LIFETIME", flag: "session-lifetime", def: "12h", usage: "sign out this long after sign-in, however active", parse: dur(func(c *Config) *time.Duration { return &c.SessionLifetime })},
+		{env: "UNLOCK_REAUTH_AFTER", flag: "unlock-reauth-after", usage: "an unlock by a user who last signed in at the IdP longer ago than this (e.g. 10m) asks them to sign in again first; unset or 0 = off", parse: func(c *Config, v string) error {
+			if v == "" || v == "0" || v == "off" {
+				c.UnlockReauthAfter = 0
+				return nil
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return fmt.Errorf("want a duration such as 10m, or 0 for off, got %q", v)
+			}
+			c.UnlockReauthAfter = d
+			return nil
+		}},
+		{env: "OIDC_RECHECK_INTERVAL", flag: "oidc-recheck-interval", def: "15m", usage: "how often a session in use is re-checked at the IdP with its refresh token (when the IdP granted one)", parse: dur(func(c *Config) *time.Duration { return &c.OIDCRecheckInterval })},
 		{env: "LATCHKEY_ACTIONS_PER_MINUTE", flag: "actions-per-minute", def: "10", usage: "lock/unlock requests allowed per user per minute", parse: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > 10000 {

@@ -190,6 +190,12 @@ func TestParseConfigGoodValues(t *testing.T) {
 			func(c *Config) (any, any) { return c.StreamHeartbeat, 5 * time.Second }},
 		{"support contact", map[string]string{"LATCHKEY_SUPPORT_CONTACT": "support@example.com"},
 			func(c *Config) (any, any) { return c.SupportContact, "support@example.com" }},
+		{"unlock reauth", map[string]string{"UNLOCK_REAUTH_AFTER": "10m"},
+			func(c *Config) (any, any) { return c.UnlockReauthAfter, 10 * time.Minute }},
+		{"unlock reauth off", map[string]string{"UNLOCK_REAUTH_AFTER": "0"},
+			func(c *Config) (any, any) { return c.UnlockReauthAfter, time.Duration(0) }},
+		{"oidc recheck interval", map[string]string{"OIDC_RECHECK_INTERVAL": "5m"},
+			func(c *Config) (any, any) { return c.OIDCRecheckInterval, 5 * time.Minute }},
 		{"dev password", map[string]string{"DEV_PASSWORD": "hunter2"},
 			func(c *Config) (any, any) { return c.DevPassword, "hunter2" }},
 		{"surrounding white space trimmed", map[string]string{"LOG_LEVEL": "  warn\n"},
@@ -293,6 +299,9 @@ func TestParseConfigBadValues(t *testing.T) {
 		{variable: "LATCHKEY_STREAM_HEARTBEAT", value: "500ms"},
 		{variable: "LATCHKEY_STREAM_HEARTBEAT", value: "2m"},
 		{variable: "LATCHKEY_STREAM_HEARTBEAT", value: "often"},
+		{variable: "UNLOCK_REAUTH_AFTER", value: "-1m"},
+		{variable: "UNLOCK_REAUTH_AFTER", value: "soon"},
+		{variable: "OIDC_RECHECK_INTERVAL", value: "0"},
 		{variable: "LATCHKEY_METRICS_ADDR", value: "9090"},
 		{variable: "LATCHKEY_METRICS_ADDR", value: "127.0.0.1:99999"},
 		{variable: "LATCHKEY_METRICS_ADDR", value: "http://127.0.0.1:9090/metrics"},
@@ -382,6 +391,7 @@ func TestParseConfigHelp(t *testing.T) {
 		"LATCHKEY_ACTION_SEND_BOUND", "LATCHKEY_ACTION_SEND_TIMEOUT", "LATCHKEY_ACTION_PENDING_BOUND", "LATCHKEY_FOLLOW_INTERVAL",
 		"LATCHKEY_DEV_IDP_ADDR", "LATCHKEY_SANDBOX_ADDR", "LATCHKEY_SANDBOX_ACTION_DELAY", "LATCHKEY_SANDBOX_LATENCY", "SEAM_SANDBOX_API_KEY",
 		"DEV_PASSWORD", "LATCHKEY_METRICS_ADDR", "LATCHKEY_SUPPORT_CONTACT", "LATCHKEY_STREAM_HEARTBEAT",
+		"UNLOCK_REAUTH_AFTER", "OIDC_RECHECK_INTERVAL",
 	}
 	for _, arg := range []string{"--help", "-h"} {
 		t.Run(arg, func(t *testing.T) {

@@ -25,6 +25,7 @@ func (a *App) startDevIdP(ctx context.Context) (issuer, secret string, err error
 		ClientSecret:           secret,
 		RedirectURIs:           []string{a.cfg.BaseURL.String() + "/auth/callback"},
 		PostLogoutRedirectURIs: []string{a.cfg.BaseURL.String() + "/"},
+		BackchannelLogoutURI:   a.cfg.BaseURL.String() + "/auth/backchannel-logout",
 		AdminGroup:             adminGroup,
 		Logger:                 a.log.With("component", "devidp"),
 	})
@@ -41,7 +42,7 @@ func (a *App) startDevIdP(ctx context.Context) (issuer, secret string, err error
 		users = append(users, fmt.Sprintf("%s (%s)", u.Username, role))
 	}
 	a.banner = append(a.banner,
-		"dev IdP:       "+srv.Provider.Issuer(),
+		"dev IdP:       "+srv.Provider.Issuer()+" (sign out there at "+srv.Provider.Issuer()+"/signout: the portal hears of it by back-channel logout)",
 		fmt.Sprintf("dev logins:    %s — password %q (DEV_PASSWORD)", strings.Join(users, ", "), a.cfg.DevPassword))
 	return srv.Provider.Issuer(), secret, nil
 }

@@ -12,16 +12,20 @@ func (a *App) routes() http.Handler {
 	h := a.handlers
 	mux := http.NewServeMux()
 
-	// Named middleware chains: dynamic pages know the session and the signed-in user;
+	// Named middleware chains: dynamic pages know the session (re-checked at the IdP
+	// every OIDC_RECHECK_INTERVAL when it holds a refresh token) and the signed-in user;
 	// protected ones require a user; admin ones an admin.
 	dynamic := func(hf handlers.Func) http.Handler {
-		return chain(h.Handle(hf), a.saveSessions, a.authMW.LoadUser)
+		return chain(h.Handle(hf), a.saveSessions, a.recheck, a.authMW.LoadUser)
 	}
 	protected := func(hf handlers.Func) http.Handler {
-		return chain(h.Handle(hf), a.saveSessions, a.authMW.LoadUser, a.authMW.RequireUser)
+		return chain(h.Handle(hf), a.saveSessions, a.recheck, a.authMW.LoadUser, a.authMW.RequireUser)
+	}
+	stepUp := func(hf handlers.Func) http.Handler {
+		return chain(h.Handle(hf), a.saveSessions, a.recheck, a.authMW.LoadUser, a.authMW.RequireUser, a.authMW.RequireRecentAuth)
 	}
 	admin := func(hf handlers.Func) http.Handler {
-		return chain(h.Handle(hf), a.saveSessions, a.authMW.LoadUser, a.authMW.RequireUser, a.authMW.RequireAdmin)
+		return chain(h.Handle(hf), a.saveSessions, a.recheck, a.authMW.LoadUser, a.authMW.RequireUser, a.authMW.RequireAdmin)
 	}
 
 	// Public, no session.
@@ -38,12 +42,15 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /login", dynamic(h.Login))
 	mux.Handle("GET /auth/callback", dynamic(h.Callback))
 	mux.Handle("POST /logout", dynamic(h.Logout))
+	// The IdP's server-to-server logout (signed logout token); no session, no page.
+	mux.HandleFunc("POST /auth/backchannel-logout", h.BackchannelLogout)
 
 	// Devices: every route re-checks ownership (DESIGN.md, "Ownership").
 	mux.Handle("GET /devices", protected(h.Devices))
 	mux.Handle("GET /devices/{id}", protected(h.Device))
-	mux.Handle("GET /devices/{id}/unlock", protected(h.ConfirmUnlock))
-	mux.Handle("POST /devices/{id}/unlock", protected(h.Unlock))
+	// Unlocking asks for a recent sign-in at the IdP (UNLOCK_REAUTH_AFTER); locking does not.
+	mux.Handle("GET /devices/{id}/unlock", stepUp(h.ConfirmUnlock))
+	mux.Handle("POST /devices/{id}/unlock", stepUp(h.Unlock))
 	mux.Handle("POST /devices/{id}/lock", protected(h.Lock))
 	mux.Handle("GET /devices/{id}/actions/{attempt}", protected(h.ActionStatus))
 	mux.Handle("POST /devices/{id}/rename", protected(h.RenameDevice))

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -38,6 +39,9 @@ type Config struct {
 	RedirectURIs []string
 	// PostLogoutRedirectURIs are the exact post_logout_redirect_uri values the client may use.
 	PostLogoutRedirectURIs []string
+	// BackchannelLogoutURI is the client's registered backchannel_logout_uri: when a
+	// dev user signs out here, a signed logout token is posted to it. "" sends none.
+	BackchannelLogoutURI string
 	// AdminGroup is put in the seeded admin's groups claim; DefaultAdminGroup when empty.
 	AdminGroup string
 	// Logger receives sign-in events; slog.Default() when nil.
@@ -71,6 +75,9 @@ type Provider struct {
 	logger     *slog.Logger
 	mux        *http.ServeMux
 	csp        string
+	clientID   string
+	logoutURI  string
+	httpClient *http.Client
 }
 
 // New builds a Provider with a fresh RSA signing key and a fresh token encryption key.
@@ -93,8 +100,12 @@ func New(cfg Config) (*Provider, error) {
 		DefaultLogoutRedirectURI: cfg.Issuer + pathLoggedOut,
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
-		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, scopeGroups},
+		GrantTypeRefreshToken:    true, // with offline_access; each use rotates the token
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, scopeGroups, oidc.ScopeOfflineAccess},
 		SupportedClaims:          append(slices.Clone(op.DefaultSupportedClaims), claimGroups),
+		// Discovery advertises back-channel logout, with sid, when a URI is registered.
+		BackChannelLogoutSupported:        cfg.BackchannelLogoutURI != "",
+		BackChannelLogoutSessionSupported: cfg.BackchannelLogoutURI != "",
 	}
 	var opts []op.Option
 	if strings.HasPrefix(cfg.Issuer, "http://") {
@@ -112,7 +123,11 @@ func New(cfg Config) (*Provider, error) {
 		logger:     cfg.Logger,
 		mux:        http.NewServeMux(),
 		csp:        pageCSP(cfg.RedirectURIs),
+		clientID:   cfg.ClientID,
+		logoutURI:  cfg.BackchannelLogoutURI,
+		httpClient: &http.Client{Timeout: 5 * time.Second},
 	}
+	store.onLogout = p.backchannelLogout
 	// Browsers send Sec-Fetch-Site on form posts; refusing cross-site ones stops
 	// another site from submitting credentials into a pending sign-in.
 	cop := http.NewCrossOriginProtection()
@@ -122,6 +137,8 @@ func New(cfg Config) (*Provider, error) {
 	p.mux.HandleFunc("GET "+pathLogin, p.loginPage)
 	p.mux.Handle("POST "+pathLogin, cop.Handler(http.HandlerFunc(p.loginSubmit)))
 	p.mux.HandleFunc("GET "+pathLoggedOut, p.loggedOut)
+	p.mux.HandleFunc("GET "+pathSignOut, p.signOutPage)
+	p.mux.Handle("POST "+pathSignOut, cop.Handler(http.HandlerFunc(p.signOutSubmit)))
 	p.mux.Handle("/", provider)
 	return p, nil
 }
@@ -156,6 +173,8 @@ func validate(cfg *Config) error {
 		return errors.New("password is required")
 	case cfg.ClientID == "" || cfg.ClientSecret == "":
 		return errors.New("client id and secret are required")
+	case cfg.BackchannelLogoutURI != "" && !strings.HasPrefix(cfg.BackchannelLogoutURI, "http"):
+		return fmt.Errorf("backchannel logout URI %q: want an absolute http(s) URL", cfg.BackchannelLogoutURI)
 	case len(cfg.RedirectURIs) == 0:
 		return errors.New("at least one redirect URI is required")
 	}

@@ -16,6 +16,10 @@ import (
 const (
 	pathLogin     = "/login"
 	pathLoggedOut = "/logged-out"
+	pathSignOut   = "/signout"
+	// sessionCookie names this browser's latest dev IdP session (its sid), for the
+	// sign-out page. Cookies are not separated by port, so the name is the IdP's own.
+	sessionCookie = "devidp_session"
 )
 
 // pageStyle is inlined and allowed by its hash, so the CSP needs neither
@@ -57,6 +61,11 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 {{- if .Message}}
 <p>{{.Message}}</p>
 {{- end}}
+{{- if .SignOut}}
+<form method="post" action="/signout">
+<button type="submit">Sign out</button>
+</form>
+{{- end}}
 {{- if .RequestID}}
 <form method="post" action="/login">
 <input type="hidden" name="id" value="{{.RequestID}}">
@@ -88,6 +97,7 @@ type page struct {
 	RequestID, Username   string
 	Users                 []User
 	AdminGroup            string
+	SignOut               bool
 }
 
 // pageCSP allows nothing but the inline style, and lets the login form's
@@ -136,13 +146,39 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		p.renderLogin(w, http.StatusOK, id, username, "Wrong username or password.")
 		return
 	}
-	if err := p.store.completeLogin(id, user.Subject); err != nil {
+	sid, err := p.store.completeLogin(id, user.Subject)
+	if err != nil {
 		p.renderExpired(w)
 		return
 	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", HttpOnly: true,
+		Secure: strings.HasPrefix(p.issuer, "https://"), SameSite: http.SameSiteLaxMode})
 	p.logger.InfoContext(r.Context(), "dev idp sign-in", "user", user.Username, "client_id", req.clientID)
 	callback := op.AuthCallbackURL(p.op)(op.ContextWithIssuer(r.Context(), p.issuer), id)
 	http.Redirect(w, r, callback, http.StatusSeeOther)
+}
+
+// signOutPage offers to end this browser's dev IdP session.
+func (p *Provider) signOutPage(w http.ResponseWriter, r *http.Request) {
+	if _, err := r.Cookie(sessionCookie); err != nil {
+		p.renderMessage(w, http.StatusOK, "Not signed in", "This browser has no session at the dev identity provider.")
+		return
+	}
+	p.render(w, http.StatusOK, page{Title: "Sign out", SignOut: true,
+		Message: "Sign out of the dev identity provider. Latchkey is told at once (back-channel logout) and ends the session this sign-in started."})
+}
+
+// signOutSubmit ends this browser's dev IdP session and tells the relying party.
+func (p *Provider) signOutSubmit(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(sessionCookie)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: strings.HasPrefix(p.issuer, "https://"), SameSite: http.SameSiteLaxMode})
+	if err == nil {
+		if sub, ok := p.store.endSession(r.Context(), c.Value, ""); ok {
+			p.logger.InfoContext(r.Context(), "dev idp sign-out", "subject", sub)
+		}
+	}
+	p.loggedOut(w, r)
 }
 
 func (p *Provider) loggedOut(w http.ResponseWriter, _ *http.Request) {

@@ -27,20 +27,23 @@ const (
 	codeLifetime        = time.Minute
 	accessTokenLifetime = 15 * time.Minute
 	idTokenLifetime     = 5 * time.Minute
+	// refreshTokenLifetime bounds a refresh token; each use rotates it.
+	refreshTokenLifetime = 12 * time.Hour
 )
 
 var (
-	_ op.Storage                   = (*storage)(nil)
-	_ op.CanSetUserinfoFromRequest = (*storage)(nil)
-	_ op.AuthRequest               = (*authRequest)(nil)
-	_ op.LogAuthRequest            = (*authRequest)(nil)
-	_ op.Client                    = (*client)(nil)
+	_ op.Storage                        = (*storage)(nil)
+	_ op.CanSetUserinfoFromRequest      = (*storage)(nil)
+	_ op.CanTerminateSessionFromRequest = (*storage)(nil)
+	_ op.AuthRequest                    = (*authRequest)(nil)
+	_ op.LogAuthRequest                 = (*authRequest)(nil)
+	_ op.Client                         = (*client)(nil)
 )
 
 var (
 	errNotFound    = errors.New("auth request not found or expired")
 	errInvalidCode = errors.New("authorization code invalid, used or expired")
-	errNoRefresh   = errors.New("refresh tokens are not supported")
+	errBadRefresh  = errors.New("refresh token invalid, used or expired")
 )
 
 // seededUser is a User with what the provider needs to issue claims.
@@ -64,6 +67,13 @@ type storage struct {
 	authRequests map[string]*authRequest // by id
 	codes        map[string]string       // code → auth request id
 	tokens       map[string]*accessToken // by id
+	// sessions are the dev IdP's sign-in sessions: sid → subject. Each sign-in starts
+	// one (there is no single sign-on); its sid travels in the ID token.
+	sessions map[string]string
+	// refreshTokens are the live refresh tokens, by value; each is used once.
+	refreshTokens map[string]*refreshRequest
+	// onLogout is told of every ended session (back-channel logout); nil does nothing.
+	onLogout func(ctx context.Context, subject, sid string)
 }
 
 type accessToken struct {
@@ -81,15 +91,17 @@ func newStorage(cfg Config, key *rsa.PrivateKey) *storage {
 			redirectURIs:   slices.Clone(cfg.RedirectURIs),
 			postLogoutURIs: slices.Clone(cfg.PostLogoutRedirectURIs),
 		},
-		clientSecret: passwordDigest(cfg.ClientSecret),
-		password:     passwordDigest(cfg.Password),
-		users:        make(map[string]seededUser),
-		byName:       make(map[string]string),
-		key:          key,
-		keyID:        rand.Text(),
-		authRequests: make(map[string]*authRequest),
-		codes:        make(map[string]string),
-		tokens:       make(map[string]*accessToken),
+		clientSecret:  passwordDigest(cfg.ClientSecret),
+		password:      passwordDigest(cfg.Password),
+		users:         make(map[string]seededUser),
+		byName:        make(map[string]string),
+		key:           key,
+		keyID:         rand.Text(),
+		authRequests:  make(map[string]*authRequest),
+		codes:         make(map[string]string),
+		tokens:        make(map[string]*accessToken),
+		sessions:      make(map[string]string),
+		refreshTokens: make(map[string]*refreshRequest),
 	}
 	for _, u := range Users() {
 		groups := []string{}
@@ -130,16 +142,46 @@ func (s *storage) pendingRequest(id string) (authRequest, error) {
 	return *r, nil
 }
 
-// completeLogin marks a pending auth request as authenticated for subject.
-func (s *storage) completeLogin(id, subject string) error {
+// completeLogin marks a pending auth request as authenticated for subject, in a new
+// dev IdP session whose sid it returns.
+func (s *storage) completeLogin(id, subject string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.authRequests[id]
 	if !ok || r.expired(time.Now()) || r.done {
-		return errNotFound
+		return "", errNotFound
 	}
-	r.done, r.subject, r.authTime = true, subject, time.Now()
-	return nil
+	r.done, r.subject, r.authTime, r.sid = true, subject, time.Now(), rand.Text()
+	s.sessions[r.sid] = subject
+	return r.sid, nil
+}
+
+// endSession ends the dev IdP session sid (when it is subject's, if subject is given)
+// and tells onLogout; it reports the subject whose session ended.
+func (s *storage) endSession(ctx context.Context, sid, subject string) (string, bool) {
+	s.mu.Lock()
+	owner, ok := s.sessions[sid]
+	if ok && (subject == "" || owner == subject) {
+		delete(s.sessions, sid)
+		for v, rt := range s.refreshTokens {
+			if rt.sid == sid {
+				delete(s.refreshTokens, v) // the session's grant ends with it
+			}
+		}
+		for id, t := range s.tokens {
+			if t.subject == owner {
+				delete(s.tokens, id)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if !ok || (subject != "" && owner != subject) {
+		return "", false
+	}
+	if s.onLogout != nil {
+		s.onLogout(ctx, owner, sid)
+	}
+	return owner, true
 }
 
 // sweep drops expired entries so memory stays bounded; callers hold s.mu.
@@ -153,6 +195,11 @@ func (s *storage) sweep(now time.Time) {
 	for id, t := range s.tokens {
 		if now.After(t.expires) {
 			delete(s.tokens, id)
+		}
+	}
+	for v, rt := range s.refreshTokens {
+		if now.After(rt.expires) {
+			delete(s.refreshTokens, v)
 		}
 	}
 }
@@ -267,14 +314,67 @@ func (s *storage) CreateAccessToken(_ context.Context, req op.TokenRequest) (str
 	return id, t.expires, nil
 }
 
-// CreateAccessAndRefreshTokens is never reached: the client has no refresh_token grant.
-func (s *storage) CreateAccessAndRefreshTokens(context.Context, op.TokenRequest, string) (string, string, time.Time, error) {
-	return "", "", time.Time{}, errNoRefresh
+// CreateAccessAndRefreshTokens issues an access token and a refresh token (the client
+// asked for offline_access). A refresh spends currentRefreshToken: it is removed here,
+// and a token already spent (used twice, or revoked meanwhile) is refused, so a
+// rotating refresh token works exactly once.
+func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequest, currentRefreshToken string) (string, string, time.Time, error) {
+	var base refreshRequest
+	switch r := req.(type) {
+	case *authRequest:
+		base = refreshRequest{clientID: r.clientID, subject: r.subject, scopes: slices.Clone(r.scopes), authTime: r.authTime, sid: r.sid}
+	case *refreshRequest:
+		base = *r
+	default:
+		return "", "", time.Time{}, errors.New("unsupported token request")
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweep(now)
+	if currentRefreshToken != "" {
+		if _, ok := s.refreshTokens[currentRefreshToken]; !ok {
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used")
+		}
+		delete(s.refreshTokens, currentRefreshToken)
+	}
+	if base.sid != "" {
+		if _, ok := s.sessions[base.sid]; !ok {
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the session has ended")
+		}
+	}
+	t := &accessToken{clientID: base.clientID, subject: base.subject, scopes: slices.Clone(base.scopes),
+		audience: []string{base.clientID}, expires: now.Add(accessTokenLifetime)}
+	id := rand.Text()
+	s.tokens[id] = t
+	next := base
+	next.expires = now.Add(refreshTokenLifetime)
+	value := rand.Text()
+	s.refreshTokens[value] = &next
+	return id, value, t.expires, nil
 }
 
-// TokenRequestByRefreshToken is never reached: no refresh tokens are issued.
-func (s *storage) TokenRequestByRefreshToken(context.Context, string) (op.RefreshTokenRequest, error) {
-	return nil, errNoRefresh
+// TokenRequestByRefreshToken returns the grant behind a live refresh token.
+func (s *storage) TokenRequestByRefreshToken(_ context.Context, token string) (op.RefreshTokenRequest, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rt, ok := s.refreshTokens[token]
+	if !ok || time.Now().After(rt.expires) {
+		return nil, errBadRefresh
+	}
+	cp := *rt
+	return &cp, nil
+}
+
+// TerminateSessionFromRequest is RP-initiated logout: the session the id_token_hint
+// names ends (and the relying party hears of it by back-channel logout); without a
+// hint, the user's access tokens are revoked.
+func (s *storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSessionRequest) (string, error) {
+	if req.IDTokenHintClaims != nil && req.IDTokenHintClaims.SessionID != "" {
+		s.endSession(ctx, req.IDTokenHintClaims.SessionID, req.UserID)
+		return req.RedirectURI, nil
+	}
+	return req.RedirectURI, s.TerminateSession(ctx, req.UserID, req.ClientID)
 }
 
 // TerminateSession revokes the user's access tokens for the client (RP-initiated logout).
@@ -293,6 +393,13 @@ func (s *storage) TerminateSession(_ context.Context, userID, clientID string) e
 func (s *storage) RevokeToken(_ context.Context, tokenID, _, clientID string) *oidc.Error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if rt, ok := s.refreshTokens[tokenID]; ok {
+		if rt.clientID != clientID {
+			return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
+		}
+		delete(s.refreshTokens, tokenID)
+		return nil
+	}
 	t, ok := s.tokens[tokenID]
 	if !ok {
 		return nil
@@ -304,9 +411,16 @@ func (s *storage) RevokeToken(_ context.Context, tokenID, _, clientID string) *o
 	return nil
 }
 
-// GetRefreshTokenInfo reports that no value is ever a refresh token here.
-func (s *storage) GetRefreshTokenInfo(context.Context, string, string) (string, string, error) {
-	return "", "", op.ErrInvalidRefreshToken
+// GetRefreshTokenInfo names a live refresh token's user, for revocation; its id is
+// the token itself.
+func (s *storage) GetRefreshTokenInfo(_ context.Context, clientID, token string) (string, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rt, ok := s.refreshTokens[token]
+	if !ok || rt.clientID != clientID {
+		return "", "", op.ErrInvalidRefreshToken
+	}
+	return rt.subject, token, nil
 }
 
 // SigningKey returns this start's RSA key.
@@ -348,7 +462,20 @@ func (s *storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 
 // SetUserinfoFromRequest fills the ID token's user claims.
 func (s *storage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	return s.setUserinfo(info, req.GetSubject(), scopes)
+	if err := s.setUserinfo(info, req.GetSubject(), scopes); err != nil {
+		return err
+	}
+	sid := ""
+	switch r := req.(type) {
+	case *authRequest:
+		sid = r.sid
+	case *refreshRequest:
+		sid = r.sid
+	}
+	if sid != "" {
+		info.AppendClaims("sid", sid) // the session a back-channel logout will name
+	}
+	return nil
 }
 
 // SetUserinfoFromToken answers the userinfo endpoint.
@@ -437,6 +564,7 @@ type authRequest struct {
 	challenge                                          *oidc.CodeChallenge
 	subject                                            string
 	authTime                                           time.Time
+	sid                                                string
 	done                                               bool
 	code                                               string
 	expires                                            time.Time
@@ -476,6 +604,23 @@ func (r *authRequest) LogValue() slog.Value {
 	)
 }
 
+// refreshRequest is the grant behind a refresh token: who, for which client and scopes,
+// and the dev IdP session it belongs to.
+type refreshRequest struct {
+	clientID, subject, sid string
+	scopes                 []string
+	authTime               time.Time
+	expires                time.Time
+}
+
+func (r *refreshRequest) GetAMR() []string                 { return []string{"pwd"} }
+func (r *refreshRequest) GetAudience() []string            { return []string{r.clientID} }
+func (r *refreshRequest) GetAuthTime() time.Time           { return r.authTime }
+func (r *refreshRequest) GetClientID() string              { return r.clientID }
+func (r *refreshRequest) GetScopes() []string              { return r.scopes }
+func (r *refreshRequest) GetSubject() string               { return r.subject }
+func (r *refreshRequest) SetCurrentScopes(scopes []string) { r.scopes = scopes }
+
 // client is the single registered relying party: a confidential web client,
 // code flow only, exact redirect URIs.
 type client struct {
@@ -495,13 +640,17 @@ func (c *client) AuthMethod() oidc.AuthMethod { return oidc.AuthMethodBasic }
 func (c *client) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
-func (c *client) GrantTypes() []oidc.GrantType        { return []oidc.GrantType{oidc.GrantTypeCode} }
+func (c *client) GrantTypes() []oidc.GrantType {
+	return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+}
 func (c *client) LoginURL(id string) string           { return pathLogin + "?id=" + url.QueryEscape(id) }
 func (c *client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeBearer }
 func (c *client) IDTokenLifetime() time.Duration      { return idTokenLifetime }
 func (c *client) DevMode() bool                       { return false }
-func (c *client) IsScopeAllowed(scope string) bool    { return scope == scopeGroups }
-func (c *client) ClockSkew() time.Duration            { return 0 }
+func (c *client) IsScopeAllowed(scope string) bool {
+	return scope == scopeGroups || scope == oidc.ScopeOfflineAccess
+}
+func (c *client) ClockSkew() time.Duration { return 0 }
 
 // IDTokenUserinfoClaimsAssertion puts email and profile claims into the ID
 // token even though an access token is issued too; Latchkey reads only the ID token.

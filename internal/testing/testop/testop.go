@@ -7,6 +7,7 @@ package testop
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"maps"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
@@ -213,6 +215,43 @@ func (c *claims) MarshalJSON() ([]byte, error) {
 	set("email_verified", c.user.EmailVerified)
 	set("name", c.user.Name)
 	set("preferred_username", c.user.PreferredUsername)
+	// The user authenticated just now, as a provider that asked for the password says;
+	// Extra may replace it (nil sends null, i.e. no auth_time).
+	all["auth_time"] = time.Now().Unix()
 	maps.Copy(all, c.user.Extra)
 	return json.Marshal(all)
+}
+
+// BackchannelLogoutEvent is the events member a logout token carries.
+const BackchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// LogoutClaims are a well-formed logout token's claims for the subject and sid
+// ("" leaves either out), issued now by this provider to its client; tests edit
+// the map to break one rule at a time.
+func (op *OP) LogoutClaims(sub, sid string, now time.Time) jwt.MapClaims {
+	c := jwt.MapClaims{
+		"iss":    op.Issuer(),
+		"aud":    op.ClientID,
+		"iat":    now.Unix(),
+		"exp":    now.Add(2 * time.Minute).Unix(),
+		"jti":    rand.Text(),
+		"events": map[string]any{BackchannelLogoutEvent: map[string]any{}},
+	}
+	if sub != "" {
+		c["sub"] = sub
+	}
+	if sid != "" {
+		c["sid"] = sid
+	}
+	return c
+}
+
+// Sign signs claims with the provider's key, as its ID tokens are.
+func (op *OP) Sign(t testing.TB, claims jwt.Claims) string {
+	t.Helper()
+	s, err := op.Keypair.SignJWT(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -1,0 +1,143 @@
+package web_test
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/internal/testing/pgtest"
+	"github.com/latchkey/latchkey/internal/testing/testop"
+	"github.com/latchkey/latchkey/internal/testing/testportal"
+	"github.com/latchkey/latchkey/store"
+)
+
+// refreshTokenOf is the refresh token kept with the user's one session.
+func refreshTokenOf(t *testing.T, p *testportal.Portal, userID string) string {
+	t.Helper()
+	var rt *string
+	if err := p.DB.SQL().QueryRowContext(t.Context(), `SELECT oidc_refresh_token FROM sessions WHERE user_id = $1`, userID).Scan(&rt); err != nil {
+		t.Fatal(err)
+	}
+	if rt == nil {
+		return ""
+	}
+	return *rt
+}
+
+// dueNow makes the user's sessions due for a re-check, with no lease running.
+func dueNow(t *testing.T, p *testportal.Portal, userID string) {
+	t.Helper()
+	if _, err := p.DB.SQL().ExecContext(t.Context(),
+		`UPDATE sessions SET oidc_refreshed_at = NULL, oidc_refresh_lease = NULL, oidc_refresh_lease_until = NULL WHERE user_id = $1`, userID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRecheckAtDevIdP: the dev IdP grants a refresh token (offline_access), kept in
+// the session's row; once OIDC_RECHECK_INTERVAL passed, the next page views refresh
+// exactly once — four at the same time rotate the token once (a second use would be
+// refused and sign her out) — and a refusal ends the session, audited.
+func TestRecheckAtDevIdP(t *testing.T) { pgtest.EachDialect(t, testRecheckAtDevIdP) }
+
+func testRecheckAtDevIdP(t *testing.T) {
+	p := startPortal(t, testportal.Options{Env: map[string]string{"OIDC_RECHECK_INTERVAL": "1s"}})
+	alice := signIn(t, p, "alice")
+	rt1 := refreshTokenOf(t, p, alice.user.ID)
+	if rt1 == "" {
+		t.Fatal("no refresh token kept with the session")
+	}
+	// Not due yet: a page view does not refresh.
+	p.Get(t, alice.c, "/devices")
+	if refreshTokenOf(t, p, alice.user.ID) != rt1 {
+		t.Error("refreshed before the interval passed")
+	}
+	time.Sleep(1100 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if res, _ := p.Get(t, alice.c, "/devices"); res.StatusCode != http.StatusOK {
+				t.Errorf("GET /devices during the re-check: %d", res.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	rt2 := refreshTokenOf(t, p, alice.user.ID)
+	if rt2 == "" || rt2 == rt1 {
+		t.Errorf("refresh token after the re-check: rotated %v", rt2 != rt1)
+	}
+	if res, _ := p.Get(t, alice.c, "/devices"); res.StatusCode != http.StatusOK {
+		t.Fatalf("alice signed out by the re-check: %d", res.StatusCode)
+	}
+	if strings.Contains(p.Logs(), "refused its refresh") {
+		t.Error("a refresh token was used twice")
+	}
+
+	// The IdP refuses (a token it does not know): the session ends at once.
+	if _, err := p.DB.SQL().ExecContext(t.Context(), `UPDATE sessions SET oidc_refresh_token = 'revoked' WHERE user_id = $1`, alice.user.ID); err != nil {
+		t.Fatal(err)
+	}
+	dueNow(t, p, alice.user.ID)
+	checkSentToLogin(t, p, alice.c, "/devices")
+	if n := countAudit(t, p, store.AuditIdPRefreshRefused); n != 1 {
+		t.Errorf("%d auth.idp_refresh_refused events, want 1", n)
+	}
+}
+
+// TestRecheckClaims: against mockoidc, a refresh's new ID token updates admin rights;
+// the IdP failing keeps the session (and its rights); a refresh without an ID token
+// keeps the account but drops admin rights for that session.
+func TestRecheckClaims(t *testing.T) {
+	p, op := startMockPortal(t, map[string]string{"OIDC_RECHECK_INTERVAL": "1s"})
+	c := p.Client(t)
+	extra := map[string]any{"groups": []any{"latchkey-admin"}}
+	res, _ := p.get(t, c, mockCallback(t, p, op, c, "", testop.User{Sub: "boss", Email: "boss@example.com", EmailVerified: true, Extra: extra}))
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", res.StatusCode)
+	}
+	boss := userBySubject(t, p.Portal, "boss")
+	admin := func() int {
+		t.Helper()
+		res, _ := p.Get(t, c, "/admin/users")
+		return res.StatusCode
+	}
+	if got := admin(); got != http.StatusOK {
+		t.Fatalf("admin page: %d", got)
+	}
+	if refreshTokenOf(t, p.Portal, boss.ID) == "" {
+		t.Fatal("no refresh token kept")
+	}
+
+	// The IdP fails: the session and its rights stay.
+	op.FailToken(true)
+	dueNow(t, p.Portal, boss.ID)
+	if got := admin(); got != http.StatusOK {
+		t.Errorf("admin page while the IdP fails: %d, want 200 (session kept)", got)
+	}
+	if !strings.Contains(p.Logs(), "keeping the session") || strings.Contains(p.Logs(), testop.FailDescription) {
+		t.Error("the failure is not logged, or its detail leaked")
+	}
+	op.FailToken(false)
+
+	// Demoted at the IdP: the next re-check takes the admin rights away.
+	delete(extra, "groups")
+	dueNow(t, p.Portal, boss.ID)
+	if got := admin(); got != http.StatusForbidden {
+		t.Errorf("admin page after demotion at the IdP: %d, want 403", got)
+	}
+	if u := userBySubject(t, p.Portal, "boss"); u.IsAdmin {
+		t.Error("the user record is still admin")
+	}
+
+	// Admin again, but the refresh brings no ID token: rights dropped, account kept.
+	extra["groups"] = []any{"latchkey-admin"}
+	op.Tamper(func(string) string { return "" })
+	dueNow(t, p.Portal, boss.ID)
+	if got := admin(); got != http.StatusForbidden {
+		t.Errorf("admin page after a refresh without ID token: %d, want 403", got)
+	}
+	if res, _ := p.Get(t, c, "/devices"); res.StatusCode != http.StatusOK {
+		t.Errorf("the account was not kept: /devices %d", res.StatusCode)
+	}
+}
