@@ -224,6 +224,7 @@ func servePortal(cpuProfile string) error {
 	if err != nil {
 		return err
 	}
+	web.TuneGC(os.Getenv) // as latchkey's Run does
 	// The portal logs as in production (one line per request), to a file.
 	logFile, err := os.Create(filepath.Join(dir, "portal.log"))
 	if err != nil {
