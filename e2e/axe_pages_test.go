@@ -159,6 +159,8 @@ func TestAccessibility(t *testing.T) {
 	alice.checkPage(t, report, "activity", "/activity")
 	alice.checkPage(t, report, "sessions", "/sessions")
 	alice.checkPage(t, report, "accounts", "/accounts")
+	alice.checkPage(t, report, "settings", "/settings")
+	alice.checkPage(t, report, "activity-filtered", "/activity?outcome=succeeded")
 
 	// Refusals, each its own error page.
 	alice.checkPage(t, report, "error-409-offline", "/devices/"+offline+"/unlock")
