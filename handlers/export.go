@@ -61,14 +61,30 @@ func (h *Handlers) ExportActivityCSV(w http.ResponseWriter, r *http.Request) err
 		Detail: "csv export"})
 	startDownload(w, "text/csv; charset=utf-8", "latchkey-activity.csv")
 	write, flush := csvRows(w, ownExportColumns)
+	err := streamExport(w, func(each func(store.TrailEntry) error) error { return h.Store.EachTrail(ctx, user.ID, each) },
+		func(e store.TrailEntry) error {
+			v := trailEntry(e, user.ID, nil, views.Clock{})
+			return write([]string{strconv.FormatInt(e.ID, 10), views.ISO(e.At), v.What, v.Device, v.Account, v.Result, v.Detail})
+		}, flush)
+	if err != nil {
+		h.Log.ErrorContext(ctx, "activity export cut short", "format", "csv", "own", true, "error", err)
+	}
+	return nil
+}
+
+// exportFlushEvery is how many rows an export writes between flushes to the client.
+const exportFlushEvery = 500
+
+// streamExport writes every row each yields, flushing to the client every
+// exportFlushEvery rows; the first error ends it (the response is under way by then).
+func streamExport[T any](w http.ResponseWriter, each func(func(T) error) error, write func(T) error, flush func() error) error {
 	rc := http.NewResponseController(w)
 	n := 0
-	err := h.Store.EachTrail(ctx, user.ID, func(e store.TrailEntry) error {
-		v := trailEntry(e, user.ID, nil, views.Clock{})
-		if err := write([]string{strconv.FormatInt(e.ID, 10), views.ISO(e.At), v.What, v.Device, v.Account, v.Result, v.Detail}); err != nil {
+	err := each(func(row T) error {
+		if err := write(row); err != nil {
 			return err
 		}
-		if n++; n%500 == 0 {
+		if n++; n%exportFlushEvery == 0 {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -79,10 +95,7 @@ func (h *Handlers) ExportActivityCSV(w http.ResponseWriter, r *http.Request) err
 	if ferr := flush(); err == nil {
 		err = ferr
 	}
-	if err != nil {
-		h.Log.ErrorContext(ctx, "activity export cut short", "format", "csv", "own", true, "error", err)
-	}
-	return nil
+	return err
 }
 
 // startDownload sends the headers of an attachment that no cache keeps.
@@ -124,23 +137,8 @@ func (h *Handlers) exportActivity(w http.ResponseWriter, r *http.Request, ext, c
 
 	startDownload(w, contentType, "latchkey-activity-"+target.ID+"."+ext)
 	write, flush := newWriter(w)
-	rc := http.NewResponseController(w)
-	n := 0
-	err = h.Store.EachAudit(ctx, target.ID, func(e store.AuditEvent) error {
-		if err := write(e); err != nil {
-			return err
-		}
-		if n++; n%500 == 0 {
-			if err := flush(); err != nil {
-				return err
-			}
-			_ = rc.Flush()
-		}
-		return nil
-	})
-	if ferr := flush(); err == nil {
-		err = ferr
-	}
+	err = streamExport(w, func(each func(store.AuditEvent) error) error { return h.Store.EachAudit(ctx, target.ID, each) },
+		write, flush)
 	if err != nil {
 		h.Log.ErrorContext(ctx, "activity export cut short", "format", ext, "error", err)
 	}
