@@ -129,7 +129,7 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 		return res, s.rateLimited(ctx, user, deviceID, limited.Count, limited.Oldest, now)
 	case errors.Is(err, ErrUserDisabled):
 		s.countRefusal("user_disabled")
-		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionDisabled, DeviceID: deviceID,
+		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionDisabled, DeviceID: deviceID, DeviceName: DeviceName(device),
 			Outcome: store.OutcomeDenied, Detail: action + " refused: the account is disabled"})
 		return res, fmt.Errorf("%s %s: %w", action, deviceID, err)
 	case err != nil:
