@@ -64,7 +64,12 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 			return Result{}, fmt.Errorf("%s %s: %w", action, deviceID, err)
 		}
 		if count >= s.limit() {
-			return Result{}, s.rateLimited(ctx, user, deviceID, count, oldest, clicked)
+			// The name from the local copy, if it holds the lock for the user: no Seam call.
+			name := ""
+			if d, err := s.CopiedDeviceQuietly(ctx, user, deviceID); err == nil {
+				name = DeviceName(d)
+			}
+			return Result{}, s.rateLimited(ctx, user, deviceID, name, count, oldest, clicked)
 		}
 	}
 	device, err := s.Device(ctx, user, deviceID)
@@ -126,7 +131,7 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 			ActionAttemptID: open.Open.ID, Outcome: store.OutcomeDenied, Detail: action + " refused: a " + open.Open.Action + " is in progress"})
 		return res, &ErrBusy{Open: open.Open, DeviceName: DeviceName(device)}
 	case errors.As(err, &limited):
-		return res, s.rateLimited(ctx, user, deviceID, limited.Count, limited.Oldest, now)
+		return res, s.rateLimited(ctx, user, deviceID, DeviceName(device), limited.Count, limited.Oldest, now)
 	case errors.Is(err, ErrUserDisabled):
 		s.countRefusal("user_disabled")
 		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionDisabled, DeviceID: deviceID, DeviceName: DeviceName(device),
@@ -177,9 +182,9 @@ func (s *Service) Wait() { s.sends.Wait() }
 
 // rateLimited audits a refusal by the limit and says when to try again: once the
 // oldest counted action leaves the window.
-func (s *Service) rateLimited(ctx context.Context, user store.User, deviceID string, count int, oldest, now time.Time) error {
+func (s *Service) rateLimited(ctx context.Context, user store.User, deviceID, deviceName string, count int, oldest, now time.Time) error {
 	s.countRefusal("rate_limited")
-	s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionRateLimited, DeviceID: deviceID,
+	s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionRateLimited, DeviceID: deviceID, DeviceName: deviceName,
 		Outcome: store.OutcomeDenied, Detail: fmt.Sprintf("%d actions in the last minute", count)})
 	return &ErrRateLimited{Limit: s.limit(), RetryAfter: max(oldest.Add(limitWindow).Sub(now), time.Second)}
 }
