@@ -64,19 +64,14 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 			return Result{}, fmt.Errorf("%s %s: %w", action, deviceID, err)
 		}
 		if count >= s.limit() {
-			// The name from the local copy, if it holds the lock for the user: no Seam call.
-			name := ""
-			if d, err := s.CopiedDeviceQuietly(ctx, user, deviceID); err == nil {
-				name = DeviceName(d)
-			}
-			return Result{}, s.rateLimited(ctx, user, deviceID, name, count, oldest, clicked)
+			return Result{}, s.rateLimited(ctx, user, deviceID, s.copiedName(ctx, user, deviceID), count, oldest, clicked)
 		}
 	}
 	device, err := s.Device(ctx, user, deviceID)
 	var service *ErrLockService
 	if errors.As(err, &service) {
 		s.countRefusal("unavailable")
-		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionUnavailable, DeviceID: deviceID,
+		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionUnavailable, DeviceID: deviceID, DeviceName: s.copiedName(ctx, user, deviceID),
 			Outcome: store.OutcomeFailure, Detail: action + " not sent: the lock service could not be asked who owns the lock"})
 	}
 	if err != nil {
@@ -179,6 +174,17 @@ func (s *Service) answerWait(ctx context.Context) time.Duration {
 // Wait blocks until every action being sent has its answer recorded (or its bounds
 // passed); the app calls it at shutdown, after the server stopped taking requests.
 func (s *Service) Wait() { s.sends.Wait() }
+
+// copiedName is the name of the user's device as the local copy holds it, for a
+// refusal's audit row when Seam is not (or must not be) asked; "" when the copy does
+// not hold it for the user.
+func (s *Service) copiedName(ctx context.Context, user store.User, deviceID string) string {
+	d, err := s.CopiedDeviceQuietly(ctx, user, deviceID)
+	if err != nil {
+		return ""
+	}
+	return DeviceName(d)
+}
 
 // rateLimited audits a refusal by the limit and says when to try again: once the
 // oldest counted action leaves the window.
