@@ -149,6 +149,14 @@ func (s *Service) audit(ctx context.Context, user store.User, action, outcome, d
 	}
 }
 
+// auditAccount appends e naming the account it concerns as pages label it now.
+func (s *Service) auditAccount(ctx context.Context, name string, e store.AuditEvent) {
+	e.AccountName = name
+	if err := s.Store.AppendAudit(ctx, e); err != nil {
+		s.Log.ErrorContext(ctx, "audit write failed", "action", e.Action, "error", err)
+	}
+}
+
 // seamReason is a Seam failure in a few words for the audit trail (never a key).
 func seamReason(err error) string {
 	var se *seam.Error

@@ -139,8 +139,8 @@ func (s *Service) Start(ctx context.Context, user store.User) (store.ConnectWebv
 type startOptions struct {
 	providers []string
 	reconnect string
-	// audit and detail name the start in the trail.
-	audit, detail string
+	// audit and detail name the start in the trail; account, the account reconnected.
+	audit, detail, account string
 }
 
 func (s *Service) start(ctx context.Context, user store.User, opts startOptions) (store.ConnectWebview, error) {
@@ -194,7 +194,7 @@ func (s *Service) start(ctx context.Context, user store.User, opts startOptions)
 	if err := s.Store.CreateConnectWebview(ctx, wv); err != nil {
 		return store.ConnectWebview{}, fmt.Errorf("record connect webview %s: %w", sw.ConnectWebviewID, err)
 	}
-	s.audit(ctx, user, opts.audit, store.OutcomeSuccess, strings.TrimSpace(opts.detail+" webview "+shortID(sw.ConnectWebviewID)))
+	s.auditAccount(ctx, opts.account, s.event(ctx, user, opts.audit, store.OutcomeSuccess, strings.TrimSpace(opts.detail+" webview "+shortID(sw.ConnectWebviewID))))
 	return wv, nil
 }
 

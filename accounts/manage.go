@@ -251,6 +251,7 @@ func (s *Service) Reconnect(ctx context.Context, user store.User, id string) (st
 		reconnect: a.ID,
 		audit:     store.AuditAccountReconnect,
 		detail:    a.Name(),
+		account:   a.Name(),
 	})
 }
 
@@ -287,13 +288,15 @@ func (s *Service) Remove(ctx context.Context, user store.User, id string) (Remov
 		err := s.Seam.ConnectedAccounts.Delete(sctx, id)
 		cancel()
 		if err != nil && !seam.IsNotFound(err) {
-			s.audit(ctx, user, store.AuditAccountRemoveFailed, store.OutcomeFailure, detail+": "+seamReason(err))
+			s.auditAccount(ctx, a.Name(), s.event(ctx, user, store.AuditAccountRemoveFailed, store.OutcomeFailure, detail+": "+seamReason(err)))
 			return Removed{}, seamFailed("delete connected account", err)
 		}
 	}
 	// Seam has acted: the local record follows even if the browser goes away.
 	ctx = context.WithoutCancel(ctx)
-	err = s.Store.RemoveConnectedAccount(ctx, user.ID, id, s.event(ctx, user, store.AuditAccountRemoved, store.OutcomeSuccess, detail))
+	removed := s.event(ctx, user, store.AuditAccountRemoved, store.OutcomeSuccess, detail)
+	removed.AccountName = a.Name() // the trail names it after it is gone
+	err = s.Store.RemoveConnectedAccount(ctx, user.ID, id, removed)
 	if errors.Is(err, store.ErrNotFound) {
 		// Another request removed it first; it recorded and audited.
 		return out, nil

@@ -57,8 +57,9 @@ func (s *Sessions) List(ctx context.Context, user store.User, current string) ([
 // exactly as one that does not exist, and ends nothing.
 func (s *Sessions) End(ctx context.Context, user store.User, publicID, current string) (bool, error) {
 	deny := func() (bool, error) {
+		// The id came in the URL: whatever the client wrote, bounded, quoted and marked.
 		s.audit(ctx, s.event(ctx, user, user.ID, store.AuditAccessDenied, store.OutcomeDenied,
-			"session "+shortPublicID(publicID)+" is not one of the user's"))
+			store.ClientString("session id", publicID)+" is not one of the user's"))
 		return false, ErrSessionNotFound
 	}
 	if !store.ValidSessionPublicID(publicID) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,8 +98,15 @@ func TestEndSession(t *testing.T) {
 	if got, _ := e.svc.List(ctx, bob, ""); len(got) != 1 {
 		t.Error("bob's session was ended")
 	}
-	if n := len(e.audited(t, store.AuditAccessDenied)); n != 6 {
+	denied := e.audited(t, store.AuditAccessDenied)
+	if n := len(denied); n != 6 {
 		t.Errorf("%d refusals audited, want 6", n)
+	}
+	// The id in the URL is the client's to write: its detail says so, quoted.
+	for _, ev := range denied {
+		if !strings.HasPrefix(ev.Detail, "session id (client-supplied): \"") {
+			t.Errorf("refusal detail %q does not mark the id as the client's", ev.Detail)
+		}
 	}
 
 	current, err := e.svc.End(ctx, alice, list[1].PublicID, "a1")

@@ -64,14 +64,14 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 			return Result{}, fmt.Errorf("%s %s: %w", action, deviceID, err)
 		}
 		if count >= s.limit() {
-			return Result{}, s.rateLimited(ctx, user, deviceID, count, oldest, clicked)
+			return Result{}, s.rateLimited(ctx, user, deviceID, s.copiedName(ctx, user, deviceID), count, oldest, clicked)
 		}
 	}
 	device, err := s.Device(ctx, user, deviceID)
 	var service *ErrLockService
 	if errors.As(err, &service) {
 		s.countRefusal("unavailable")
-		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionUnavailable, DeviceID: deviceID,
+		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionUnavailable, DeviceID: deviceID, DeviceName: s.copiedName(ctx, user, deviceID),
 			Outcome: store.OutcomeFailure, Detail: action + " not sent: the lock service could not be asked who owns the lock"})
 	}
 	if err != nil {
@@ -126,10 +126,10 @@ func (s *Service) act(ctx context.Context, user store.User, deviceID, action str
 			ActionAttemptID: open.Open.ID, Outcome: store.OutcomeDenied, Detail: action + " refused: a " + open.Open.Action + " is in progress"})
 		return res, &ErrBusy{Open: open.Open, DeviceName: DeviceName(device)}
 	case errors.As(err, &limited):
-		return res, s.rateLimited(ctx, user, deviceID, limited.Count, limited.Oldest, now)
+		return res, s.rateLimited(ctx, user, deviceID, DeviceName(device), limited.Count, limited.Oldest, now)
 	case errors.Is(err, ErrUserDisabled):
 		s.countRefusal("user_disabled")
-		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionDisabled, DeviceID: deviceID,
+		s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionDisabled, DeviceID: deviceID, DeviceName: DeviceName(device),
 			Outcome: store.OutcomeDenied, Detail: action + " refused: the account is disabled"})
 		return res, fmt.Errorf("%s %s: %w", action, deviceID, err)
 	case err != nil:
@@ -175,11 +175,22 @@ func (s *Service) answerWait(ctx context.Context) time.Duration {
 // passed); the app calls it at shutdown, after the server stopped taking requests.
 func (s *Service) Wait() { s.sends.Wait() }
 
+// copiedName is the name of the user's device as the local copy holds it, for a
+// refusal's audit row when Seam is not (or must not be) asked; "" when the copy does
+// not hold it for the user.
+func (s *Service) copiedName(ctx context.Context, user store.User, deviceID string) string {
+	d, err := s.CopiedDeviceQuietly(ctx, user, deviceID)
+	if err != nil {
+		return ""
+	}
+	return DeviceName(d)
+}
+
 // rateLimited audits a refusal by the limit and says when to try again: once the
 // oldest counted action leaves the window.
-func (s *Service) rateLimited(ctx context.Context, user store.User, deviceID string, count int, oldest, now time.Time) error {
+func (s *Service) rateLimited(ctx context.Context, user store.User, deviceID, deviceName string, count int, oldest, now time.Time) error {
 	s.countRefusal("rate_limited")
-	s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionRateLimited, DeviceID: deviceID,
+	s.refused(ctx, user, store.AuditEvent{Action: store.AuditDeviceActionRateLimited, DeviceID: deviceID, DeviceName: deviceName,
 		Outcome: store.OutcomeDenied, Detail: fmt.Sprintf("%d actions in the last minute", count)})
 	return &ErrRateLimited{Limit: s.limit(), RetryAfter: max(oldest.Add(limitWindow).Sub(now), time.Second)}
 }

@@ -75,12 +75,14 @@ func (s *Service) Rename(ctx context.Context, user store.User, deviceID, raw str
 	if err := s.Guard.SpendSeamCall(ctx, user.ID); err != nil {
 		return seam.Device{}, err
 	}
-	detail := strconv.Quote(old) + " → " + strconv.Quote(name)
+	// Both names are the customer's words (the old one may come from the provider's app):
+	// bounded, quoted and marked; the row keeps the name the lock had when renamed.
+	detail := store.ClientString("old name", old) + " → " + store.ClientString("new name", name)
 	sctx, cancel := s.seamContext(ctx)
 	err = s.Seam.Updates.Update(sctx, seam.UpdateDeviceParams{DeviceID: deviceID, Name: name})
 	cancel()
 	if err != nil {
-		s.audit(ctx, user, store.AuditEvent{Action: store.AuditDeviceRenameFailed, DeviceID: deviceID,
+		s.audit(ctx, user, store.AuditEvent{Action: store.AuditDeviceRenameFailed, DeviceID: deviceID, DeviceName: old,
 			Outcome: store.OutcomeFailure, Detail: detail + ": " + renameFailure(err)})
 		return seam.Device{}, &ErrLockService{Op: "rename device", Err: err}
 	}
@@ -97,7 +99,7 @@ func (s *Service) Rename(ctx context.Context, user store.User, deviceID, raw str
 			s.log().WarnContext(ctx, "rename in the copy", "device_id", deviceID, "error", err)
 		}
 	}
-	s.audit(ctx, user, store.AuditEvent{Action: store.AuditDeviceRenamed, DeviceID: deviceID,
+	s.audit(ctx, user, store.AuditEvent{Action: store.AuditDeviceRenamed, DeviceID: deviceID, DeviceName: old,
 		Outcome: store.OutcomeSuccess, Detail: detail})
 	s.changed(user.ID, deviceID)
 	return d, nil

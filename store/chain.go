@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 )
 
@@ -179,16 +180,32 @@ func (db *DB) chainAudit(ctx context.Context, all bool) (int, error) {
 // ChainBreak is the first broken link VerifyAudit found.
 type ChainBreak struct {
 	RowID  int64 // the audit row concerned; 0 when it is the chain itself
-	Seq    int64 // the chain entry
+	Seq    int64 // the chain entry; noEntry when the break is at no entry
 	Reason string
 }
 
+// noEntry is ChainBreak.Seq for a break no chain entry holds: a row left out of the
+// chain, a kept head no longer in it.
+const noEntry = -1
+
 func (b *ChainBreak) Error() string {
-	if b.RowID == 0 {
+	switch {
+	case b.RowID == 0 && b.Seq == noEntry:
+		return "audit chain: " + b.Reason
+	case b.RowID == 0:
 		return fmt.Sprintf("audit chain entry %d: %s", b.Seq, b.Reason)
+	case b.Seq == noEntry:
+		return fmt.Sprintf("audit row %d: %s", b.RowID, b.Reason)
 	}
 	return fmt.Sprintf("audit row %d (chain entry %d): %s", b.RowID, b.Seq, b.Reason)
 }
+
+// versionedHash matches what a hash of any version looks like: "v", a number, ":" and
+// the hex SHA-256.
+var versionedHash = regexp.MustCompile(`^v[1-9][0-9]*:[0-9a-f]{64}$`)
+
+// ValidHeadHash reports whether h looks like a head hash verify prints (of any version).
+func ValidHeadHash(h string) bool { return versionedHash.MatchString(h) }
 
 // ChainReport is what VerifyAudit found.
 type ChainReport struct {
@@ -277,8 +294,10 @@ FROM audit_chain c LEFT JOIN audit_events a ON a.id = c.row_id ORDER BY c.seq`)
 			if rowID.Valid || prevHash != "" || hash != genesisHash {
 				return fail(0, 0, "the genesis entry was altered")
 			}
+		case !versionedHash.MatchString(hash):
+			return fail(rowID.Int64, seq, "its hash is not a hash of any version: altered")
 		case !strings.HasPrefix(hash, chainVersion+":"):
-			// Not a break this binary can name: a newer release's encoding (or garbage).
+			// Not a break this binary can name: a newer release's encoding.
 			return rep, fmt.Errorf("audit row %d (chain entry %d): hash version %q is not one this Latchkey knows (use the newest release's verify)",
 				rowID.Int64, seq, strings.SplitN(hash, ":", 2)[0])
 		case !rowID.Valid:
@@ -317,14 +336,14 @@ WHERE a.id < $1 AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.row_id = a.i
 		return rep, err
 	}
 	if missing.Valid {
-		return fail(missing.Int64, 0, "the row is not in the chain (inserted behind it, or its entry removed; "+
+		return fail(missing.Int64, noEntry, "the row is not in the chain (inserted behind it, or its entry removed; "+
 			"a row the previous release wrote during an upgrade is chained by `latchkey migrate`)")
 	}
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events WHERE id > $1`, maxRow).Scan(&rep.Pending); err != nil {
 		return rep, err
 	}
 	if wantHead != "" && !headSeen {
-		return fail(0, 0, "the head %s given is not in the chain: rows up to it were removed or the chain rewritten", wantHead)
+		return fail(0, noEntry, "the head %s given is not in the chain: rows up to it were removed or the chain rewritten", wantHead)
 	}
 	return rep, nil
 }

@@ -127,6 +127,11 @@ func testVerifyAuditFindsTampering(t *testing.T) {
 		{name: "delete the newest", head: true,
 			tamper: `DELETE FROM audit_chain WHERE row_id >= 5; DELETE FROM audit_events WHERE id >= 5`, reason: "not in the chain"},
 		{name: "rewrite the genesis", tamper: `UPDATE audit_chain SET hash = 'v1:00' WHERE seq = 0`, reason: "genesis"},
+		{name: "reorder the chain", tamper: `UPDATE audit_chain SET row_id = NULL WHERE row_id = 2; ` +
+			`UPDATE audit_chain SET row_id = 2 WHERE row_id = 3; UPDATE audit_chain SET row_id = 3 WHERE row_id IS NULL AND seq > 0`,
+			row: 3, reason: "do not match"},
+		// Not a hash of any version: a break, not a newer release's encoding.
+		{name: "a hash that is no hash", tamper: `UPDATE audit_chain SET hash = 'deleted' WHERE seq = 6`, row: 6, reason: "not a hash"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dbs, url := newChainDBs(t, 1)
@@ -156,6 +161,10 @@ func testVerifyAuditFindsTampering(t *testing.T) {
 			}
 			if rep.Break.RowID != tt.row || !strings.Contains(rep.Break.Error(), tt.reason) {
 				t.Errorf("break = %v (row %d), want row %d and %q", rep.Break, rep.Break.RowID, tt.row, tt.reason)
+			}
+			// Only a break at the genesis names entry 0.
+			if tt.reason != "genesis" && strings.Contains(rep.Break.Error(), "entry 0") {
+				t.Errorf("break = %v: names the genesis entry, which is intact", rep.Break)
 			}
 		})
 	}
@@ -264,7 +273,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, formatTime(time.Now()), "u1",
 		t.Fatal(err)
 	}
 	rep = mustVerify(t, url, "")
-	if rep.Break == nil || rep.Break.RowID != 50 || !strings.Contains(rep.Break.Error(), "not in the chain") {
+	if rep.Break == nil || rep.Break.RowID != 50 || !strings.Contains(rep.Break.Error(), "not in the chain") ||
+		strings.Contains(rep.Break.Error(), "entry 0") {
 		t.Fatalf("row behind the chain: %+v, want row 50 reported", rep.Break)
 	}
 	if err := Migrate(ctx, url); err != nil {
@@ -279,7 +289,7 @@ func TestVerifyAuditCannotCheck(t *testing.T) {
 	ctx := context.Background()
 	dbs, dbURL := newChainDBs(t, 1)
 	appendN(t, dbs[0], 2)
-	if _, err := dbs[0].SQL().Exec(`INSERT INTO audit_chain (seq, row_id, prev_hash, hash) VALUES (3, 100, 'x', 'v9:00')`); err != nil {
+	if _, err := dbs[0].SQL().Exec(`INSERT INTO audit_chain (seq, row_id, prev_hash, hash) VALUES (3, 100, 'x', 'v9:` + strings.Repeat("0f", 32) + `')`); err != nil {
 		t.Fatal(err)
 	}
 	if rep, err := VerifyAudit(ctx, dbURL, ""); err == nil || !strings.Contains(err.Error(), `"v9"`) {

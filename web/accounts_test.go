@@ -211,6 +211,11 @@ func TestReconnectSameAccount(t *testing.T) {
 	}); len(done) != 1 {
 		t.Errorf("%d audited reconnections, want 1", len(done))
 	}
+	if started := auditWhere(t, p, store.AuditQuery{UserID: alice.user.ID}, func(e store.AuditEvent) bool {
+		return e.Action == store.AuditAccountReconnect
+	}); len(started) != 1 || started[0].AccountName != "August account "+sandbox.JaneEmail {
+		t.Errorf("account.reconnect events: %+v, want 1 naming the account", started)
+	}
 
 	// A plain new connection of the same login is a new account, as before.
 	again := connectLocks(t, p, alice, sandbox.JaneEmail)
@@ -324,8 +329,13 @@ func TestRemoveAccount(t *testing.T) {
 	}
 	removed := auditWhere(t, p, store.AuditQuery{UserID: alice.user.ID}, func(e store.AuditEvent) bool { return e.Action == store.AuditAccountRemoved })
 	if len(removed) != 1 || !strings.Contains(removed[0].Detail, "August") || !strings.Contains(removed[0].Detail, sandbox.JaneEmail) ||
-		!strings.Contains(removed[0].Detail, "Front Door") || removed[0].Outcome != store.OutcomeSuccess {
+		!strings.Contains(removed[0].Detail, "Front Door") || removed[0].Outcome != store.OutcomeSuccess ||
+		removed[0].AccountName != "August account "+sandbox.JaneEmail {
 		t.Errorf("account.removed events: %+v", removed)
+	}
+	// The trail names the removed account as it was, though it is gone now.
+	if !trailNames(t, p, alice.c, "Removed a lock account", "August account "+sandbox.JaneEmail) {
+		t.Error("/activity does not name the removed account")
 	}
 	// Removing again is a 404: the account is no longer hers.
 	if res, _ := p.Post(t, alice.c, path, nil); res.StatusCode != http.StatusNotFound {
@@ -358,8 +368,8 @@ func TestRemoveAccountSeamOutage(t *testing.T) {
 	}
 	if failed := auditWhere(t, p, store.AuditQuery{UserID: alice.user.ID}, func(e store.AuditEvent) bool {
 		return e.Action == store.AuditAccountRemoveFailed
-	}); len(failed) != 1 {
-		t.Errorf("%d account.remove.failed events, want 1", len(failed))
+	}); len(failed) != 1 || failed[0].AccountName != "August account "+sandbox.JaneEmail {
+		t.Errorf("account.remove.failed events: %+v, want 1 naming the account", failed)
 	}
 }
 
@@ -404,7 +414,10 @@ func TestRenameDevice(t *testing.T) {
 		t.Errorf("/devices names it %q", name)
 	}
 	renamed := auditWhere(t, p, store.AuditQuery{UserID: alice.user.ID}, func(e store.AuditEvent) bool { return e.Action == store.AuditDeviceRenamed })
-	if len(renamed) != 1 || renamed[0].DeviceID != front || !strings.Contains(renamed[0].Detail, `"Front Door"`) || !strings.Contains(renamed[0].Detail, `"Porch Door"`) {
+	// Both names are the customer's words: bounded, quoted and marked as theirs.
+	if len(renamed) != 1 || renamed[0].DeviceID != front ||
+		renamed[0].Detail != `old name (client-supplied): "Front Door" → new name (client-supplied): "Porch Door"` ||
+		renamed[0].DeviceName != "Front Door" {
 		t.Errorf("device.renamed events: %+v", renamed)
 	}
 

@@ -66,6 +66,13 @@ func testAuditVerifyCommand(t *testing.T) {
 	if out, code := runVerify(t, url, "--head", head[1]); code != 0 {
 		t.Fatalf("with its own head: exit %d\n%s", code, out)
 	}
+	// A head mistyped or cut short when kept is no evidence of removed rows: it cannot
+	// be checked against (2), and the output says so.
+	for _, bad := range []string{"typo", head[1][:20], strings.ToUpper(head[1]), head[1] + "0"} {
+		if out, code := runVerify(t, url, "--head", bad); code != 2 || !strings.Contains(out, "--head") || strings.Contains(out, "removed") {
+			t.Errorf("--head %q: exit %d, want 2 naming --head\n%s", bad, code, out)
+		}
+	}
 
 	trigger := `DROP TRIGGER audit_events_no_update`
 	if pgtest.Postgres(t) {

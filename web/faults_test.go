@@ -101,8 +101,8 @@ func testSeamHangingPagesAnswerWithinTheDeadline(t *testing.T) {
 	if res.StatusCode != http.StatusServiceUnavailable || alertTitle(t, body) != "Your locks cannot be reached right now" || took > 2500*time.Millisecond {
 		t.Errorf("htmx unlock: %d %q in %v, want the 503 fragment at the deadline", res.StatusCode, alertTitle(t, body), took)
 	}
-	if got := auditFor(t, p, store.AuditDeviceActionUnavailable, ""); len(got) != 1 || got[0].ActorID != alice.user.ID {
-		t.Errorf("%s events %+v, want one by alice", store.AuditDeviceActionUnavailable, got)
+	if got := auditFor(t, p, store.AuditDeviceActionUnavailable, ""); len(got) != 1 || got[0].ActorID != alice.user.ID || got[0].DeviceName != "Front Door" {
+		t.Errorf("%s events %+v, want one by alice naming Front Door (from the local copy)", store.AuditDeviceActionUnavailable, got)
 	}
 	if attempts, _ := p.DB.LatestActionAttempts(t.Context(), alice.user.ID, front, 10); len(attempts) != 0 {
 		t.Errorf("actions recorded: %+v, want none", attempts)

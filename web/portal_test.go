@@ -910,7 +910,8 @@ func TestActionRateLimit(t *testing.T) {
 		t.Errorf("the refused action reached Seam (%d calls, %d before)", got, calls)
 	}
 	limited := auditFor(t, p, store.AuditDeviceActionRateLimited, "")
-	if len(limited) != 1 || limited[0].ActorID != alice.user.ID || limited[0].DeviceID != garage {
+	// The lock is named as it was (from the local copy: no Seam call is spent on it).
+	if len(limited) != 1 || limited[0].ActorID != alice.user.ID || limited[0].DeviceID != garage || limited[0].DeviceName != "Garage Side Door" {
 		t.Errorf("%s events %+v, want one by alice on %s", store.AuditDeviceActionRateLimited, limited, garage)
 	}
 	if res, body := htmxPost(t, p, alice.c, "/devices/"+garage+"/unlock"); res.StatusCode != http.StatusTooManyRequests || alertTitle(t, body) != "Too many requests" {

@@ -182,6 +182,10 @@ func runAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 	if fs.NArg() > 0 {
 		return &ExitError{Code: 2, Err: fmt.Errorf("audit verify: unexpected argument %q", fs.Arg(0))}
 	}
+	if *head != "" && !store.ValidHeadHash(*head) {
+		// Mistyped or cut short: no evidence either way, so not a broken chain.
+		return &ExitError{Code: 2, Err: fmt.Errorf("audit verify: cannot check: --head %q is not a head hash as verify prints it (v1: and 64 lowercase hex digits)", *head)}
+	}
 	url := getenv("DATABASE_URL")
 	if url == "" {
 		url = defaultDatabaseURL

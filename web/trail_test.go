@@ -445,3 +445,16 @@ func TestTimeZone(t *testing.T) {
 		t.Errorf("the settings form: %d %q, zone %q", res.StatusCode, res.Header.Get("Location"), zoneOf(alice))
 	}
 }
+
+// trailNames reports whether one entry of c's /activity says what and names name (a
+// device or an account) in its row.
+func trailNames(t *testing.T, p *testportal.Portal, c *http.Client, what, name string) bool {
+	t.Helper()
+	_, body := p.Get(t, c, "/activity")
+	for _, tr := range htmltest.Find(parseDoc(t, body), htmltest.ByTag(atom.Tr)) {
+		if text := htmltest.Text(tr); strings.Contains(text, what) && strings.Contains(text, name) {
+			return true
+		}
+	}
+	return false
+}
