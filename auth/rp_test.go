@@ -617,9 +617,15 @@ func TestRPRefresh(t *testing.T) {
 	if err != nil || got.Identity == nil || !got.Identity.IsAdmin || got.RefreshToken == "" {
 		t.Fatalf("Refresh = %+v, %v", got, err)
 	}
-	if _, err := rp.Refresh(t.Context(), id.RefreshToken, "someone-else"); err == nil || errors.Is(err, auth.ErrRefreshRefused) {
-		t.Errorf("refresh naming another subject: %v", err)
+	if got, err := rp.Refresh(t.Context(), id.RefreshToken, "someone-else"); err == nil || errors.Is(err, auth.ErrRefreshRefused) ||
+		got == nil || got.RefreshToken == "" || got.Identity != nil {
+		t.Errorf("refresh naming another subject: %+v, %v; want an error with the new refresh token (the old one is spent) and no identity", got, err)
 	}
+	op.Tamper(testop.FlipSignature)
+	if got, err := rp.Refresh(t.Context(), id.RefreshToken, "sub-jane"); err == nil || got == nil || got.RefreshToken == "" || got.Identity != nil {
+		t.Errorf("refresh with an ID token that does not verify: %+v, %v; want an error with the new refresh token and no identity", got, err)
+	}
+	op.Tamper(nil)
 	op.FailToken(true)
 	if _, err := rp.Refresh(t.Context(), id.RefreshToken, "sub-jane"); err == nil || errors.Is(err, auth.ErrRefreshRefused) || strings.Contains(err.Error(), testop.FailDescription) {
 		t.Errorf("refresh while the IdP fails: %v, want an error that is not a refusal and hides the detail", err)

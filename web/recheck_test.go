@@ -229,3 +229,36 @@ func TestRecheckAcrossInstances(t *testing.T) {
 	}
 	checkSignedIn(t, a, phone, "phone at a after the demotion")
 }
+
+// TestRecheckKeepsRotatedToken: when the IdP rotated the refresh token but its new ID
+// token does not verify (a key the portal could not fetch, a forged answer), the old
+// token is spent all the same: the new one is kept, so the next re-check is not a
+// reuse that signs the user out; without a verified ID token the session loses admin
+// rights, which the next verified one gives back.
+func TestRecheckKeepsRotatedToken(t *testing.T) {
+	p, op := startMockPortal(t, map[string]string{"OIDC_RECHECK_INTERVAL": "1h"})
+	op.RotateRefreshTokens(0)
+	c := p.Client(t)
+	boss := testop.User{Sub: "boss", Email: "boss@example.com", EmailVerified: true, Extra: map[string]any{"groups": []any{"latchkey-admin"}}}
+	if res, _ := p.get(t, c, mockCallback(t, p, op, c, "", boss)); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", res.StatusCode)
+	}
+	op.Tamper(testop.FlipSignature)
+	sessionDue(t, p.Portal, c)
+	if res, _ := p.Get(t, c, "/admin/users"); res.StatusCode != http.StatusForbidden {
+		t.Errorf("admin page after a refresh whose ID token does not verify: %d, want 403", res.StatusCode)
+	}
+	checkSignedIn(t, p.Portal, c, "after a refresh whose ID token does not verify")
+
+	op.Tamper(nil)
+	sessionDue(t, p.Portal, c)
+	if res, _ := p.Get(t, c, "/admin/users"); res.StatusCode != http.StatusOK {
+		t.Errorf("admin page after a verified refresh: %d, want 200", res.StatusCode)
+	}
+	if granted, reused := op.RefreshGrants(); granted != 2 || reused != 0 {
+		t.Errorf("the IdP granted %d refreshes and refused %d reused tokens; want 2 and 0", granted, reused)
+	}
+	if n := countAudit(t, p.Portal, store.AuditIdPRefreshRefused); n != 0 {
+		t.Errorf("%d sessions ended by a refusal", n)
+	}
+}

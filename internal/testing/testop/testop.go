@@ -74,8 +74,9 @@ func readForm(r *http.Request) url.Values {
 	return form
 }
 
-// rotateRefresh serves a refresh_token grant under rotation.
-func (op *OP) rotateRefresh(w http.ResponseWriter, r *http.Request, next http.Handler, form url.Values) {
+// rotateRefresh serves a refresh_token grant under rotation (its ID token passed
+// through tamper, when set).
+func (op *OP) rotateRefresh(w http.ResponseWriter, r *http.Request, next http.Handler, form url.Values, tamper func(string) string) {
 	used := form.Get("refresh_token")
 	op.mu.Lock()
 	if op.spent[used] {
@@ -105,6 +106,14 @@ func (op *OP) rotateRefresh(w http.ResponseWriter, r *http.Request, next http.Ha
 		op.refreshes++
 		op.mu.Unlock()
 		resp["refresh_token"] = fresh
+		if tamper != nil {
+			raw, _ := resp["id_token"].(string)
+			if v := tamper(raw); v != "" {
+				resp["id_token"] = v
+			} else {
+				delete(resp, "id_token")
+			}
+		}
 	})
 }
 
@@ -172,9 +181,9 @@ func (op *OP) rewrite(next http.Handler) http.Handler {
 		op.mu.Lock()
 		tamper, fail, endSession, rotate := op.tamper, op.failToken, op.endSession, op.rotate
 		op.mu.Unlock()
-		if r.URL.Path == mockoidc.TokenEndpoint && rotate && !fail && tamper == nil {
+		if r.URL.Path == mockoidc.TokenEndpoint && rotate && !fail {
 			if form := readForm(r); form.Get("grant_type") == "refresh_token" {
-				op.rotateRefresh(w, r, next, form)
+				op.rotateRefresh(w, r, next, form, tamper)
 				return
 			}
 		}
