@@ -409,7 +409,11 @@ func (rp *RP) identity(idt *oidc.IDToken, raw string) (*Identity, error) {
 		SID:           claimString(all["sid"]),
 	}
 	if at, ok := all["auth_time"].(float64); ok && at > 0 {
+		// An IdP clock running fast must not excuse step-up for as long as it is ahead.
 		id.AuthTime = time.Unix(int64(at), 0)
+		if now := rp.cfg.Now(); id.AuthTime.After(now) {
+			id.AuthTime = now
+		}
 	}
 	if id.Subject == "" {
 		return nil, errors.New("id token has no subject")

@@ -587,6 +587,16 @@ func TestRPReauth(t *testing.T) {
 			}
 		})
 	}
+	// An auth_time ahead of our clock (the IdP's clock runs fast) counts as now: it
+	// must not excuse the user from step-up for as long as it is ahead.
+	op.QueueUser(testop.User{Sub: "sub-jane", Extra: map[string]any{"auth_time": time.Now().Add(time.Hour).Unix()}})
+	ahead := begin(t, rp, "", nil)
+	if id, _, _, err := finish(t, rp, authorize(t, ahead), ahead.cookies); err != nil || id.AuthTime.After(time.Now()) {
+		if err == nil {
+			t.Logf("AuthTime %v", id.AuthTime)
+		}
+		t.Errorf("auth_time an hour ahead: Finish error %v; want a sign-in whose AuthTime is not in the future", err)
+	}
 	// A normal sign-in does not require auth_time.
 	op.QueueUser(testop.User{Sub: "sub-jane", Extra: map[string]any{"auth_time": nil}})
 	a := begin(t, rp, "", nil)
