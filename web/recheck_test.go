@@ -261,4 +261,11 @@ func TestRecheckKeepsRotatedToken(t *testing.T) {
 	if n := countAudit(t, p.Portal, store.AuditIdPRefreshRefused); n != 0 {
 		t.Errorf("%d sessions ended by a refusal", n)
 	}
+	boss2 := userBySubject(t, p.Portal, "boss")
+	if rt := refreshTokenOf(t, p.Portal, boss2.ID); rt == "" || strings.Contains(p.Logs(), rt) {
+		t.Error("no refresh token kept, or the logs contain it")
+	}
+	if !strings.Contains(p.Logs(), "did not verify") {
+		t.Error("the unverified ID token is not logged")
+	}
 }
