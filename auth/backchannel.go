@@ -62,27 +62,35 @@ func (rp *RP) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToken, 
 		return fail("%v", err)
 	}
 	var c struct {
-		IssuedAt *int64                     `json:"iat"`
-		Exp      *int64                     `json:"exp"`
+		// Times are JSON numbers, which may have a fraction (as go-oidc allows).
+		IssuedAt *float64                   `json:"iat"`
+		Exp      *float64                   `json:"exp"`
 		JTI      string                     `json:"jti"`
 		SID      string                     `json:"sid"`
 		Events   map[string]json.RawMessage `json:"events"`
-		Nonce    *json.RawMessage           `json:"nonce"`
 	}
+	// present tells a claim that is there (even as null) from one that is not: a
+	// logout token must not contain a nonce at all.
+	var present map[string]json.RawMessage
 	if err := tok.Claims(&c); err != nil {
 		return fail("claims: %v", err)
 	}
+	if err := tok.Claims(&present); err != nil {
+		return fail("claims: %v", err)
+	}
+	_, hasNonce := present["nonce"]
 	now := rp.cfg.Now()
+	unix := func(f *float64) time.Time { return time.Unix(int64(*f), 0) }
 	switch {
 	case c.IssuedAt == nil:
 		return fail("no iat")
-	case time.Unix(*c.IssuedAt, 0).Before(now.Add(-LogoutTokenMaxAge - logoutClockSkew)):
+	case unix(c.IssuedAt).Before(now.Add(-LogoutTokenMaxAge - logoutClockSkew)):
 		return fail("iat is older than %s", LogoutTokenMaxAge)
-	case time.Unix(*c.IssuedAt, 0).After(now.Add(logoutClockSkew)):
+	case unix(c.IssuedAt).After(now.Add(logoutClockSkew)):
 		return fail("iat is in the future")
-	case c.Exp != nil && time.Unix(*c.Exp, 0).Before(now.Add(-logoutClockSkew)):
+	case c.Exp != nil && unix(c.Exp).Before(now.Add(-logoutClockSkew)):
 		return fail("expired")
-	case c.Nonce != nil:
+	case hasNonce:
 		return fail("a nonce is present (not a logout token)")
 	case c.Events == nil:
 		return fail("no events claim")
@@ -95,7 +103,7 @@ func (rp *RP) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToken, 
 	case len(c.JTI) > 256 || len(c.SID) > 256:
 		return fail("jti or sid too long")
 	}
-	iat := time.Unix(*c.IssuedAt, 0)
+	iat := unix(c.IssuedAt)
 	return &LogoutToken{Issuer: tok.Issuer, Subject: tok.Subject, SID: c.SID, JTI: c.JTI,
 		IssuedAt: iat, ReplayUntil: iat.Add(LogoutTokenMaxAge + 2*logoutClockSkew)}, nil
 }

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"errors"
 	"strings"
 	"testing"
@@ -52,6 +53,16 @@ func TestVerifyLogoutToken(t *testing.T) {
 			t.Errorf("sid without sub: %v", err)
 		}
 	})
+	t.Run("fractional iat and exp", func(t *testing.T) {
+		// JSON numbers: go-oidc takes fractional times in ID tokens, and so do we here.
+		tok := good(func(c jwt.MapClaims) {
+			c["iat"] = float64(now.Unix()) + 0.5
+			c["exp"] = float64(now.Add(time.Minute).Unix()) + 0.5
+		})
+		if _, err := rp.VerifyLogoutToken(t.Context(), tok); err != nil {
+			t.Errorf("fractional iat: %v", err)
+		}
+	})
 	t.Run("sub only", func(t *testing.T) {
 		if _, err := rp.VerifyLogoutToken(t.Context(), good(func(c jwt.MapClaims) { delete(c, "sid") })); err != nil {
 			t.Errorf("sub without sid: %v", err)
@@ -83,6 +94,29 @@ func TestVerifyLogoutToken(t *testing.T) {
 		{"no iat", good(func(c jwt.MapClaims) { delete(c, "iat") }), "no iat"},
 		{"expired", good(func(c jwt.MapClaims) { c["exp"] = now.Add(-5 * time.Minute).Unix() }), "expired"},
 		{"nonce present", good(func(c jwt.MapClaims) { c["nonce"] = "n" }), "nonce"},
+		{"nonce present but null", good(func(c jwt.MapClaims) { c["nonce"] = nil }), "nonce"},
+		{"events not an object", good(func(c jwt.MapClaims) { c["events"] = []any{testop.BackchannelLogoutEvent} }), "events"},
+		{"events null", good(func(c jwt.MapClaims) { c["events"] = nil }), "no events"},
+		{"event null", good(func(c jwt.MapClaims) { c["events"] = map[string]any{testop.BackchannelLogoutEvent: nil} }), "lacks"},
+		{"unknown key id", func() string {
+			tok := jwt.NewWithClaims(jwt.SigningMethodRS256, op.LogoutClaims("sub-1", "sid-1", now))
+			tok.Header["kid"] = "not-the-idps-key"
+			s, err := tok.SignedString(otherKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}(), ""},
+		{"HMAC with the IdP's public key", func() string {
+			tok := jwt.NewWithClaims(jwt.SigningMethodHS256, op.LogoutClaims("sub-1", "sid-1", now))
+			kid, _ := op.Keypair.KeyID()
+			tok.Header["kid"] = kid
+			s, err := tok.SignedString(x509.MarshalPKCS1PublicKey(&op.Keypair.PrivateKey.PublicKey))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}(), ""},
 		{"no events", good(func(c jwt.MapClaims) { delete(c, "events") }), "no events"},
 		{"other event", good(func(c jwt.MapClaims) { c["events"] = map[string]any{"urn:other": map[string]any{}} }), "lacks"},
 		{"event not an object", good(func(c jwt.MapClaims) { c["events"] = map[string]any{testop.BackchannelLogoutEvent: "yes"} }), "lacks"},

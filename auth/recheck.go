@@ -100,10 +100,15 @@ func (rc *Recheck) recheck(r *http.Request, now time.Time) {
 		}
 		_ = rc.Sessions.Destroy(ctx) // this request goes on signed out
 		return
-	case err != nil:
+	case err != nil && (got == nil || got.RefreshToken == ""):
 		// Down or answering oddly: keep the session, try again after the lease.
 		rc.Log.WarnContext(ctx, "session re-check at the identity provider failed; keeping the session", "user_id", u.ID, "error", err)
 		return
+	case err != nil:
+		// The IdP rotated the token but its ID token did not verify: keep the new token
+		// (the old one is spent) and, without verified claims, no admin rights.
+		rc.Log.WarnContext(ctx, "session re-check brought an ID token that did not verify; keeping the session without admin rights", "user_id", u.ID, "error", err)
+		got.Identity = nil
 	}
 	done := store.RefreshDone{Lease: lease, At: now, NewRefreshToken: got.RefreshToken}
 	if id := got.Identity; id != nil {

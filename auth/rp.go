@@ -354,7 +354,9 @@ type Refreshed struct {
 
 // Refresh uses refreshToken once at the IdP for the user issuer+subject. A refusal is
 // ErrRefreshRefused; any other failure (the IdP down, a bad answer) is another error,
-// and the session should stay. A new ID token must verify and name the same user.
+// and the session should stay. A new ID token must verify and name the same user; when
+// it does not, the error comes with a Refreshed holding the new refresh token and no
+// identity: the IdP has spent the old token, so the new one must be kept.
 func (rp *RP) Refresh(ctx context.Context, refreshToken, subject string) (*Refreshed, error) {
 	rp.mu.RLock()
 	oauth, verifier := rp.oauth, rp.verifier
@@ -378,14 +380,16 @@ func (rp *RP) Refresh(ctx context.Context, refreshToken, subject string) (*Refre
 	}
 	idt, err := verifier.Verify(ctx, raw)
 	if err != nil {
-		return nil, fmt.Errorf("refreshed id token: %w", err)
+		return out, fmt.Errorf("refreshed id token: %w", err)
 	}
 	if idt.Subject != subject {
-		return nil, errors.New("refreshed id token names another subject")
+		return out, errors.New("refreshed id token names another subject")
 	}
-	if out.Identity, err = rp.identity(idt, raw); err != nil {
-		return nil, err
+	id, err := rp.identity(idt, raw)
+	if err != nil {
+		return out, err
 	}
+	out.Identity = id
 	return out, nil
 }
 
@@ -405,7 +409,11 @@ func (rp *RP) identity(idt *oidc.IDToken, raw string) (*Identity, error) {
 		SID:           claimString(all["sid"]),
 	}
 	if at, ok := all["auth_time"].(float64); ok && at > 0 {
+		// An IdP clock running fast must not excuse step-up for as long as it is ahead.
 		id.AuthTime = time.Unix(int64(at), 0)
+		if now := rp.cfg.Now(); id.AuthTime.After(now) {
+			id.AuthTime = now
+		}
 	}
 	if id.Subject == "" {
 		return nil, errors.New("id token has no subject")

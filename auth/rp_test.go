@@ -587,6 +587,16 @@ func TestRPReauth(t *testing.T) {
 			}
 		})
 	}
+	// An auth_time ahead of our clock (the IdP's clock runs fast) counts as now: it
+	// must not excuse the user from step-up for as long as it is ahead.
+	op.QueueUser(testop.User{Sub: "sub-jane", Extra: map[string]any{"auth_time": time.Now().Add(time.Hour).Unix()}})
+	ahead := begin(t, rp, "", nil)
+	if id, _, _, err := finish(t, rp, authorize(t, ahead), ahead.cookies); err != nil || id.AuthTime.After(time.Now()) {
+		if err == nil {
+			t.Logf("AuthTime %v", id.AuthTime)
+		}
+		t.Errorf("auth_time an hour ahead: Finish error %v; want a sign-in whose AuthTime is not in the future", err)
+	}
 	// A normal sign-in does not require auth_time.
 	op.QueueUser(testop.User{Sub: "sub-jane", Extra: map[string]any{"auth_time": nil}})
 	a := begin(t, rp, "", nil)
@@ -617,9 +627,15 @@ func TestRPRefresh(t *testing.T) {
 	if err != nil || got.Identity == nil || !got.Identity.IsAdmin || got.RefreshToken == "" {
 		t.Fatalf("Refresh = %+v, %v", got, err)
 	}
-	if _, err := rp.Refresh(t.Context(), id.RefreshToken, "someone-else"); err == nil || errors.Is(err, auth.ErrRefreshRefused) {
-		t.Errorf("refresh naming another subject: %v", err)
+	if got, err := rp.Refresh(t.Context(), id.RefreshToken, "someone-else"); err == nil || errors.Is(err, auth.ErrRefreshRefused) ||
+		got == nil || got.RefreshToken == "" || got.Identity != nil {
+		t.Errorf("refresh naming another subject: %+v, %v; want an error with the new refresh token (the old one is spent) and no identity", got, err)
 	}
+	op.Tamper(testop.FlipSignature)
+	if got, err := rp.Refresh(t.Context(), id.RefreshToken, "sub-jane"); err == nil || got == nil || got.RefreshToken == "" || got.Identity != nil {
+		t.Errorf("refresh with an ID token that does not verify: %+v, %v; want an error with the new refresh token and no identity", got, err)
+	}
+	op.Tamper(nil)
 	op.FailToken(true)
 	if _, err := rp.Refresh(t.Context(), id.RefreshToken, "sub-jane"); err == nil || errors.Is(err, auth.ErrRefreshRefused) || strings.Contains(err.Error(), testop.FailDescription) {
 		t.Errorf("refresh while the IdP fails: %v, want an error that is not a refusal and hides the detail", err)

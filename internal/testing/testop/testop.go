@@ -10,10 +10,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +38,83 @@ type OP struct {
 	tamper     func(idToken string) string // "" drops the id_token
 	failToken  bool
 	endSession string
+	// rotate: each refresh answers a new refresh token and spends the one used
+	// (RotateRefreshTokens); alias maps a token handed out to mockoidc's own.
+	rotate    bool
+	slow      time.Duration
+	alias     map[string]string
+	spent     map[string]bool
+	refreshes int
+	reused    int
+}
+
+// RotateRefreshTokens makes the provider rotate refresh tokens as most do (mockoidc
+// keeps the first): each refresh answers a new one, and a token used before is
+// refused with invalid_grant — the provider's evidence of a token used twice. Each
+// refresh takes slow, as at a remote provider, so that concurrent ones overlap.
+func (op *OP) RotateRefreshTokens(slow time.Duration) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.rotate, op.slow, op.alias, op.spent = true, slow, map[string]string{}, map[string]bool{}
+}
+
+// RefreshGrants says how many refreshes the provider granted, and how many it refused
+// because the token had been used already (RotateRefreshTokens).
+func (op *OP) RefreshGrants() (granted, reused int) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.refreshes, op.reused
+}
+
+// readForm reads a token request's form and leaves its body as it was, for mockoidc.
+func readForm(r *http.Request) url.Values {
+	b, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	form, _ := url.ParseQuery(string(b))
+	return form
+}
+
+// rotateRefresh serves a refresh_token grant under rotation (its ID token passed
+// through tamper, when set).
+func (op *OP) rotateRefresh(w http.ResponseWriter, r *http.Request, next http.Handler, form url.Values, tamper func(string) string) {
+	used := form.Get("refresh_token")
+	op.mu.Lock()
+	if op.spent[used] {
+		op.reused++
+		op.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_grant","error_description":"refresh token already used"}`))
+		return
+	}
+	op.spent[used] = true
+	own := used
+	if a, ok := op.alias[used]; ok {
+		own = a
+	}
+	slow := op.slow
+	op.mu.Unlock()
+	time.Sleep(slow)
+	form.Set("refresh_token", own)
+	body := form.Encode()
+	r.Body = io.NopCloser(strings.NewReader(body))
+	r.ContentLength = int64(len(body))
+	rewriteJSON(w, r, next, func(resp map[string]any) {
+		fresh := rand.Text()
+		op.mu.Lock()
+		op.alias[fresh] = own
+		op.refreshes++
+		op.mu.Unlock()
+		resp["refresh_token"] = fresh
+		if tamper != nil {
+			raw, _ := resp["id_token"].(string)
+			if v := tamper(raw); v != "" {
+				resp["id_token"] = v
+			} else {
+				delete(resp, "id_token")
+			}
+		}
+	})
 }
 
 // Start starts a provider on addr ("" = 127.0.0.1:0) until the test ends.
@@ -100,8 +179,14 @@ func (op *OP) Regrant(t testing.TB, code string) {
 func (op *OP) rewrite(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op.mu.Lock()
-		tamper, fail, endSession := op.tamper, op.failToken, op.endSession
+		tamper, fail, endSession, rotate := op.tamper, op.failToken, op.endSession, op.rotate
 		op.mu.Unlock()
+		if r.URL.Path == mockoidc.TokenEndpoint && rotate && !fail {
+			if form := readForm(r); form.Get("grant_type") == "refresh_token" {
+				op.rotateRefresh(w, r, next, form, tamper)
+				return
+			}
+		}
 		switch {
 		case r.URL.Path == mockoidc.TokenEndpoint && fail:
 			w.Header().Set("Content-Type", "application/json")
