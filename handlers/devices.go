@@ -165,7 +165,18 @@ func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Devic
 		if list.OlderURL != "" && len(list.Entries) > 0 {
 			oldest = list.Entries[len(list.Entries)-1].Time
 		}
+		// Seam's event of an action of ours is that action's outcome, which its entry
+		// already says: one entry per action.
+		ours := map[string]bool{}
+		for _, e := range list.Entries {
+			if e.SeamAttemptID != "" {
+				ours[e.SeamAttemptID] = true
+			}
+		}
 		for _, e := range seamEvents {
+			if e.ActionAttemptID != "" && ours[e.ActionAttemptID] {
+				continue
+			}
 			if !e.OccurredAt.Before(oldest) {
 				list.Entries = append(list.Entries, seamEventEntry(e, v.Name, clock))
 			}

@@ -258,6 +258,9 @@ type ActivityEntry struct {
 	Account string
 	// Source is "Latchkey" or "Seam".
 	Source string
+	// SeamAttemptID is Seam's action_attempt_id of a Latchkey action: the device page
+	// leaves out Seam's own event of that action, so the action stays one entry.
+	SeamAttemptID string
 }
 
 // ConnectOverview is /connect: how connecting works, the user's webviews and accounts.
