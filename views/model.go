@@ -372,11 +372,13 @@ type ActivityList struct {
 
 // ActivityFilter is the activity filter form: by device and by outcome.
 type ActivityFilter struct {
-	Action   string
-	Device   string
-	Devices  []Option
-	Outcome  string
-	Outcomes []Option
+	Action string
+	// OneDevice is set on a device's own page: no device to choose.
+	OneDevice bool
+	Device    string
+	Devices   []Option
+	Outcome   string
+	Outcomes  []Option
 	// ExportURL downloads the whole trail as CSV.
 	ExportURL string
 }
