@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -70,7 +71,21 @@ func TestAccessibility(t *testing.T) {
 	returnPath := "/connect/return?connect_webview_id=" + url.QueryEscape(webviewID)
 	alice.checkPage(t, report, "connect-almost-there", returnPath)
 	alice.checkPage(t, report, "connect-pending", "/connect")
-	alice.checkPage(t, report, "connect-failed", returnPath+"&error_code=unknown_error&error_message=The+provider+refused")
+	// A failure only Seam can report: the provider refuses the sign-in (the sandbox's
+	// failing login), so Seam says the webview failed and the return page says why.
+	if _, err := p.Sandbox.CompleteWebview(webviewID, sandbox.FailEmail, sandbox.LoginPassword); !errors.Is(err, sandbox.ErrProviderLoginFailed) {
+		t.Fatalf("failing the webview at the provider: %v", err)
+	}
+	alice.step(t, "connect-failed", func(ctx context.Context) error {
+		if err := navigate(ctx, alice.base.String()+returnPath+"&error_code="+sandbox.ErrorCodeProviderLoginFailed); err != nil {
+			return err
+		}
+		if err := waitText(ctx, "main h1", "Connecting did not work"); err != nil {
+			return err
+		}
+		return waitText(ctx, "main", "Your lock provider refused the sign-in.")
+	})
+	alice.checkA11y(t, report, "connect-failed")
 	// Seam down: the error page that offers "Try again".
 	p.Sandbox.InjectFault(sandbox.Fault{Path: "connect_webviews/create", Status: 503, Times: 1})
 	alice.step(t, "connect-seam-down", func(ctx context.Context) error {
