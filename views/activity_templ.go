@@ -262,7 +262,7 @@ func activityFilter(f ActivityFilter) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if !f.OneDevice {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "<label class=\"flex flex-col gap-1\"><span class=\"text-slate-600\">Device</span> <select name=\"device\" class=\"select\"><option value=\"\">All devices</option> ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "<label class=\"flex min-w-0 max-w-full flex-col gap-1\"><span class=\"text-slate-600\">Device</span> <select name=\"device\" class=\"select\"><option value=\"\">All devices</option> ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -313,7 +313,7 @@ func activityFilter(f ActivityFilter) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "<label class=\"flex flex-col gap-1\"><span class=\"text-slate-600\">Outcome</span> <select name=\"outcome\" class=\"select\"><option value=\"\">Any outcome</option> ")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "<label class=\"flex min-w-0 max-w-full flex-col gap-1\"><span class=\"text-slate-600\">Outcome</span> <select name=\"outcome\" class=\"select\"><option value=\"\">Any outcome</option> ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
