@@ -186,6 +186,21 @@ func TestAccessibility(t *testing.T) {
 	admin := visitor.newIncognitoTab(t)
 	admin.signIn(t, "admin", "Ada Admin", nil)
 	admin.checkPage(t, report, "admin-users", "/admin/users")
+	// The users table is usable at 320 px: every column in view, none scrolled to.
+	admin.step(t, "admin-users-table-fits", func(ctx context.Context) error {
+		if err := setViewport(ctx, viewport{reflowWidth, 640, true, "light"}); err != nil {
+			return err
+		}
+		widths, err := eval[[]int](ctx, `(function (r) { return [r.scrollWidth, r.clientWidth]; })(document.querySelector('[aria-label="Users table"]'))`)
+		if err != nil {
+			return err
+		}
+		if widths[0] > widths[1] {
+			return fmt.Errorf("at %d px the users table is %d px wide in a %d px region: columns are scrolled out of view", reflowWidth, widths[0], widths[1])
+		}
+		return nil
+	})
+	admin.resetViewport(t)
 	admin.checkPage(t, report, "admin-user", "/admin/users/"+aliceID)
 	admin.checkPage(t, report, "admin-confirm-disable", "/admin/users/"+aliceID+"/disable")
 
