@@ -216,8 +216,8 @@ func TestCompleteConnectsOnce(t *testing.T) {
 	if c := completed[0]; c.Detail != "account "+account[:8]+", 3 locks" || c.ActorID != e.alice.ID || c.RemoteAddr != clientAddr || c.UserAgent != clientUA {
 		t.Errorf("connect.completed = %+v", c)
 	}
-	if c := completed[0]; c.AccountName != "Account "+account[:8] {
-		t.Errorf("connect.completed names the account %q, want its label as the pages show it", c.AccountName)
+	if c := completed[0]; c.AccountName != "August account "+sandbox.JaneEmail {
+		t.Errorf("connect.completed names the account %q, want it as /accounts names it", c.AccountName)
 	}
 }
 

@@ -320,8 +320,9 @@ func (s *Service) connect(ctx context.Context, user store.User, wv store.Connect
 		detail += " (not " + shortID(wv.ReconnectsAccountID) + ", the account being reconnected)"
 	}
 	audit := s.event(ctx, user, store.AuditConnectCompleted, store.OutcomeSuccess, detail)
-	// The account as the pages label it, kept with the event.
-	audit.AccountName = AccountLabel(accountID)
+	// The account as /accounts names it ("August account jane@example.com"), kept with
+	// the event: the trail reads it after the account is gone.
+	audit.AccountName = s.accountName(ctx, accountID)
 	rec, changed, err := s.Store.FinishConnectWebview(ctx, store.WebviewEnd{
 		WebviewID:          wv.ID,
 		UserID:             user.ID,
@@ -400,6 +401,27 @@ func (s *Service) countDevices(ctx context.Context, user store.User, accountID s
 		}
 	}
 	return count
+}
+
+// accountName is how /accounts names the account, as Seam describes it now, or its
+// label when Seam cannot say (the connection is recorded all the same). The call is
+// not counted apart from the user's budget: it follows Seam's answer that the webview
+// was authorized, which Complete spent a call on, so there is at most one per such
+// call, and a connection is already bounded by the webview budget.
+func (s *Service) accountName(ctx context.Context, accountID string) string {
+	if s.Seam.ConnectedAccounts == nil {
+		return AccountLabel(accountID)
+	}
+	sctx, cancel := s.seamContext(ctx)
+	defer cancel()
+	sa, err := s.Seam.ConnectedAccounts.Get(sctx, accountID)
+	if err != nil {
+		s.Log.WarnContext(ctx, "describe new connected account", "connected_account_id", accountID, "error", err)
+		return AccountLabel(accountID)
+	}
+	a := Account{ConnectedAccount: store.ConnectedAccount{ID: accountID}}
+	a.describe(*sa)
+	return a.Name()
 }
 
 // outcome is what Latchkey recorded for a webview that already ended (or is pending).

@@ -123,6 +123,9 @@ func Describe(e store.TrailEntry, viewerID string) Entry {
 		if out.Reason == "" {
 			out.Reason = lastCode(e.Detail)
 		}
+		if out.Reason == "" {
+			out.Reason = connectFailedWords(e.Detail)
+		}
 	case store.AuditAdminViewUser:
 		out.What = adminAct(e, viewerID, "Viewed a customer's page", "An administrator viewed this account")
 	case store.AuditAdminExportActivity:
@@ -254,6 +257,16 @@ func knownCodeIn(detail, def string) string {
 		}
 	}
 	return def
+}
+
+// connectFailedWords says why connecting failed when the record holds no known code:
+// the sign-in window ended failed at the provider ("webview 1a2b3c4d"), or the lock
+// service could not open one (Seam's error, recorded for operators, is not shown).
+func connectFailedWords(detail string) string {
+	if strings.HasPrefix(detail, "webview ") {
+		return "The sign-in at the lock provider did not succeed."
+	}
+	return "The lock service could not start the sign-in; nothing was connected."
 }
 
 // lastCode is detail's last word as a reason, if it is a code ("webview 1a2b x_y").

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -70,7 +71,21 @@ func TestAccessibility(t *testing.T) {
 	returnPath := "/connect/return?connect_webview_id=" + url.QueryEscape(webviewID)
 	alice.checkPage(t, report, "connect-almost-there", returnPath)
 	alice.checkPage(t, report, "connect-pending", "/connect")
-	alice.checkPage(t, report, "connect-failed", returnPath+"&error_code=unknown_error&error_message=The+provider+refused")
+	// A failure only Seam can report: the provider refuses the sign-in (the sandbox's
+	// failing login), so Seam says the webview failed and the return page says why.
+	if _, err := p.Sandbox.CompleteWebview(webviewID, sandbox.FailEmail, sandbox.LoginPassword); !errors.Is(err, sandbox.ErrProviderLoginFailed) {
+		t.Fatalf("failing the webview at the provider: %v", err)
+	}
+	alice.step(t, "connect-failed", func(ctx context.Context) error {
+		if err := navigate(ctx, alice.base.String()+returnPath+"&error_code="+sandbox.ErrorCodeProviderLoginFailed); err != nil {
+			return err
+		}
+		if err := waitText(ctx, "main h1", "Connecting did not work"); err != nil {
+			return err
+		}
+		return waitText(ctx, "main", "Your lock provider refused the sign-in.")
+	})
+	alice.checkA11y(t, report, "connect-failed")
 	// Seam down: the error page that offers "Try again".
 	p.Sandbox.InjectFault(sandbox.Fault{Path: "connect_webviews/create", Status: 503, Times: 1})
 	alice.step(t, "connect-seam-down", func(ctx context.Context) error {
@@ -171,6 +186,21 @@ func TestAccessibility(t *testing.T) {
 	admin := visitor.newIncognitoTab(t)
 	admin.signIn(t, "admin", "Ada Admin", nil)
 	admin.checkPage(t, report, "admin-users", "/admin/users")
+	// The users table is usable at 320 px: every column in view, none scrolled to.
+	admin.step(t, "admin-users-table-fits", func(ctx context.Context) error {
+		if err := setViewport(ctx, viewport{reflowWidth, 640, true, "light"}); err != nil {
+			return err
+		}
+		widths, err := eval[[]int](ctx, `(function (r) { return [r.scrollWidth, r.clientWidth]; })(document.querySelector('[aria-label="Users table"]'))`)
+		if err != nil {
+			return err
+		}
+		if widths[0] > widths[1] {
+			return fmt.Errorf("at %d px the users table is %d px wide in a %d px region: columns are scrolled out of view", reflowWidth, widths[0], widths[1])
+		}
+		return nil
+	})
+	admin.resetViewport(t)
 	admin.checkPage(t, report, "admin-user", "/admin/users/"+aliceID)
 	admin.checkPage(t, report, "admin-confirm-disable", "/admin/users/"+aliceID+"/disable")
 

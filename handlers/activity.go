@@ -37,7 +37,9 @@ type trailFilters struct {
 	notice  string
 }
 
-func parseTrailFilters(r *http.Request, withFilters bool) trailFilters {
+// parseTrailFilters reads a trail page's query; byDevice and byOutcome say which
+// filters the page offers (the device page filters by outcome only).
+func parseTrailFilters(r *http.Request, byDevice, byOutcome bool) trailFilters {
 	q := r.URL.Query()
 	var f trailFilters
 	bad := false
@@ -57,20 +59,18 @@ func parseTrailFilters(r *http.Request, withFilters bool) trailFilters {
 	if f.cursor.Before == 0 {
 		f.cursor.After = cursor("after")
 	}
-	if withFilters {
-		if d := q.Get("device"); d != "" {
-			if locks.ValidDeviceID(d) {
-				f.device = d
-			} else {
-				bad = true
-			}
+	if d := q.Get("device"); d != "" && byDevice {
+		if locks.ValidDeviceID(d) {
+			f.device = d
+		} else {
+			bad = true
 		}
-		if o := q.Get("outcome"); o != "" {
-			if store.ValidTrailOutcome(o) {
-				f.outcome = o
-			} else {
-				bad = true
-			}
+	}
+	if o := q.Get("outcome"); o != "" && byOutcome {
+		if store.ValidTrailOutcome(o) {
+			f.outcome = o
+		} else {
+			bad = true
 		}
 	}
 	if bad {
@@ -89,7 +89,7 @@ func (f trailFilters) values() url.Values {
 func (h *Handlers) Activity(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	user := currentUser(r)
-	f := parseTrailFilters(r, true)
+	f := parseTrailFilters(r, true, true)
 	if f.notice != "" {
 		h.Log.InfoContext(ctx, "activity query ignored", "query", r.URL.RawQuery)
 	}

@@ -65,7 +65,7 @@ func (h *Handlers) AdminUser(w http.ResponseWriter, r *http.Request) error {
 	for _, d := range list.Devices {
 		names[d.ID] = d.Name
 	}
-	f := parseTrailFilters(r, false)
+	f := parseTrailFilters(r, false, false)
 	activity, err := h.trailList(ctx, target.ID, f, names, clock, base)
 	if err != nil {
 		return err

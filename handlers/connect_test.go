@@ -271,12 +271,15 @@ func TestConnectPages(t *testing.T) {
 		t.Errorf("authorized webview page = %d, want 303", w.Code)
 	}
 	w = e.do(t, e.h.ConnectIndex, e.alice, http.MethodGet, "/connect", nil)
-	connected := htmltest.Find(htmltest.Parse(t, w.Body.String()), func(n *html.Node) bool {
-		return htmltest.ByTag(atom.Li)(n) && n.Parent != nil && htmltest.HasAttr("aria-label", "Connected accounts")(n.Parent) &&
-			strings.Contains(htmltest.Text(n), "Account acc-1")
+	// /connect counts the accounts and sends to /accounts, where each has its provider,
+	// login and status; it does not list them by a bare id.
+	doc = htmltest.Parse(t, w.Body.String())
+	text := htmltest.Text(doc)
+	toAccounts := htmltest.Find(doc, func(n *html.Node) bool {
+		return htmltest.ByTag(atom.A)(n) && htmltest.Attr(n, "href") == "/accounts" && htmltest.Text(n) == "Lock accounts"
 	})
-	if w.Code != http.StatusOK || len(connected) != 1 {
-		t.Errorf("GET /connect = %d, lacks the connected account", w.Code)
+	if w.Code != http.StatusOK || !strings.Contains(text, "You have added 1 lock account.") || len(toAccounts) != 1 || strings.Contains(text, "acc-1") {
+		t.Errorf("GET /connect = %d, %q: want the account counted, a link to Lock accounts, no bare id", w.Code, text)
 	}
 }
 

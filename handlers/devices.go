@@ -106,11 +106,11 @@ func (h *Handlers) Device(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := parseTrailFilters(r, false)
+	f := parseTrailFilters(r, false, true)
 	if f.notice != "" {
 		h.Log.InfoContext(r.Context(), "device activity query ignored", "query", r.URL.RawQuery)
 	}
-	page, err := h.devicePage(r.Context(), user, d, h.clockOf(r), f.cursor)
+	page, err := h.devicePage(r.Context(), user, d, h.clockOf(r), f)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ const pendingRefresh = 3
 
 // devicePage is the device page at a page of its activity. The newest page also shows
 // the lock's own recent history from Seam, and is the one live updates replace.
-func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Device, clock views.Clock, cursor trailCursor) (views.DeviceDetail, error) {
+func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Device, clock views.Clock, f trailFilters) (views.DeviceDetail, error) {
 	userID := user.ID
 	v := deviceView(d)
 	now := h.Now()
@@ -147,13 +147,18 @@ func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Devic
 	withControls(&v, d, allowance)
 	page := views.DeviceDetail{Device: v, Rename: renameForm(v)}
 	names := map[string]string{d.DeviceID: v.Name}
-	list, err := h.trailList(ctx, userID, trailFilters{cursor: cursor, device: d.DeviceID}, names, clock, v.URL)
+	f.device = d.DeviceID
+	list, err := h.trailList(ctx, userID, f, names, clock, v.URL)
 	if err != nil {
 		return page, err
 	}
 	// The device is in the page's address already.
 	list.OlderURL, list.NewerURL, list.NewestURL = dropDeviceParam(list.OlderURL), dropDeviceParam(list.NewerURL), dropDeviceParam(list.NewestURL)
-	if cursor == (trailCursor{}) {
+	list.Filter = &views.ActivityFilter{Action: v.URL, Outcome: f.outcome, Outcomes: outcomeOptions, OneDevice: true}
+	// The newest page unfiltered is the one live updates replace, and the one with the
+	// lock's own history from Seam (its events are the lock's, not actions with an
+	// outcome, so an outcome filter leaves them out).
+	if f.cursor == (trailCursor{}) && f.outcome == "" {
 		list.LiveID = "activity-" + d.DeviceID
 		seamEvents, err := h.Locks.LockHistory(ctx, user, d.DeviceID, 20)
 		if err != nil {
@@ -165,7 +170,18 @@ func (h *Handlers) devicePage(ctx context.Context, user store.User, d seam.Devic
 		if list.OlderURL != "" && len(list.Entries) > 0 {
 			oldest = list.Entries[len(list.Entries)-1].Time
 		}
+		// Seam's event of an action of ours is that action's outcome, which its entry
+		// already says: one entry per action.
+		ours := map[string]bool{}
+		for _, e := range list.Entries {
+			if e.SeamAttemptID != "" {
+				ours[e.SeamAttemptID] = true
+			}
+		}
 		for _, e := range seamEvents {
+			if e.ActionAttemptID != "" && ours[e.ActionAttemptID] {
+				continue
+			}
 			if !e.OccurredAt.Before(oldest) {
 				list.Entries = append(list.Entries, seamEventEntry(e, v.Name, clock))
 			}

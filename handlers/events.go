@@ -139,7 +139,7 @@ func (h *Handlers) liveFragments(ctx context.Context, user store.User, clock vie
 		if err != nil {
 			return "", fmt.Errorf("live device %s: %w", id, err)
 		}
-		page, err := h.devicePage(ctx, user, d, clock, trailCursor{})
+		page, err := h.devicePage(ctx, user, d, clock, trailFilters{})
 		if err != nil {
 			return "", err
 		}

@@ -226,17 +226,22 @@ func trailEntry(e store.TrailEntry, viewerID string, deviceNames map[string]stri
 	if detail == "" && e.Attempt == nil && showsDetail[e.Action] {
 		detail = e.Detail
 	}
+	seamAttempt := ""
+	if e.Attempt != nil {
+		seamAttempt = e.Attempt.SeamID
+	}
 	return views.ActivityEntry{
-		Time:    e.At,
-		At:      clock.DateTime(e.At),
-		ISOTime: views.ISO(e.At),
-		What:    words.What,
-		Device:  device,
-		Outcome: views.Outcome(words.Outcome),
-		Result:  words.Result,
-		Detail:  detail,
-		Account: e.AccountName,
-		Source:  "Latchkey",
+		SeamAttemptID: seamAttempt,
+		Time:          e.At,
+		At:            clock.DateTime(e.At),
+		ISOTime:       views.ISO(e.At),
+		What:          words.What,
+		Device:        device,
+		Outcome:       views.Outcome(words.Outcome),
+		Result:        words.Result,
+		Detail:        detail,
+		Account:       e.AccountName,
+		Source:        "Latchkey",
 	}
 }
 

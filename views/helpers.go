@@ -147,3 +147,13 @@ func zoneNote(c Clock) string {
 	}
 	return "Times are in " + c.Loc.String() + "."
 }
+
+// accountName tells an account's buttons apart for screen readers: "August account
+// jane@example.com" (the cards' buttons would otherwise all be "Reconnect"/"Remove").
+func accountName(a AccountCard) string {
+	name := a.Provider + " account"
+	if a.Login != "" {
+		name += " " + a.Login
+	}
+	return name
+}

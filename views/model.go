@@ -258,6 +258,9 @@ type ActivityEntry struct {
 	Account string
 	// Source is "Latchkey" or "Seam".
 	Source string
+	// SeamAttemptID is Seam's action_attempt_id of a Latchkey action: the device page
+	// leaves out Seam's own event of that action, so the action stays one entry.
+	SeamAttemptID string
 }
 
 // ConnectOverview is /connect: how connecting works, the user's webviews and accounts.
@@ -369,11 +372,13 @@ type ActivityList struct {
 
 // ActivityFilter is the activity filter form: by device and by outcome.
 type ActivityFilter struct {
-	Action   string
-	Device   string
-	Devices  []Option
-	Outcome  string
-	Outcomes []Option
+	Action string
+	// OneDevice is set on a device's own page: no device to choose.
+	OneDevice bool
+	Device    string
+	Devices   []Option
+	Outcome   string
+	Outcomes  []Option
 	// ExportURL downloads the whole trail as CSV.
 	ExportURL string
 }

@@ -72,7 +72,7 @@ func SettingsPageView(p Page, s SettingsPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<form method=\"post\" action=\"/settings/timezone\" class=\"mt-4 flex flex-wrap items-end gap-3\"><label class=\"flex flex-col gap-1 text-sm\"><span class=\"text-slate-600\">Zone</span> <select name=\"time_zone\" class=\"rounded-md border-slate-300 py-1.5 text-sm\"><option value=\"UTC\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<form method=\"post\" action=\"/settings/timezone\" class=\"mt-4 flex flex-wrap items-end gap-3\"><label class=\"flex min-w-0 max-w-full flex-col gap-1 text-sm\"><span class=\"text-slate-600\">Zone</span> <select name=\"time_zone\" class=\"select\"><option value=\"UTC\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

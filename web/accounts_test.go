@@ -25,6 +25,8 @@ type accountCardView struct {
 	text  string
 	locks []string // link texts
 	hrefs []string
+	// actions are the names of its Reconnect and Remove controls.
+	actions []string
 }
 
 // accountCards reads /accounts for c: account id → its card.
@@ -44,6 +46,11 @@ func accountCards(t *testing.T, p *testportal.Portal, c *http.Client) (map[strin
 		}) {
 			v.locks = append(v.locks, htmltest.Text(a))
 			v.hrefs = append(v.hrefs, htmltest.Attr(a, "href"))
+		}
+		for _, n := range htmltest.Find(li, func(n *html.Node) bool {
+			return n.Type == html.ElementNode && (n.Data == "button" || n.Data == "a" && strings.HasSuffix(htmltest.Attr(n, "href"), "/remove"))
+		}) {
+			v.actions = append(v.actions, htmltest.Text(n))
 		}
 		out[strings.TrimPrefix(htmltest.Attr(li, "id"), "account-")] = v
 	}
@@ -91,6 +98,10 @@ func TestAccountsPage(t *testing.T) {
 				t.Errorf("account %s card %q lacks %q", id, cards[id].text, w)
 			}
 		}
+	}
+	// Each card's buttons name its account: every card has a Reconnect and a Remove.
+	if got, want := cards[john.accountID].actions, []string{"Reconnect Schlage account " + sandbox.JohnEmail, "Remove Schlage account " + sandbox.JohnEmail}; !slices.Equal(got, want) {
+		t.Errorf("john's account's actions are named %q, want %q", got, want)
 	}
 	if got := cards[jane.accountID].locks; !slices.Equal(got, []string{"Back Door", "Front Door", "Garage Side Door"}) {
 		t.Errorf("jane's account lists locks %v, want them by name", got)

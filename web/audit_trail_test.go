@@ -89,7 +89,7 @@ func TestAdminExportsActivity(t *testing.T) {
 			t.Errorf("the formula row was not neutralised: %q", injected)
 		}
 		if !slices.ContainsFunc(recs[1:], func(r []string) bool {
-			return r[4] == store.AuditConnectCompleted && strings.HasPrefix(r[8], "Account ")
+			return r[4] == store.AuditConnectCompleted && r[8] == "August account "+sandbox.JaneEmail
 		}) {
 			t.Error("the connection's row does not name the account")
 		}

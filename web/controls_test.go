@@ -114,9 +114,11 @@ func TestDisabledControls(t *testing.T) {
 			t.Fatalf("unlock: %d\n%s", res.StatusCode, body)
 		}
 		// The live region names the door: the list has many.
+		// The door is named inside the role="status" line, the part that is announced.
 		id, _, _ := attemptFragment(t, body)
-		if got := htmltest.Text(byID(parseDoc(t, body), "attempt-"+id)); !strings.HasPrefix(got, "Front Door: Unlocking…") {
-			t.Errorf("the status says %q, want \"Front Door: Unlocking…\" (the door, for screen readers)", got)
+		live := htmltest.Find(byID(parseDoc(t, body), "attempt-"+id), htmltest.HasAttr("role", "status"))
+		if len(live) != 1 || htmltest.Text(live[0]) != "Front Door: Unlocking…" {
+			t.Errorf("the status line: %d lines, %q, want one saying \"Front Door: Unlocking…\" (the door, for screen readers)", len(live), textsOf(live))
 		}
 		want := control{name: "Unlock Front Door", disabled: true, note: "Wait for the current request to finish."}
 		for _, path := range []string{"/devices", "/devices/" + front} {
@@ -296,4 +298,13 @@ func TestCapabilityBadgesOnlyOffered(t *testing.T) {
 	if strings.Contains(htmltest.Text(doc), "Access codes") {
 		t.Error("the device page mentions access codes, which the portal does not offer")
 	}
+}
+
+// textsOf is the text of each node.
+func textsOf(nodes []*html.Node) []string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = htmltest.Text(n)
+	}
+	return out
 }

@@ -307,7 +307,28 @@ func attemptFragment(t *testing.T, body string) (id, poll, status string) {
 	if len(lines) != 1 {
 		t.Fatalf("want one status line (role=status|alert) in the fragment, got %d:\n%s", len(lines), body)
 	}
-	return strings.TrimPrefix(htmltest.Attr(divs[0], "id"), "attempt-"), htmltest.Attr(divs[0], "hx-get"), htmltest.Text(lines[0])
+	return strings.TrimPrefix(htmltest.Attr(divs[0], "id"), "attempt-"), htmltest.Attr(divs[0], "hx-get"), visibleText(lines[0])
+}
+
+// visibleText is n's text as it is seen: without the screen-reader-only parts (an
+// action's line names its door for screen readers only; TestDisabledControls checks it).
+func visibleText(n *html.Node) string {
+	var b strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && slices.Contains(strings.Fields(htmltest.Attr(n, "class")), "sr-only") {
+			return
+		}
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data)
+			b.WriteByte(' ')
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return strings.Join(strings.Fields(b.String()), " ")
 }
 
 // pollAttempt polls the attempt's status fragment as htmx does until it stops asking

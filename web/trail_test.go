@@ -257,6 +257,83 @@ func TestTrailPagesOnTheDevicePage(t *testing.T) {
 	}
 }
 
+// TestTrailFilterOnTheDevicePage: the device page's activity filters by outcome too,
+// its pages keep the filter, Seam's own lock events (not actions) are left out of a
+// filtered list, a filtered list is not replaced by live updates, and an outcome that
+// is not one is ignored and said.
+func TestTrailFilterOnTheDevicePage(t *testing.T) {
+	p := testportal.Start(t, testportal.Options{})
+	alice := signIn(t, p, "alice")
+	front := connectLocks(t, p, alice, sandbox.JaneEmail).deviceID(t, "Front Door")
+	// Seam's own history: an unlock and a lock at the door.
+	for _, locked := range []bool{false, true} {
+		if err := p.Sandbox.SetLocked(front, locked, sandbox.MethodManual); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now().UTC().Add(-time.Hour)
+	for i := range 30 {
+		if err := p.DB.AppendAudit(t.Context(), store.AuditEvent{At: start.Add(time.Duration(i) * time.Second),
+			ActorID: alice.user.ID, SubjectUserID: alice.user.ID, Action: store.AuditDeviceActionBusy, DeviceID: front,
+			DeviceName: "Front Door", Outcome: store.OutcomeDenied, Detail: "unlock refused: a lock is in progress"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Sandbox.FailNextAction(front, "device_offline", "")
+	res, body := htmxPost(t, p, alice.c, "/devices/"+front+"/unlock")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("unlock: %d", res.StatusCode)
+	}
+	attempt, _, _ := attemptFragment(t, body)
+	pollAttempt(t, p, alice.c, front, attempt)
+	p.SettleEvents(t)
+
+	path := "/devices/" + front
+	_, body = p.Get(t, alice.c, path+"?outcome=failed")
+	doc := parseDoc(t, body)
+	if rows := trailRows(t, body, false); len(rows) != 1 || rows[0].what != "Unlock requested The lock was offline." || rows[0].outcome != "failed" {
+		t.Errorf("device page, failed only: %+v, want the one failed unlock", rows)
+	}
+	if sel := htmltest.Find(doc, htmltest.HasAttr("name", "device")); len(sel) != 0 {
+		t.Error("the device page's filter offers a choice of device")
+	}
+	if byID(doc, "activity-"+front) != nil {
+		t.Error("a filtered list would be replaced by live updates")
+	}
+
+	_, body = p.Get(t, alice.c, path+"?outcome=refused")
+	rows := trailRows(t, body, false)
+	if len(rows) != 25 {
+		t.Errorf("device page, refused only: %d rows, want 25", len(rows))
+	}
+	for _, r := range rows {
+		if r.outcome != "refused" {
+			t.Errorf("refused only: row %+v", r)
+		}
+	}
+	older := ""
+	for _, a := range htmltest.Find(parseDoc(t, body), htmltest.HasAttr("rel", "next")) {
+		older = htmltest.Attr(a, "href")
+	}
+	if !strings.HasPrefix(older, path+"?") || !strings.Contains(older, "outcome=refused") || strings.Contains(older, "device=") {
+		t.Fatalf("refused only: the Older link is %q, want the device page keeping the filter", older)
+	}
+	_, body = p.Get(t, alice.c, older)
+	if rows := trailRows(t, body, false); len(rows) != 5 {
+		t.Errorf("refused only, page 2: %d rows, want 5", len(rows))
+	}
+
+	// Unfiltered, Seam's lock event is there.
+	_, body = p.Get(t, alice.c, path)
+	if !slices.ContainsFunc(trailRows(t, body, false), func(r trailRow) bool { return r.what == "Locked (manual)" }) {
+		t.Error("the unfiltered device page lacks Seam's lock event")
+	}
+	res, body = p.Get(t, alice.c, path+"?outcome=nonsense")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "was not understood and was ignored") {
+		t.Errorf("a bad outcome on the device page: %d, no notice", res.StatusCode)
+	}
+}
+
 // TestOwnActivityCSV: /activity.csv is the user's own trail, one row an entry, cells a
 // spreadsheet would run neutralised, and the export is audited; bob never sees alice's.
 func TestOwnActivityCSV(t *testing.T) {
