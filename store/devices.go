@@ -132,22 +132,24 @@ WHERE d.user_id = $1
 ORDER BY d.id`, userID, formatTime(latestSince), formatTime(countSince))
 	var l DeviceListing
 	var oldest sql.NullString
+	// One set of scan targets for every row (reset each time), not one per row.
+	var r DeviceRef
+	var synced string
+	var f attemptFields
+	dest := f.dest(append(make([]any, 0, 17), &r.ID, &r.Revision, &synced, &l.RecentActions, &oldest))
 	l.Refs, err = collect("user device listing", rows, err, func(s scanner) (DeviceRef, error) {
-		var r DeviceRef
-		var synced string
-		var f attemptFields
-		dest := append(make([]any, 0, 17), &r.ID, &r.Revision, &synced, &l.RecentActions, &oldest)
-		if err := s.Scan(f.dest(dest)...); err != nil {
-			return r, err
+		r, f = DeviceRef{}, attemptFields{}
+		if err := s.Scan(dest...); err != nil {
+			return DeviceRef{}, err
 		}
 		var err error
 		if r.SyncedAt, err = parseTime(synced); err != nil {
-			return r, err
+			return DeviceRef{}, err
 		}
 		if f.id.Valid {
 			a, err := f.attempt()
 			if err != nil {
-				return r, err
+				return DeviceRef{}, err
 			}
 			r.Latest = &a
 		}
