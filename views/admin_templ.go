@@ -274,7 +274,7 @@ func AdminUserPage(p Page, d AdminUserDetail) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<span class=\"badge-slate\">Read-only view</span></div><section class=\"card mt-6 p-5\" aria-labelledby=\"details-title\"><h2 id=\"details-title\" class=\"font-semibold\">Details</h2><dl class=\"mt-3 grid gap-2 text-sm sm:grid-cols-2\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<span class=\"badge-slate\">Devices read-only</span></div><section class=\"card mt-6 p-5\" aria-labelledby=\"details-title\"><h2 id=\"details-title\" class=\"font-semibold\">Details</h2><dl class=\"mt-3 grid gap-2 text-sm sm:grid-cols-2\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
