@@ -228,23 +228,7 @@ FROM audit_events`
 func (db *DB) EachAudit(ctx context.Context, userID string, fn func(AuditEvent) error) error {
 	rows, err := db.sql.QueryContext(ctx, `SELECT `+auditColumns+`
 FROM audit_events WHERE subject_user_id = $1 OR actor_id = $1 ORDER BY id`, userID)
-	if err != nil {
-		return fmt.Errorf("each audit: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		e, err := scanAudit(rows)
-		if err != nil {
-			return fmt.Errorf("each audit: %w", err)
-		}
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("each audit: %w", err)
-	}
-	return nil
+	return each("each audit", rows, err, scanAudit, fn)
 }
 
 // auditColumns are the columns scanAudit reads.

@@ -106,23 +106,7 @@ func (db *DB) EachTrail(ctx context.Context, userID string, fn func(TrailEntry) 
 		return err
 	}
 	rows, err := db.sql.QueryContext(ctx, query, args...)
-	if err != nil {
-		return fmt.Errorf("each trail: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		e, err := scanTrail(rows)
-		if err != nil {
-			return fmt.Errorf("each trail: %w", err)
-		}
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("each trail: %w", err)
-	}
-	return nil
+	return each("each trail", rows, err, scanTrail, fn)
 }
 
 // trailQuery is the query of q's entries, oldest first when ascending, at most limit

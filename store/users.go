@@ -122,24 +122,12 @@ LEFT JOIN (
     GROUP BY user_id
 ) a ON a.user_id = u.id
 ORDER BY lower(u.email), u.email, u.id`)
-	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
-	var out []UserSummary
-	for rows.Next() {
-		var s UserSummary
-		u, err := scanUser(rows, &s.DeviceCount, &s.AccountCount)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		s.User = u
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	return out, nil
+	return collect("list users", rows, err, func(s scanner) (UserSummary, error) {
+		var sum UserSummary
+		u, err := scanUser(s, &sum.DeviceCount, &sum.AccountCount)
+		sum.User = u
+		return sum, err
+	})
 }
 
 // scanner is what *sql.Row and *sql.Rows have in common.
@@ -150,22 +138,33 @@ type scanner interface {
 // collect reads every row of a query with scan (or reports the query's error), each
 // failure wrapped with what was being read.
 func collect[T any](what string, rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	var out []T
+	if err := each(what, rows, err, scan, func(v T) error { out = append(out, v); return nil }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// each streams a query's rows: scan reads each, fn takes it. Query and scan errors are
+// wrapped with what; fn's own error ends the walk and is returned as it is.
+func each[T any](what string, rows *sql.Rows, err error, scan func(scanner) (T, error), fn func(T) error) error {
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
-	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		out = append(out, v)
+		if err := fn(v); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	return out, nil
+	return nil
 }
 
 // scanUser reads userSelect, then any extra columns into extra.
