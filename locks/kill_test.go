@@ -120,6 +120,12 @@ func testKilledInstance(t *testing.T) {
 			t.Errorf("action %s: audit %v, want only %v", id, got, want)
 		}
 	}
+	// The trail's hash chain survived the kill: what the child had chained is intact and
+	// everything written since follows it.
+	report, err := store.VerifyAudit(t.Context(), e.url, "")
+	if err != nil || report.Break != nil {
+		t.Errorf("audit chain after the kill: %+v, %v; want intact", report, err)
+	}
 }
 
 // TestKillHelper is the child of TestKilledInstance: it unlocks one device (Seam
