@@ -85,6 +85,12 @@ func Start(t testing.TB, opts Options) *Portal {
 		"DEV_PASSWORD":                  Password,
 		"SEAM_SANDBOX_API_KEY":          SandboxKey,
 		"LOG_LEVEL":                     "debug",
+		// A scripted client does in a second what a person does in minutes, and the
+		// budgets count in fixed windows: with the defaults (20/10s) whether a test
+		// passes would depend on where a window boundary falls. Tests of the budgets
+		// set their own.
+		"LATCHKEY_SEAM_BUDGET":    "1000/10s",
+		"LATCHKEY_WEBVIEW_BUDGET": "100/10m",
 	}
 	for k, v := range opts.Env {
 		env[k] = v
