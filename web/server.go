@@ -59,13 +59,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("LATCHKEY_ADDR: listen on %s: %w", cfg.Addr, err)
 	}
 	app.printBanner(stdout, ln.Addr().String())
-	srv := newHTTPServer(app.Handler(), log)
+	srv := NewHTTPServer(app.Handler(), log)
 	srv.RegisterOnShutdown(app.BeginShutdown)
 	return serve(ctx, srv, ln, cfg.ShutdownTimeout, log)
 }
 
-// newHTTPServer bounds every phase of a request so slow clients cannot hold the server.
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+// NewHTTPServer is the server latchkey runs (the load test runs the same). It bounds
+// every phase of a request so slow clients cannot hold the server.
+func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,

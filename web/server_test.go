@@ -71,7 +71,7 @@ func TestServeFinishesInFlightRequestsOnShutdown(t *testing.T) {
 	started, release, shuttingDown := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	srv := newHTTPServer(slowHandler(started, release), log)
+	srv := NewHTTPServer(slowHandler(started, release), log)
 	// Called by Shutdown once the listener is closed, so no sleep guesses when.
 	srv.RegisterOnShutdown(func() { close(shuttingDown) })
 	ln := listen(t)
@@ -125,7 +125,7 @@ func TestServeGivesUpAfterShutdownTimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
-		served <- serve(ctx, newHTTPServer(slowHandler(started, release), log), ln, 50*time.Millisecond, log)
+		served <- serve(ctx, NewHTTPServer(slowHandler(started, release), log), ln, 50*time.Millisecond, log)
 	}()
 
 	answer := getAsync("http://" + ln.Addr().String() + "/stuck")
@@ -151,14 +151,14 @@ func TestServeReportsListenerFailure(t *testing.T) {
 	ln := listen(t)
 	ln.Close()
 	log := slog.New(slog.DiscardHandler)
-	err := serve(context.Background(), newHTTPServer(http.NotFoundHandler(), log), ln, time.Second, log)
+	err := serve(context.Background(), NewHTTPServer(http.NotFoundHandler(), log), ln, time.Second, log)
 	if err == nil || !strings.HasPrefix(err.Error(), "serve: ") {
 		t.Fatalf("serve on a closed listener = %v, want a serve error", err)
 	}
 }
 
 func TestNewHTTPServerBoundsEveryPhase(t *testing.T) {
-	srv := newHTTPServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	srv := NewHTTPServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
 	for name, d := range map[string]time.Duration{
 		"ReadHeaderTimeout": srv.ReadHeaderTimeout,
 		"ReadTimeout":       srv.ReadTimeout,

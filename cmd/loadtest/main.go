@@ -33,6 +33,7 @@ import (
 	"regexp"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -154,11 +155,21 @@ func drive(conns, lightConns int, d, seamLatency time.Duration, portalCPU, loadC
 				return err
 			}
 			cmd.Stderr = os.Stderr
+			before, cpuErr := processCPU(portal.Process.Pid)
 			out, err := cmd.Output()
 			if err != nil {
 				return fmt.Errorf("load: %w", err)
 			}
-			fmt.Printf("%-40s %3d conns  %s", title, c, out)
+			after, cpuErr2 := processCPU(portal.Process.Pid)
+			// The portal's own CPU time per request: unlike req/s, it does not depend
+			// on whether something else ran on the portal's core meanwhile.
+			perRequest := "CPU/req n/a"
+			if m := requestsDone.FindSubmatch(out); m != nil && cpuErr == nil && cpuErr2 == nil {
+				if n, _ := strconv.Atoi(string(m[1])); n > 0 {
+					perRequest = fmt.Sprintf("CPU/req %4.0f µs", float64(after-before)/float64(time.Microsecond)/float64(n))
+				}
+			}
+			fmt.Printf("%-40s %3d conns  %s  %s\n", title, c, strings.TrimRight(string(out), "\n"), perRequest)
 		}
 		return nil
 	}
@@ -177,6 +188,32 @@ func drive(conns, lightConns int, d, seamLatency time.Duration, portalCPU, loadC
 		}
 	}
 	return nil
+}
+
+// requestsDone finds the count of requests in a load run's output.
+var requestsDone = regexp.MustCompile(`\((\d+) requests`)
+
+// processCPU is the user plus system CPU time the process has used so far
+// (/proc/PID/stat, in clock ticks of 10 ms: a run of seconds measures it to a few %).
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces:
+	// state is field 3, utime 14, stime 15.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return time.Duration(utime+stime) * tick, nil
 }
 
 // countCPUs is the machine's CPU count (nproc's, without the affinity mask).
@@ -239,7 +276,7 @@ func servePortal(cpuProfile string) error {
 		return err
 	}
 	defer app.Close()
-	srv := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	srv := web.NewHTTPServer(app.Handler(), log) // the server latchkey runs, with its timeouts
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 
