@@ -84,33 +84,58 @@ func SetSessionUser(ctx context.Context, u User) {
 
 // FindCtx returns the session data of a token that has not expired. The session's user
 // comes in the same query and goes to ctx's slot (WithSessionUserSlot), if it has one.
+// On a SQLite file, a session read since the database last changed is not read again
+// (sessionMemo).
 func (s *Sessions) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	var data []byte
-	row := s.db.queryRowCached(ctx, `
+	now := time.Now()
+	memo := s.db.memo
+	var version int64
+	if memo != nil {
+		var ok bool
+		if version, ok = memo.current(ctx); !ok {
+			memo = nil
+		} else if row, ok := memo.get(token, version, now); ok {
+			row.fill(ctx, token)
+			return row.data, true, nil
+		}
+	}
+	var row memoSession
+	var expiry string
+	r := s.db.queryRowCached(ctx, `
 SELECT COALESCE(u.id, ''), COALESCE(u.issuer, ''), COALESCE(u.subject, ''), COALESCE(u.email, ''),
        COALESCE(u.email_verified, FALSE), COALESCE(u.name, ''), COALESCE(u.is_admin, FALSE) AND NOT s.oidc_admin_dropped,
        COALESCE(u.created_at, s.expiry), COALESCE(u.last_login_at, s.expiry), COALESCE(u.time_zone, ''), u.disabled_at, s.data,
-       s.oidc_refresh_token IS NOT NULL, s.oidc_refreshed_at
+       s.oidc_refresh_token IS NOT NULL, s.oidc_refreshed_at, s.expiry
 FROM sessions s LEFT JOIN users u ON u.id = s.user_id
 WHERE s.token = $1 AND s.expiry > $2`,
-		token, formatTime(time.Now()))
-	var hasRefresh bool
-	var refreshedAt sql.NullString
-	u, err := scanUser(row, &data, &hasRefresh, &refreshedAt)
+		token, formatTime(now))
+	u, err := scanUser(r, &row.data, &row.hasRefresh, &row.refreshedAt, &expiry)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
+	}
+	if err == nil {
+		row.expiry, err = parseTime(expiry)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("find session: %w", err)
 	}
+	row.user, row.hasUser = u, u.ID != ""
+	if memo != nil {
+		memo.put(token, version, row)
+	}
+	row.fill(ctx, token)
+	return row.data, true, nil
+}
+
+// fill puts the session row's user and refresh state into ctx's slot, if it has one.
+func (row memoSession) fill(ctx context.Context, token string) {
 	if slot, _ := ctx.Value(sessionUserSlotKey{}).(*sessionUserSlot); slot != nil {
 		slot.loaded = token
-		slot.hasRefresh, slot.refreshedAt = hasRefresh, refreshedAt
-		if u.ID != "" {
-			slot.user, slot.ok = u, true
+		slot.hasRefresh, slot.refreshedAt = row.hasRefresh, row.refreshedAt
+		if row.hasUser {
+			slot.user, slot.ok = row.user, true
 		}
 	}
-	return data, true, nil
 }
 
 // sessionClient is the client a session is saved for (WithSessionClient).

@@ -45,6 +45,8 @@ type DB struct {
 	stmts sync.Map
 	// pgConfig opens the extra connection that listens for changes (PostgreSQL).
 	pgConfig *pgx.ConnConfig
+	// memo keeps sessions read while a SQLite file has not changed; nil otherwise.
+	memo *sessionMemo
 }
 
 // dialect is the kind of database behind a DB.
@@ -147,6 +149,11 @@ func openSQLite(ctx context.Context, databaseURL string) (*DB, error) {
 		}
 	} else {
 		sqlDB.SetConnMaxIdleTime(connMaxIdleTime)
+		// Not for a memory database: another connection would open another database.
+		if db.memo, err = openSessionMemo(ctx, dsn); err != nil {
+			sqlDB.Close()
+			return nil, err
+		}
 	}
 	if err := db.firstPing(ctx); err != nil {
 		db.Close()
@@ -283,11 +290,14 @@ func (db *DB) Close() error {
 		db.stmts.Delete(k)
 		return true
 	})
-	var pinErr error
+	var pinErr, memoErr error
 	if db.pin != nil {
 		pinErr = db.pin.Close()
 	}
-	if err := errors.Join(pinErr, db.sql.Close()); err != nil {
+	if db.memo != nil {
+		memoErr = db.memo.close()
+	}
+	if err := errors.Join(pinErr, memoErr, db.sql.Close()); err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}
 	return nil

@@ -1,0 +1,171 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// memoDB opens a SQLite file database, whose sessions the memo keeps.
+func memoDB(t *testing.T) (*DB, string) {
+	t.Helper()
+	url := "sqlite:" + filepath.Join(t.TempDir(), "latchkey.db")
+	db, err := Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if db.memo == nil {
+		t.Fatal("a SQLite file database has no session memo")
+	}
+	return db, url
+}
+
+// poison replaces the memo's copy of token's data, so a test sees whether FindCtx
+// answered from the memo (the poisoned bytes) or from the database.
+func poison(t *testing.T, db *DB, token string) []byte {
+	t.Helper()
+	db.memo.mu.Lock()
+	defer db.memo.mu.Unlock()
+	e, ok := db.memo.entries[token]
+	if !ok {
+		t.Fatalf("the memo does not hold %s", token)
+	}
+	e.data = []byte("from the memo")
+	db.memo.entries[token] = e
+	return e.data
+}
+
+// TestSessionMemoServesUntilTheDatabaseChanges: a session read once is answered from
+// the memo while nothing is committed; any commit — by this process's pool, by another
+// handle on the file (another process), ending, disabling — is seen by the next find.
+func TestSessionMemoServesUntilTheDatabaseChanges(t *testing.T) {
+	db, url := memoDB(t)
+	s := db.Sessions()
+	ctx := t.Context()
+	alice := newUser(t, db, "alice", "alice@example.test")
+	data := mustEncode(t, map[string]any{SessionUserKey: alice.ID})
+	if err := s.CommitCtx(ctx, "tok", data, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	find := func() ([]byte, User, bool) {
+		t.Helper()
+		slot := WithSessionUserSlot(ctx)
+		got, found, err := s.FindCtx(slot, "tok")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := SessionUser(slot)
+		return got, u, found
+	}
+	if got, u, found := find(); !found || !bytes.Equal(got, data) || u.ID != alice.ID {
+		t.Fatalf("first find: %q %+v %v", got, u, found)
+	}
+	// Nothing changed: the memo answers, with the user.
+	poisoned := poison(t, db, "tok")
+	if got, u, found := find(); !found || !bytes.Equal(got, poisoned) || u.ID != alice.ID {
+		t.Fatalf("find while nothing changed = %q, %+v, %v; want the memo's entry", got, u, found)
+	}
+
+	// A commit through this handle's pool.
+	if err := db.SetUserTimeZone(ctx, alice.ID, "Europe/Paris"); err != nil {
+		t.Fatal(err)
+	}
+	if got, u, found := find(); !found || !bytes.Equal(got, data) || u.TimeZone != "Europe/Paris" {
+		t.Fatalf("find after a commit = %q, %+v, %v; want the row as it is now", got, u, found)
+	}
+
+	// The memo answers again once it holds the row as it is since.
+	poisoned = poison(t, db, "tok")
+	if got, _, _ := find(); !bytes.Equal(got, poisoned) {
+		t.Fatalf("find after the memo was refilled = %q; want the memo's entry", got)
+	}
+
+	// A commit by another handle on the file, as another process would.
+	other, err := sql.Open("sqlite", url[len("sqlite:"):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.ExecContext(ctx, `UPDATE users SET is_admin = TRUE WHERE id = ?`, alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, u, found := find(); !found || !bytes.Equal(got, data) || !u.IsAdmin {
+		t.Fatalf("find after another process's commit = %q, %+v, %v; want the row as it is now", got, u, found)
+	}
+
+	// Ended by another process: gone at the next find.
+	find()
+	if _, err := other.ExecContext(ctx, `DELETE FROM sessions WHERE token = 'tok'`); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, found := find(); found {
+		t.Fatalf("find after the session was deleted elsewhere = %q; want none", got)
+	}
+}
+
+// TestSessionMemoHonoursExpiry: an entry is not used past the session's expiry, though
+// nothing was committed since.
+func TestSessionMemoHonoursExpiry(t *testing.T) {
+	db, _ := memoDB(t)
+	s := db.Sessions()
+	ctx := t.Context()
+	if err := s.CommitCtx(ctx, "short", []byte("x"), time.Now().Add(300*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := s.FindCtx(ctx, "short"); err != nil || !found {
+		t.Fatalf("find = %v %v", found, err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if _, found, err := s.FindCtx(ctx, "short"); err != nil || found {
+		t.Fatalf("find past the expiry = %v %v; want none", found, err)
+	}
+}
+
+// TestSessionMemoConcurrent: many goroutines commit, find, end and find again their
+// own sessions while others do the same; a session is found after its commit and never
+// after its deletion returned.
+func TestSessionMemoConcurrent(t *testing.T) {
+	db, _ := memoDB(t)
+	s := db.Sessions()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 20 {
+				tok := fmt.Sprintf("g%d-%d", g, i)
+				data := []byte(tok)
+				if err := s.CommitCtx(ctx, tok, data, time.Now().Add(time.Hour)); err != nil {
+					errs <- err
+					return
+				}
+				for range 3 {
+					got, found, err := s.FindCtx(ctx, tok)
+					if err != nil || !found || !bytes.Equal(got, data) {
+						errs <- fmt.Errorf("%s after commit: %q %v %v", tok, got, found, err)
+						return
+					}
+				}
+				if err := s.DeleteCtx(ctx, tok); err != nil {
+					errs <- err
+					return
+				}
+				if got, found, err := s.FindCtx(ctx, tok); err != nil || found {
+					errs <- fmt.Errorf("%s after delete: %q %v %v", tok, got, found, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
