@@ -82,21 +82,39 @@ func SetSessionUser(ctx context.Context, u User) {
 	}
 }
 
-// FindCtx returns the session data of a token that has not expired. The session's user
-// comes in the same query and goes to ctx's slot (WithSessionUserSlot), if it has one.
-func (s *Sessions) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	var data []byte
-	row := s.db.queryRowCached(ctx, `
+// findSessionSQL is FindCtx's query in each dialect; they differ in the user's listing
+// version only. SQLite's is kept by triggers (migration 014). PostgreSQL has none and
+// reads 0 (unknown: device lists are read afresh): there the trigger would make every
+// write of a user's devices or attempts lock their users row, and two transactions
+// writing two of one user's devices in opposite orders could deadlock.
+var findSessionSQL = map[dialect]string{
+	sqliteDialect:   findSessionQuery("COALESCE(u.listing_version, 0)"),
+	postgresDialect: findSessionQuery("0"),
+}
+
+func findSessionQuery(listingVersion string) string {
+	return `
 SELECT COALESCE(u.id, ''), COALESCE(u.issuer, ''), COALESCE(u.subject, ''), COALESCE(u.email, ''),
        COALESCE(u.email_verified, FALSE), COALESCE(u.name, ''), COALESCE(u.is_admin, FALSE) AND NOT s.oidc_admin_dropped,
        COALESCE(u.created_at, s.expiry), COALESCE(u.last_login_at, s.expiry), COALESCE(u.time_zone, ''), u.disabled_at, s.data,
-       s.oidc_refresh_token IS NOT NULL, s.oidc_refreshed_at
+       s.oidc_refresh_token IS NOT NULL, s.oidc_refreshed_at, ` + listingVersion + `
 FROM sessions s LEFT JOIN users u ON u.id = s.user_id
-WHERE s.token = $1 AND s.expiry > $2`,
-		token, formatTime(time.Now()))
-	var hasRefresh bool
-	var refreshedAt sql.NullString
-	u, err := scanUser(row, &data, &hasRefresh, &refreshedAt)
+WHERE s.token = $1 AND s.expiry > $2`
+}
+
+// FindCtx returns the session data of a token that has not expired. The session's user
+// comes in the same query and goes to ctx's slot (WithSessionUserSlot), if it has one.
+func (s *Sessions) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	row := s.db.queryRowCached(ctx, findSessionSQL[s.db.dialect], token, formatTime(time.Now()))
+	// One allocation for the columns past the user's.
+	var v struct {
+		data           []byte
+		hasRefresh     bool
+		refreshedAt    sql.NullString
+		listingVersion int64
+	}
+	u, err := scanUser(row, &v.data, &v.hasRefresh, &v.refreshedAt, &v.listingVersion)
+	u.ListingVersion = v.listingVersion
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -105,12 +123,12 @@ WHERE s.token = $1 AND s.expiry > $2`,
 	}
 	if slot, _ := ctx.Value(sessionUserSlotKey{}).(*sessionUserSlot); slot != nil {
 		slot.loaded = token
-		slot.hasRefresh, slot.refreshedAt = hasRefresh, refreshedAt
+		slot.hasRefresh, slot.refreshedAt = v.hasRefresh, v.refreshedAt
 		if u.ID != "" {
 			slot.user, slot.ok = u, true
 		}
 	}
-	return data, true, nil
+	return v.data, true, nil
 }
 
 // sessionClient is the client a session is saved for (WithSessionClient).
