@@ -51,7 +51,7 @@ func (h *Handlers) AdminUser(w http.ResponseWriter, r *http.Request) error {
 
 	base := "/admin/users/" + id
 	clock := h.clockOf(r)
-	list, status, err := h.deviceList(ctx, w.Header(), target.ID, query, clock)
+	list, status, err := h.deviceList(ctx, w.Header(), target, query, clock)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ const maxQueryLen = 100
 // Devices lists the signed-in user's devices, filtered by name with ?q=.
 func (h *Handlers) Devices(w http.ResponseWriter, r *http.Request) error {
 	user := currentUser(r)
-	list, status, err := h.deviceList(r.Context(), w.Header(), user.ID, r.URL.Query().Get("q"), h.clockOf(r))
+	list, status, err := h.deviceList(r.Context(), w.Header(), user, r.URL.Query().Get("q"), h.clockOf(r))
 	if err != nil {
 		return err
 	}
@@ -42,14 +42,14 @@ func (h *Handlers) Devices(w http.ResponseWriter, r *http.Request) error {
 // deviceList builds the device list of a user. A Seam outage or rate limit is shown
 // on the page (with its status, and Retry-After in header) rather than as an error
 // page, so the rest of the page and the way to retry stay in view.
-func (h *Handlers) deviceList(ctx context.Context, header http.Header, userID, query string, clock views.Clock) (views.DeviceList, int, error) {
+func (h *Handlers) deviceList(ctx context.Context, header http.Header, user store.User, query string, clock views.Clock) (views.DeviceList, int, error) {
 	query = strings.TrimSpace(query)
 	if len(query) > maxQueryLen {
 		query = query[:maxQueryLen]
 	}
 	list := views.DeviceList{Query: query}
 	now := h.Now()
-	dl, err := h.Locks.DeviceList(ctx, userID, now.Add(-recentActionWindow))
+	dl, err := h.Locks.DeviceList(ctx, user, now.Add(-recentActionWindow))
 	var service *locks.ErrLockService
 	if errors.As(err, &service) {
 		page := pageFor(err)

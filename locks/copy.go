@@ -86,8 +86,12 @@ type DeviceList struct {
 	Allowance Allowance
 }
 
-// DeviceList reads the user's device list (see the type).
-func (s *Service) DeviceList(ctx context.Context, userID string, since time.Time) (DeviceList, error) {
+// DeviceList reads the user's device list (see the type). With the copy, the listing
+// read for user.ListingVersion is reused while the version is the same (listingCache):
+// pass the user as this request loaded them with its session, never one kept longer,
+// whose version would keep serving what was read at it.
+func (s *Service) DeviceList(ctx context.Context, user store.User, since time.Time) (DeviceList, error) {
+	userID := user.ID
 	var l DeviceList
 	var err error
 	if s.Copy == nil {
@@ -97,19 +101,28 @@ func (s *Service) DeviceList(ctx context.Context, userID string, since time.Time
 		return s.completeList(ctx, userID, since, l)
 	}
 	now := s.now()
-	listing, err := s.Copy.UserDeviceListing(ctx, userID, since, now.Add(-limitWindow))
-	if err != nil {
-		return l, err
-	}
-	if !listing.Counted {
-		// Nothing copied yet: Devices syncs, and the rest is read on its own.
-		if l.Devices, err = s.copiedDevices(ctx, userID, nil); err != nil || len(l.Devices) == 0 {
+	countSince := now.Add(-limitWindow)
+	listing, ok := s.listings.get(userID, user.ListingVersion, countSince)
+	if !ok {
+		// The latest actions are read whatever their age and filtered below, so that a
+		// cached listing holds as time passes.
+		listing, err = s.Copy.UserDeviceListing(ctx, userID, time.Time{}, countSince)
+		if err != nil {
 			return l, err
 		}
-		return s.completeList(ctx, userID, since, l)
+		if !listing.Counted {
+			// Nothing copied yet: Devices syncs, and the rest is read on its own.
+			if l.Devices, err = s.copiedDevices(ctx, userID, nil); err != nil || len(l.Devices) == 0 {
+				return l, err
+			}
+			return s.completeList(ctx, userID, since, l)
+		}
+		s.listings.put(userID, user.ListingVersion, countSince, listing)
 	}
+	// As the store compares times: at microseconds.
+	since = since.Truncate(time.Microsecond)
 	for _, r := range listing.Refs {
-		if r.Latest != nil {
+		if r.Latest != nil && !r.Latest.CreatedAt.Before(since) {
 			if l.Latest == nil {
 				l.Latest = make(map[string]store.ActionAttempt, len(listing.Refs))
 			}

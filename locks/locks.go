@@ -132,6 +132,8 @@ type Service struct {
 	sends sync.WaitGroup
 	// decoded caches the devices decoded from the copy.
 	decoded decodedDevices
+	// listings caches the users' device listings by listing version.
+	listings listingCache
 }
 
 func (s *Service) now() time.Time {

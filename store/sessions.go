@@ -82,6 +82,26 @@ func SetSessionUser(ctx context.Context, u User) {
 	}
 }
 
+// findSessionSQL is FindCtx's query in each dialect; they differ in the user's listing
+// version only. SQLite's is kept by triggers (migration 014). PostgreSQL has none and
+// reads 0 (unknown: device lists are read afresh): there the trigger would make every
+// write of a user's devices or attempts lock their users row, and two transactions
+// writing two of one user's devices in opposite orders could deadlock.
+var findSessionSQL = map[dialect]string{
+	sqliteDialect:   findSessionQuery("COALESCE(u.listing_version, 0)"),
+	postgresDialect: findSessionQuery("0"),
+}
+
+func findSessionQuery(listingVersion string) string {
+	return `
+SELECT COALESCE(u.id, ''), COALESCE(u.issuer, ''), COALESCE(u.subject, ''), COALESCE(u.email, ''),
+       COALESCE(u.email_verified, FALSE), COALESCE(u.name, ''), COALESCE(u.is_admin, FALSE) AND NOT s.oidc_admin_dropped,
+       COALESCE(u.created_at, s.expiry), COALESCE(u.last_login_at, s.expiry), COALESCE(u.time_zone, ''), u.disabled_at, s.data,
+       s.oidc_refresh_token IS NOT NULL, s.oidc_refreshed_at, s.expiry, ` + listingVersion + `
+FROM sessions s LEFT JOIN users u ON u.id = s.user_id
+WHERE s.token = $1 AND s.expiry > $2`
+}
+
 // FindCtx returns the session data of a token that has not expired. The session's user
 // comes in the same query and goes to ctx's slot (WithSessionUserSlot), if it has one.
 // On a SQLite file, a session read since the database last changed is not read again
@@ -99,29 +119,28 @@ func (s *Sessions) FindCtx(ctx context.Context, token string) ([]byte, bool, err
 			return row.data, true, nil
 		}
 	}
-	var row memoSession
-	var expiry string
-	r := s.db.queryRowCached(ctx, `
-SELECT COALESCE(u.id, ''), COALESCE(u.issuer, ''), COALESCE(u.subject, ''), COALESCE(u.email, ''),
-       COALESCE(u.email_verified, FALSE), COALESCE(u.name, ''), COALESCE(u.is_admin, FALSE) AND NOT s.oidc_admin_dropped,
-       COALESCE(u.created_at, s.expiry), COALESCE(u.last_login_at, s.expiry), COALESCE(u.time_zone, ''), u.disabled_at, s.data,
-       s.oidc_refresh_token IS NOT NULL, s.oidc_refreshed_at, s.expiry
-FROM sessions s LEFT JOIN users u ON u.id = s.user_id
-WHERE s.token = $1 AND s.expiry > $2`,
-		token, formatTime(now))
-	u, err := scanUser(r, &row.data, &row.hasRefresh, &row.refreshedAt, &expiry)
+	// One allocation for the columns past the user's.
+	var v struct {
+		row            memoSession
+		expiry         string
+		listingVersion int64
+	}
+	row := &v.row
+	r := s.db.queryRowCached(ctx, findSessionSQL[s.db.dialect], token, formatTime(now))
+	u, err := scanUser(r, &row.data, &row.hasRefresh, &row.refreshedAt, &v.expiry, &v.listingVersion)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
 	if err == nil {
-		row.expiry, err = parseTime(expiry)
+		row.expiry, err = parseTime(v.expiry)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("find session: %w", err)
 	}
+	u.ListingVersion = v.listingVersion
 	row.user, row.hasUser = u, u.ID != ""
 	if memo != nil {
-		memo.put(token, version, row)
+		memo.put(token, version, *row)
 	}
 	row.fill(ctx, token)
 	return row.data, true, nil

@@ -26,6 +26,11 @@ type User struct {
 	// TimeZone is the IANA zone pages show times in; "" until the browser reports it
 	// or the user chooses one (pages then show UTC, labelled).
 	TimeZone string
+	// ListingVersion is raised by the database on every change to the user's devices or
+	// action attempts (migration 014), so a device list read at one version still holds
+	// at the same version. Only the session load reads it, and only on SQLite; 0 means
+	// unknown (nothing may be cached on it).
+	ListingVersion int64
 }
 
 // Disabled reports whether an admin disabled the user: they cannot sign in, have no
