@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -167,5 +168,121 @@ func TestSessionMemoConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestWALIndexSeesEveryCommit: the WAL-index header the memo reads changes with every
+// commit — through the pool, through another connection to the file, after the WAL was
+// checkpointed and truncated (the next commit restarts it) — and not without one.
+func TestWALIndexSeesEveryCommit(t *testing.T) {
+	db, url := memoDB(t)
+	if db.memo.wal == nil {
+		t.Fatal("the WAL-index is not mapped")
+	}
+	ctx := t.Context()
+	other, err := sql.Open("sqlite", url[len("sqlite:"):]+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	alice := newUser(t, db, "alice", "alice@example.test")
+	version := func() walIndexVersion {
+		t.Helper()
+		v, ok := db.memo.wal.version()
+		if !ok {
+			t.Fatal("the WAL-index header cannot be read while nothing writes")
+		}
+		return v
+	}
+	seen := map[walIndexVersion]bool{}
+	last := version()
+	seen[last] = true
+	for i := range 60 {
+		var err error
+		switch i % 3 {
+		case 0:
+			err = db.SetUserTimeZone(ctx, alice.ID, fmt.Sprintf("Etc/GMT+%d", i%12))
+		case 1:
+			_, err = other.ExecContext(ctx, `UPDATE users SET name = ? WHERE id = ?`, fmt.Sprint("n", i), alice.ID)
+		case 2:
+			if _, err = other.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err == nil {
+				_, err = db.sql.ExecContext(ctx, `UPDATE users SET email = ? WHERE id = ?`, fmt.Sprint(i, "@example.test"), alice.ID)
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := version()
+		if seen[v] {
+			t.Fatalf("commit %d left the WAL-index header as it was before", i)
+		}
+		seen[v] = true
+		// Reads do not change it.
+		if _, err := db.UserByID(ctx, alice.ID); err != nil {
+			t.Fatal(err)
+		}
+		if again := version(); again != v {
+			t.Fatalf("a read after commit %d changed the WAL-index header", i)
+		}
+	}
+}
+
+// TestWALIndexDistrustsTornAndReplacedFiles: the header is used only when both of its
+// copies agree, it was initialised, and the file mapped is still the one at the path.
+func TestWALIndexDistrustsTornAndReplacedFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.db")
+	header := func(first, second byte) []byte {
+		b := make([]byte, 32<<10)
+		for i := range 48 {
+			b[i], b[48+i] = first, second
+		}
+		return b
+	}
+	if err := os.WriteFile(path+"-shm", header(7, 7), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err := openWALIndex(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	if _, ok := w.version(); !ok {
+		t.Fatal("an initialised header whose copies agree is not read")
+	}
+	f, err := os.OpenFile(path+"-shm", os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{8}, 50); err != nil { // the second copy, mid-update
+		t.Fatal(err)
+	}
+	if _, ok := w.version(); ok {
+		t.Error("a header whose copies differ is read")
+	}
+	if _, err := f.WriteAt(header(0, 0)[:96], 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, ok := w.version(); ok {
+		t.Error("an uninitialised header is read")
+	}
+	next := path + "-shm.new"
+	if err := os.WriteFile(next, header(7, 7), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, path+"-shm"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := w.version(); ok {
+		t.Error("the mapping of a file no longer at the path is read")
+	}
+	w2, err := openWALIndex(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.close()
+	if _, ok := w2.version(); !ok {
+		t.Error("the new file's header is not read")
 	}
 }

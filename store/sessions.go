@@ -109,7 +109,7 @@ WHERE s.token = $1 AND s.expiry > $2`
 func (s *Sessions) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
 	now := time.Now()
 	memo := s.db.memo
-	var version int64
+	var version memoVersion
 	if memo != nil {
 		var ok bool
 		if version, ok = memo.current(ctx); !ok {

@@ -150,7 +150,7 @@ func openSQLite(ctx context.Context, databaseURL string) (*DB, error) {
 	} else {
 		sqlDB.SetConnMaxIdleTime(connMaxIdleTime)
 		// Not for a memory database: another connection would open another database.
-		if db.memo, err = openSessionMemo(ctx, dsn); err != nil {
+		if db.memo, err = openSessionMemo(ctx, strings.TrimSuffix(dsn, "?"+filePragmas), dsn); err != nil {
 			sqlDB.Close()
 			return nil, err
 		}
