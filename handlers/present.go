@@ -64,11 +64,19 @@ func deviceView(d seam.Device) views.Device {
 		CanLock:          d.CanRemotelyLock,
 		Capabilities:     offeredCapabilities(d.CapabilitiesSupported),
 	}
-	if p.Locked != nil {
-		v.LockState = map[bool]views.LockState{true: views.LockLocked, false: views.LockUnlocked}[*p.Locked]
+	switch {
+	case p.Locked == nil:
+	case *p.Locked:
+		v.LockState = views.LockLocked
+	default:
+		v.LockState = views.LockUnlocked
 	}
-	if p.DoorOpen != nil {
-		v.Door = map[bool]views.DoorState{true: views.DoorOpen, false: views.DoorClosed}[*p.DoorOpen]
+	switch {
+	case p.DoorOpen == nil:
+	case *p.DoorOpen:
+		v.Door = views.DoorOpen
+	default:
+		v.Door = views.DoorClosed
 	}
 	switch {
 	case p.Battery != nil:

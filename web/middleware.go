@@ -160,17 +160,31 @@ func recoverPanics(log *slog.Logger, h *handlers.Handlers) middleware {
 
 // securityHeaders sets the headers every response carries.
 func securityHeaders(csp string, hsts bool) middleware {
+	// The values are built once and shared by every response: each slice's capacity
+	// is its length, so a later Add copies rather than writes into it, and Set
+	// replaces it. (Header.Set allocated a slice per header per request.)
+	type header struct {
+		key   string
+		value []string
+	}
+	var headers []header
+	set := func(k, v string) {
+		headers = append(headers, header{http.CanonicalHeaderKey(k), []string{v}[:1:1]})
+	}
+	set("Content-Security-Policy", csp)
+	set("X-Content-Type-Options", "nosniff")
+	set("Referrer-Policy", "same-origin")
+	set("X-Frame-Options", "DENY")
+	set("Cross-Origin-Opener-Policy", "same-origin")
+	set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+	if hsts {
+		set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
-			h.Set("Content-Security-Policy", csp)
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("Referrer-Policy", "same-origin")
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("Cross-Origin-Opener-Policy", "same-origin")
-			h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
-			if hsts {
-				h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+			for _, hd := range headers {
+				h[hd.key] = hd.value
 			}
 			next.ServeHTTP(w, r)
 		})
