@@ -9,7 +9,9 @@ type walIndex struct{}
 
 type walIndexVersion [12]uint32
 
-func openWALIndex(string) (*walIndex, error) { return nil, errors.New("WAL-index not mapped on this system") }
+func openWALIndex(string) (*walIndex, error) {
+	return nil, errors.New("WAL-index not mapped on this system")
+}
 
 func (*walIndex) version() (walIndexVersion, bool) { return walIndexVersion{}, false }
 
