@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,22 +111,25 @@ func (h *Handlers) LiveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// liveFragments renders what changed for the user's open pages.
+// liveFragments renders what changed for the user's open pages. "All devices" (a sync)
+// means every device the user has now, and still each device named beside it: changes
+// arrive coalesced, and a device named because it left the copy (its account removed)
+// is not among the user's devices any more, yet must be taken off the page.
 func (h *Handlers) liveFragments(ctx context.Context, user store.User, clock views.Clock, deviceIDs []string) (string, error) {
 	var ids []string
-	for _, id := range deviceIDs {
-		if id == events.AllDevices {
-			devices, err := h.Locks.Devices(ctx, user.ID)
-			if err != nil {
-				return "", err
-			}
-			ids = ids[:0]
-			for _, d := range devices {
-				ids = append(ids, d.DeviceID)
-			}
-			break
+	if slices.Contains(deviceIDs, events.AllDevices) {
+		devices, err := h.Locks.Devices(ctx, user.ID)
+		if err != nil {
+			return "", err
 		}
-		ids = append(ids, id)
+		for _, d := range devices {
+			ids = append(ids, d.DeviceID)
+		}
+	}
+	for _, id := range deviceIDs {
+		if id != events.AllDevices && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
 	}
 	var buf bytes.Buffer
 	for _, id := range ids {
