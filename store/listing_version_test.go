@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"strings"
 	"testing"
 	"time"
 
@@ -106,28 +104,20 @@ func testListingVersion(t *testing.T) {
 	}
 }
 
-// Another process's write, through its own pool and not the store's code, raises the
-// version too: the triggers are in the database file.
+// Another process's write, through its own connection and not the store's code, raises
+// the version too: the triggers are in the database file. The writer is a separate OS
+// process, as the latchkey command or an operator's sqlite3 would be.
 func TestListingVersionSeesAnotherProcess(t *testing.T) {
-	url := "sqlite:" + t.TempDir() + "/latchkey.db"
-	db, err := Open(t.Context(), url)
+	path := t.TempDir() + "/latchkey.db"
+	db, err := Open(t.Context(), "sqlite:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	alice := newUser(t, db, "alice", "alice@example.test")
 	before := sessionUser(t, db, alice.ID).ListingVersion
-	// A second pool on the file, as the `latchkey` CLI or any other process would open
-	// it, writing without the store's code.
-	raw, err := sql.Open("sqlite", strings.TrimPrefix(url, "sqlite:"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	if _, err := raw.ExecContext(t.Context(), `INSERT INTO devices (id, user_id, connected_account_id, device, state_at, synced_at, revision)
-VALUES ('d1', ?, 'acc', '{}', '2026-11-30T12:00:00.000000Z', '2026-11-30T12:00:00.000000Z', 1)`, alice.ID); err != nil {
-		t.Fatal(err)
-	}
+	inChildProcess(t, path, `INSERT INTO devices (id, user_id, connected_account_id, device, state_at, synced_at, revision)
+VALUES ('d1', '`+alice.ID+`', 'acc', '{}', '2026-11-30T12:00:00.000000Z', '2026-11-30T12:00:00.000000Z', 1)`)
 	if after := sessionUser(t, db, alice.ID).ListingVersion; after <= before {
 		t.Errorf("version %d after another process inserted a device, %d before; want it raised", after, before)
 	}

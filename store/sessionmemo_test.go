@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -25,6 +26,29 @@ func memoDB(t *testing.T) (*DB, string) {
 		t.Fatal("a SQLite file database has no session memo")
 	}
 	return db, url
+}
+
+// aliceSession commits a session "tok" of a new user alice and returns a find of it that
+// reports its data, its user and whether it was found.
+func aliceSession(t *testing.T, db *DB) (User, []byte, func() ([]byte, User, bool)) {
+	t.Helper()
+	s := db.Sessions()
+	ctx := t.Context()
+	alice := newUser(t, db, "alice", "alice@example.test")
+	data := mustEncode(t, map[string]any{SessionUserKey: alice.ID})
+	if err := s.CommitCtx(ctx, "tok", data, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	return alice, data, func() ([]byte, User, bool) {
+		t.Helper()
+		slot := WithSessionUserSlot(ctx)
+		got, found, err := s.FindCtx(slot, "tok")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := SessionUser(slot)
+		return got, u, found
+	}
 }
 
 // poison replaces the memo's copy of token's data, so a test sees whether FindCtx
@@ -47,23 +71,8 @@ func poison(t *testing.T, db *DB, token string) []byte {
 // handle on the file (another process), ending, disabling — is seen by the next find.
 func TestSessionMemoServesUntilTheDatabaseChanges(t *testing.T) {
 	db, url := memoDB(t)
-	s := db.Sessions()
 	ctx := t.Context()
-	alice := newUser(t, db, "alice", "alice@example.test")
-	data := mustEncode(t, map[string]any{SessionUserKey: alice.ID})
-	if err := s.CommitCtx(ctx, "tok", data, time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	find := func() ([]byte, User, bool) {
-		t.Helper()
-		slot := WithSessionUserSlot(ctx)
-		got, found, err := s.FindCtx(slot, "tok")
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, _ := SessionUser(slot)
-		return got, u, found
-	}
+	alice, data, find := aliceSession(t, db)
 	if got, u, found := find(); !found || !bytes.Equal(got, data) || u.ID != alice.ID {
 		t.Fatalf("first find: %q %+v %v", got, u, found)
 	}
@@ -284,5 +293,69 @@ func TestWALIndexDistrustsTornAndReplacedFiles(t *testing.T) {
 	defer w2.close()
 	if _, ok := w2.version(); !ok {
 		t.Error("the new file's header is not read")
+	}
+}
+
+// childSQLEnv names the statement TestSQLiteChildProcess runs, and childDBEnv the file.
+const (
+	childSQLEnv = "LATCHKEY_STORE_CHILD_SQL"
+	childDBEnv  = "LATCHKEY_STORE_CHILD_DB"
+)
+
+// TestSQLiteChildProcess is not a test of its own: run by inChildProcess as a separate
+// OS process, it executes one statement on the database file, as the latchkey command
+// or an operator's sqlite3 would while the portal runs.
+func TestSQLiteChildProcess(t *testing.T) {
+	stmt, path := os.Getenv(childSQLEnv), os.Getenv(childDBEnv)
+	if stmt == "" || path == "" {
+		t.Skip("only run as a child process")
+	}
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(stmt); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inChildProcess runs stmt on the SQLite file at path in another process.
+func inChildProcess(t *testing.T, path, stmt string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSQLiteChildProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childSQLEnv+"="+stmt, childDBEnv+"="+path)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child process: %v\n%s", err, out)
+	}
+}
+
+// TestSessionMemoSeesAnotherProcess: while the portal's memo holds a session, another
+// OS process (its own connection, its own mapping of the WAL-index) demotes the user,
+// then ends the session; each is seen by the very next find — the memo was serving
+// hits in between (proved by poisoning the entry).
+func TestSessionMemoSeesAnotherProcess(t *testing.T) {
+	db, url := memoDB(t)
+	path := url[len("sqlite:"):]
+	alice, data, find := aliceSession(t, db)
+	if _, err := db.sql.ExecContext(t.Context(), `UPDATE users SET is_admin = TRUE WHERE id = ?`, alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, u, found := find(); !found || !u.IsAdmin {
+		t.Fatalf("first find: %+v %v", u, found)
+	}
+	poisoned := poison(t, db, "tok")
+	if got, _, _ := find(); !bytes.Equal(got, poisoned) {
+		t.Fatal("the memo does not answer while nothing changed")
+	}
+
+	inChildProcess(t, path, `UPDATE users SET is_admin = FALSE WHERE id = '`+alice.ID+`'`)
+	if got, u, found := find(); !found || u.IsAdmin || !bytes.Equal(got, data) {
+		t.Fatalf("after another process demoted alice: %q %+v %v; want the row as it is now", got, u, found)
+	}
+	poison(t, db, "tok")
+	inChildProcess(t, path, `DELETE FROM sessions WHERE token = 'tok'`)
+	if got, _, found := find(); found {
+		t.Fatalf("after another process ended the session: found %q", got)
 	}
 }
